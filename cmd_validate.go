@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/jobs"
+	"github.com/synbatch/synbatch/pipeline"
+)
+
+func manifestFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "sheet", Usage: "XLSX sheet to read (default: the first)"},
+		&cli.StringFlag{Name: "action", Value: "upsert", Usage: "action of rows without an action column: create, update or upsert"},
+		&cli.BoolFlag{Name: "replace-lists", Usage: "emails, msisdns and external_ids in a row replace the user's lists instead of being added"},
+	}
+}
+
+func validateCommand(stdout, stderr io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:      "validate",
+		Usage:     "check a manifest offline; exit 2 listing every problem as FILE:ROW:COLUMN: what is wrong",
+		ArgsUsage: "MANIFEST",
+		Flags: append(manifestFlags(), outputFlag(),
+			&cli.StringFlag{Name: "server-name", Usage: "server name for bare localparts and to check full ids against", EnvVars: []string{"SYNBATCH_SERVER_NAME"}}),
+		Action: func(c *cli.Context) error {
+			asJSON, err := outputMode(c)
+			if err != nil {
+				return err
+			}
+			src, err := sourceFrom(c, c.String("server-name"))
+			if err != nil {
+				return err
+			}
+			checked, err := pipeline.Validate(src)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			return reportValidation(stdout, stderr, asJSON, src, checked)
+		},
+	}
+}
+
+// sourceFrom reads the manifest argument and the flags that shape its rows.
+func sourceFrom(c *cli.Context, serverName string) (pipeline.Source, error) {
+	if c.NArg() != 1 {
+		return pipeline.Source{}, usageErr("%s: want one MANIFEST argument (got %d)", c.Command.Name, c.NArg())
+	}
+	act := jobs.Action(c.String("action"))
+	switch act {
+	case jobs.Create, jobs.Update, jobs.Upsert:
+	default:
+		return pipeline.Source{}, usageErr("--action %q: want create, update or upsert", act)
+	}
+	path := c.Args().First()
+	return pipeline.Source{Path: path, Sheet: c.String("sheet"), Parse: jobs.ParseOptions{
+		File: path, ServerName: serverName, DefaultAction: act, ReplaceLists: c.Bool("replace-lists"),
+	}}, nil
+}
+
+type validation struct {
+	Valid    bool      `json:"valid"`
+	Rows     int       `json:"rows"`
+	Total    int       `json:"problem_count"`
+	Problems []problem `json:"problems"`
+}
+
+type problem struct {
+	File    string `json:"file"`
+	Row     int    `json:"row"`
+	Column  string `json:"column,omitempty"`
+	Message string `json:"message"`
+}
+
+// reportValidation prints the result and returns an exit-2 error when the
+// manifest is not valid.
+func reportValidation(stdout, stderr io.Writer, asJSON bool, src pipeline.Source, ch *pipeline.Checked) error {
+	v := validation{Valid: ch.Total == 0, Rows: ch.Rows, Total: ch.Total, Problems: []problem{}}
+	for _, e := range ch.Problems {
+		var p *formats.Problem
+		if errors.As(e, &p) {
+			v.Problems = append(v.Problems, problem{File: p.File, Row: p.Row, Column: p.Column, Message: p.Msg})
+		} else {
+			v.Problems = append(v.Problems, problem{File: src.Path, Message: e.Error()})
+		}
+	}
+	if asJSON {
+		if err := writeJSON(stdout, v); err != nil {
+			return err
+		}
+	} else {
+		for _, e := range ch.Problems {
+			fmt.Fprintln(stdout, e)
+		}
+		if v.Valid {
+			fmt.Fprintf(stdout, "%s: %d rows, valid\n", src.Path, ch.Rows)
+		}
+	}
+	if !v.Valid {
+		more := ""
+		if ch.Total > len(ch.Problems) {
+			more = fmt.Sprintf(" (the first %d are shown)", len(ch.Problems))
+		}
+		return &exitError{code: exitUsage, err: fmt.Errorf("%w: %s: %d problems in %d rows%s", pipeline.ErrInvalid, src.Path, ch.Total, ch.Rows, more)}
+	}
+	return nil
+}

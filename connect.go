@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/synbatch/synbatch/synapse"
+)
+
+// connFlags are the flags of every command that talks to a server. There is
+// deliberately no flag that takes the token itself: argv is readable by every
+// local user.
+func connFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "server", Usage: "homeserver base URL, e.g. https://matrix.example.org", EnvVars: []string{"SYNBATCH_SERVER"}},
+		&cli.StringFlag{Name: "token-file", Usage: "file holding an admin access token (mode 0600); or set SYNBATCH_TOKEN", EnvVars: []string{"SYNBATCH_TOKEN_FILE"}},
+		&cli.StringFlag{Name: "config", Usage: "config file (default ~/.config/synbatch.yaml, then synadm's ~/.config/synadm.yaml)", EnvVars: []string{"SYNBATCH_CONFIG"}},
+		&cli.StringFlag{Name: "server-name", Usage: "server name for bare localparts (default: from the token's own user id)", EnvVars: []string{"SYNBATCH_SERVER_NAME"}},
+		&cli.StringFlag{Name: "admin-path", Usage: "path of the Admin API, when a proxy moves it", Value: "", EnvVars: []string{"SYNBATCH_ADMIN_PATH"}},
+		&cli.StringFlag{Name: "ca-file", Usage: "extra CA certificates (PEM) to trust", EnvVars: []string{"SYNBATCH_CA_FILE"}},
+		&cli.BoolFlag{Name: "insecure", Usage: "do not verify the server's TLS certificate (warns, and is recorded in the journal)"},
+		&cli.DurationFlag{Name: "timeout", Usage: "timeout of one request", Value: 60 * time.Second, EnvVars: []string{"SYNBATCH_TIMEOUT"}},
+	}
+}
+
+// fileConfig is ~/.config/synbatch.yaml; the synadm names are read too, so
+// that synadm's config file works as it is.
+type fileConfig struct {
+	Server     string `yaml:"server"`
+	BaseURL    string `yaml:"base_url"` // synadm
+	Token      string `yaml:"token"`
+	TokenFile  string `yaml:"token_file"`
+	ServerName string `yaml:"server_name"`
+	AdminPath  string `yaml:"admin_path"`
+	SSLVerify  *bool  `yaml:"ssl_verify"`
+	Timeout    any    `yaml:"timeout"` // synadm: seconds
+	CAFile     string `yaml:"ca_file"`
+}
+
+// conn is a resolved connection: where, who, and how.
+type conn struct {
+	cfg        synapse.Config
+	serverName string
+	source     string // where the settings came from, for messages
+}
+
+// resolveConn merges flags and environment over the config file (synbatch's,
+// else synadm's). It reads files but sends nothing.
+func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
+	var fc fileConfig
+	source := "flags"
+	path, explicit := c.String("config"), c.IsSet("config")
+	home, _ := os.UserHomeDir()
+	if path == "" && home != "" {
+		path = filepath.Join(home, ".config", "synbatch.yaml")
+	}
+	loaded, err := readConfig(path, &fc)
+	if err != nil || (explicit && !loaded) {
+		if err == nil {
+			err = fmt.Errorf("config file %s does not exist", path)
+		}
+		return nil, usageErr("%v", err)
+	}
+	if loaded {
+		source = path
+	} else if home != "" && !c.IsSet("server") {
+		synadm := filepath.Join(home, ".config", "synadm.yaml")
+		if ok, err := readConfig(synadm, &fc); err != nil {
+			return nil, usageErr("%v", err)
+		} else if ok {
+			source = synadm
+		}
+	}
+
+	out := &conn{source: source}
+	cfg := &out.cfg
+	cfg.Server = first(c.String("server"), fc.Server, fc.BaseURL)
+	if cfg.Server == "" {
+		return nil, usageErr("no server: give --server URL (or SYNBATCH_SERVER, or server: in ~/.config/synbatch.yaml)")
+	}
+	cfg.AdminPath = first(c.String("admin-path"), fc.AdminPath)
+	cfg.CAFile = first(c.String("ca-file"), fc.CAFile)
+	cfg.Insecure = c.Bool("insecure") || (fc.SSLVerify != nil && !*fc.SSLVerify)
+	cfg.Timeout = c.Duration("timeout")
+	if !c.IsSet("timeout") && fc.Timeout != nil {
+		switch t := fc.Timeout.(type) {
+		case int:
+			cfg.Timeout = time.Duration(t) * time.Second
+		case float64:
+			cfg.Timeout = time.Duration(t * float64(time.Second))
+		}
+	}
+	out.serverName = first(c.String("server-name"), fc.ServerName)
+
+	switch {
+	case c.String("token-file") != "":
+		cfg.Token, err = readTokenFile(c.String("token-file"))
+	case os.Getenv("SYNBATCH_TOKEN") != "":
+		cfg.Token = strings.TrimSpace(os.Getenv("SYNBATCH_TOKEN"))
+	case fc.TokenFile != "":
+		cfg.Token, err = readTokenFile(fc.TokenFile)
+	default:
+		cfg.Token = fc.Token
+	}
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	if cfg.Token == "" {
+		return nil, usageErr("no token: give --token-file PATH (or SYNBATCH_TOKEN_FILE, SYNBATCH_TOKEN, or a config file)")
+	}
+	if cfg.Insecure {
+		fmt.Fprintln(stderr, "synbatch: warning: TLS certificates are not verified (--insecure); this is recorded in the journal")
+	}
+	cfg.UserAgent = "synbatch/" + version
+	return out, nil
+}
+
+func readConfig(path string, fc *fileConfig) (bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read config: %w", err)
+	}
+	if err := yaml.Unmarshal(b, fc); err != nil {
+		return false, fmt.Errorf("config %s: %w", path, err)
+	}
+	return true, nil
+}
+
+// readTokenFile refuses a file others can read: the token is an admin's key.
+func readTokenFile(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("token file: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("token file %s is readable by others (mode %04o): run chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("token file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("token file %s is empty", path)
+	}
+	return tok, nil
+}
+
+// connect checks, before any row, that the server answers and the token is
+// a server admin's; it returns the admin's user id.
+func connect(ctx context.Context, client *synapse.Client) (string, error) {
+	me, err := client.Whoami(ctx)
+	if err != nil {
+		return "", stopped("cannot use the server: %w", err)
+	}
+	admin, err := client.IsAdmin(ctx, me)
+	if err != nil && !synapse.IsAuth(err) {
+		return "", stopped("cannot use the server: %w", err)
+	}
+	if !admin {
+		return "", stopped("the token belongs to %s, who is not a server admin", me)
+	}
+	return me, nil
+}
+
+func stopped(format string, args ...any) error {
+	return &exitError{code: exitStopped, err: fmt.Errorf(format, args...)}
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,257 @@
+// Package fakesynapse is an in-memory stand-in for the parts of Synapse's
+// Admin API that synbatch uses, with Synapse's hazards reproduced (a PUT
+// replaces lists, moves a threepid silently, and half-creates a user whose
+// external id is taken) and hooks to inject faults. It is for fault injection
+// and fast tests; the integration tier proves the same against a real Synapse.
+package fakesynapse
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// User is an account as the fake keeps it.
+type User struct {
+	Name        string
+	Displayname string
+	AvatarURL   string
+	Password    string
+	Admin       bool
+	Deactivated bool
+	UserType    string
+	Threepids   [][2]string // medium, address
+	ExternalIDs [][2]string // provider, id
+	// PasswordSets counts password writes (each logs the user out).
+	PasswordSets int
+}
+
+// Server is a fake homeserver.
+type Server struct {
+	*httptest.Server
+	Name  string // server name
+	Token string // the admin's token
+
+	mu    sync.Mutex
+	users map[string]*User
+
+	// Writes counts PUTs to /v2/users.
+	Writes atomic.Int64
+	// Requests counts every request.
+	Requests atomic.Int64
+	// Fault, when set, may answer a request instead of the fake: return true
+	// when it has written a response.
+	Fault func(w http.ResponseWriter, r *http.Request) bool
+}
+
+// New starts a fake for server name with one admin, @admin:name.
+func New(name string) *Server {
+	s := &Server{Name: name, Token: "admin-token", users: map[string]*User{}}
+	s.users["@admin:"+name] = &User{Name: "@admin:" + name, Admin: true}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// User returns a copy of the account, or nil.
+func (s *Server) User(id string) *User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		return nil
+	}
+	c := *u
+	c.Threepids = slices.Clone(u.Threepids)
+	c.ExternalIDs = slices.Clone(u.ExternalIDs)
+	return &c
+}
+
+// Put stores an account as it is.
+func (s *Server) Put(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[u.Name] = &u
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func errJSON(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]string{"errcode": code, "error": msg})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.Requests.Add(1)
+	if f := s.Fault; f != nil && f(w, r) {
+		return
+	}
+	if r.Header.Get("Authorization") != "Bearer "+s.Token {
+		errJSON(w, 401, "M_UNKNOWN_TOKEN", "Invalid access token passed.")
+		return
+	}
+	p := r.URL.EscapedPath()
+	seg := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for i := range seg {
+		seg[i], _ = url.PathUnescape(seg[i])
+	}
+	switch {
+	case p == "/_matrix/client/v3/account/whoami":
+		writeJSON(w, 200, map[string]string{"user_id": "@admin:" + s.Name})
+	case len(seg) == 6 && seg[2] == "v1" && seg[3] == "users" && seg[5] == "admin":
+		u := s.User(seg[4])
+		if u == nil {
+			errJSON(w, 404, "M_NOT_FOUND", "User not found")
+			return
+		}
+		writeJSON(w, 200, map[string]bool{"admin": u.Admin})
+	case len(seg) == 5 && seg[2] == "v2" && seg[3] == "users":
+		switch r.Method {
+		case http.MethodGet:
+			s.getUser(w, seg[4])
+		case http.MethodPut:
+			s.putUser(w, r, seg[4])
+		default:
+			errJSON(w, 405, "M_UNRECOGNIZED", "Unrecognized request")
+		}
+	case len(seg) == 6 && seg[2] == "v1" && seg[3] == "threepid" && seg[5] == "users":
+		// .../v1/threepid/<medium>/users/<address>
+		errJSON(w, 404, "M_NOT_FOUND", "bad path")
+	case len(seg) == 7 && seg[2] == "v1" && seg[3] == "threepid" && seg[5] == "users":
+		s.owner(w, func(u *User) bool { return slices.Contains(u.Threepids, [2]string{seg[4], seg[6]}) })
+	case len(seg) == 7 && seg[2] == "v1" && seg[3] == "auth_providers" && seg[5] == "users":
+		s.owner(w, func(u *User) bool { return slices.Contains(u.ExternalIDs, [2]string{seg[4], seg[6]}) })
+	default:
+		errJSON(w, 404, "M_UNRECOGNIZED", "Unrecognized request")
+	}
+}
+
+func (s *Server) owner(w http.ResponseWriter, match func(*User) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range s.users {
+		if match(u) {
+			writeJSON(w, 200, map[string]string{"user_id": u.Name})
+			return
+		}
+	}
+	errJSON(w, 404, "M_NOT_FOUND", "User not found")
+}
+
+func (s *Server) getUser(w http.ResponseWriter, id string) {
+	u := s.User(id)
+	if u == nil {
+		errJSON(w, 404, "M_NOT_FOUND", "User not found")
+		return
+	}
+	tp := []map[string]any{}
+	for _, t := range u.Threepids {
+		tp = append(tp, map[string]any{"medium": t[0], "address": t[1], "added_at": 1, "validated_at": 1})
+	}
+	ids := []map[string]string{}
+	for _, x := range u.ExternalIDs {
+		ids = append(ids, map[string]string{"auth_provider": x[0], "external_id": x[1]})
+	}
+	var dn, av, ut any
+	if u.Displayname != "" {
+		dn = u.Displayname
+	}
+	if u.AvatarURL != "" {
+		av = u.AvatarURL
+	}
+	if u.UserType != "" {
+		ut = u.UserType
+	}
+	writeJSON(w, 200, map[string]any{"name": u.Name, "displayname": dn, "avatar_url": av, "threepids": tp,
+		"external_ids": ids, "admin": u.Admin, "deactivated": u.Deactivated, "user_type": ut, "is_guest": 0, "erased": false})
+}
+
+type putBody struct {
+	Password      *string `json:"password"`
+	LogoutDevices *bool   `json:"logout_devices"`
+	Displayname   *string `json:"displayname"`
+	AvatarURL     *string `json:"avatar_url"`
+	Threepids     *[]struct {
+		Medium, Address string
+	} `json:"threepids"`
+	ExternalIDs *[]struct {
+		AuthProvider string `json:"auth_provider"`
+		ExternalID   string `json:"external_id"`
+	} `json:"external_ids"`
+	Admin    *bool            `json:"admin"`
+	UserType *json.RawMessage `json:"user_type"`
+}
+
+// putUser mimics Synapse: create-or-modify, lists replaced, a threepid of
+// another user moved, an external id of another user refused with 409 after
+// the account and its threepids were written.
+func (s *Server) putUser(w http.ResponseWriter, r *http.Request, id string) {
+	s.Writes.Add(1)
+	var b putBody
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		errJSON(w, 400, "M_BAD_JSON", err.Error())
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, exists := s.users[id]
+	status := 200
+	if !exists {
+		u = &User{Name: id}
+		s.users[id] = u
+		status = 201
+	}
+	if b.Password != nil {
+		u.Password = *b.Password
+		u.PasswordSets++
+	}
+	if b.Displayname != nil {
+		u.Displayname = *b.Displayname
+	}
+	if b.AvatarURL != nil {
+		u.AvatarURL = *b.AvatarURL
+	}
+	if b.Admin != nil {
+		u.Admin = *b.Admin
+	}
+	if b.UserType != nil {
+		var t *string
+		_ = json.Unmarshal(*b.UserType, &t)
+		u.UserType = ""
+		if t != nil {
+			u.UserType = *t
+		}
+	}
+	if b.Threepids != nil {
+		u.Threepids = nil
+		for _, t := range *b.Threepids {
+			tp := [2]string{t.Medium, strings.ToLower(t.Address)}
+			for _, o := range s.users { // the silent move
+				o.Threepids = slices.DeleteFunc(o.Threepids, func(x [2]string) bool { return x == tp })
+			}
+			u.Threepids = append(u.Threepids, tp)
+		}
+	}
+	if b.ExternalIDs != nil {
+		var ids [][2]string
+		for _, x := range *b.ExternalIDs {
+			id := [2]string{x.AuthProvider, x.ExternalID}
+			for _, o := range s.users {
+				if o != u && slices.Contains(o.ExternalIDs, id) {
+					errJSON(w, 409, "M_UNKNOWN", "External id is already in use.")
+					return
+				}
+			}
+			ids = append(ids, id)
+		}
+		u.ExternalIDs = ids
+	}
+	writeJSON(w, status, map[string]any{"name": id})
+}

@@ -1,0 +1,361 @@
+package jobs
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/synapse"
+)
+
+// Columns a user manifest may have. Any other column is an error, so that a
+// typo in a header is never silently ignored.
+var userColumns = []string{
+	"user_id", "action", "displayname", "avatar_url", "password", "user_type",
+	"admin", "logout_devices", "emails", "msisdns", "external_ids", "clear",
+}
+
+// readOnlyColumns come from `export users`; apply accepts and ignores them.
+var readOnlyColumns = []string{"deactivated", "creation_ts", "is_guest", "erased", "shadow_banned", "locked", "appservice_id"}
+
+// clearable names the fields the clear column may list.
+var clearable = []string{"displayname", "avatar_url", "user_type", "emails", "msisdns", "external_ids"}
+
+// ParseOptions carry what a row does not say itself.
+type ParseOptions struct {
+	File          string
+	ServerName    string // "" when not known yet: bare localparts are then checked only for their grammar
+	DefaultAction Action // "" means upsert
+	ReplaceLists  bool   // lists in rows replace the user's lists
+}
+
+// CheckColumns reports header names that no user row may have.
+func CheckColumns(file string, cols []string) []*formats.Problem {
+	var out []*formats.Problem
+	for _, c := range cols {
+		if !slices.Contains(userColumns, c) && !slices.Contains(readOnlyColumns, c) {
+			out = append(out, &formats.Problem{File: file, Row: 1, Column: c,
+				Msg: fmt.Sprintf("unknown column %q (known: %s)", c, strings.Join(userColumns, ", "))})
+		}
+	}
+	return out
+}
+
+// Parse validates row and builds its job. Every problem in the row is
+// returned, not just the first, so one validate run lists them all.
+func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
+	p := &parser{row: row, opt: opt}
+	j := &Job{Row: row.Num}
+
+	j.Action = opt.DefaultAction
+	if j.Action == "" {
+		j.Action = Upsert
+	}
+	if v, ok := p.scalar("action"); ok {
+		a := Action(strings.ToLower(v))
+		if !slices.Contains(actionNames, a) {
+			p.bad("action", "unknown action %q (want one of %s)", v, joinActions())
+		} else {
+			j.Action = a
+		}
+	}
+	if v, ok := p.scalar("user_id"); ok {
+		id, err := NormaliseUserID(v, opt.ServerName)
+		if err != nil {
+			p.bad("user_id", "%v", err)
+		}
+		j.UserID = id
+	} else {
+		p.bad("user_id", "missing: every row needs a user_id")
+	}
+
+	clears := map[string]bool{}
+	if f, ok := row.Fields["clear"]; ok {
+		for _, c := range p.list(f) {
+			c = strings.ToLower(c)
+			if !slices.Contains(clearable, c) {
+				p.bad("clear", "cannot clear %q (clearable: %s)", c, strings.Join(clearable, ", "))
+				continue
+			}
+			clears[c] = true
+		}
+	}
+	clearOrSet := func(col string) (*string, bool) {
+		v, ok := p.scalar(col)
+		if ok && clears[col] {
+			p.bad(col, "both set and listed in the clear column")
+			return nil, false
+		}
+		if clears[col] {
+			empty := ""
+			return &empty, false
+		}
+		if !ok {
+			return nil, false
+		}
+		return &v, true
+	}
+
+	if v, set := clearOrSet("displayname"); v != nil {
+		if set && utf8.RuneCountInString(*v) > 256 {
+			p.bad("displayname", "longer than 256 characters")
+		}
+		j.Displayname = v
+	}
+	if v, set := clearOrSet("avatar_url"); v != nil {
+		if set {
+			if err := checkMXC(*v); err != nil {
+				p.bad("avatar_url", "%v", err)
+			}
+		}
+		j.AvatarURL = v
+	}
+	if v, set := clearOrSet("user_type"); v != nil {
+		if set && *v != "bot" && *v != "support" {
+			p.bad("user_type", "unknown user type %q (want bot or support; list user_type in the clear column to remove it)", *v)
+		}
+		j.UserType = v
+	}
+	if v, ok := p.scalar("password"); ok {
+		if len(v) > 512 {
+			p.bad("password", "longer than 512 bytes (Synapse refuses it)")
+		}
+		j.password = v
+	}
+	j.Admin = p.boolean("admin")
+	j.LogoutDevices = p.boolean("logout_devices")
+
+	replace := opt.ReplaceLists
+	j.Emails = p.threepids("emails", clears["emails"], replace, canonicalEmail)
+	j.Msisdns = p.threepids("msisdns", clears["msisdns"], replace, canonicalMsisdn)
+
+	if f, ok := row.Fields["external_ids"]; ok {
+		if clears["external_ids"] {
+			p.bad("external_ids", "both set and listed in the clear column")
+		}
+		j.HasIDs, j.ReplaceIDs = true, replace
+		seen := map[synapse.ExternalID]bool{}
+		for _, v := range p.list(f) {
+			prov, id, ok := strings.Cut(v, ":")
+			prov, id = strings.TrimSpace(prov), strings.TrimSpace(id)
+			if !ok || prov == "" || id == "" {
+				p.bad("external_ids", "%q: want provider:id", v)
+				continue
+			}
+			x := synapse.ExternalID{AuthProvider: prov, ExternalID: id}
+			if !seen[x] {
+				seen[x] = true
+				j.ExternalIDs = append(j.ExternalIDs, x)
+			}
+		}
+	} else if clears["external_ids"] {
+		j.HasIDs, j.ReplaceIDs = true, true
+	}
+
+	if len(p.problems) > 0 {
+		return nil, p.problems
+	}
+	j.computeKey()
+	return j, nil
+}
+
+func joinActions() string {
+	s := make([]string, len(actionNames))
+	for i, a := range actionNames {
+		s[i] = string(a)
+	}
+	return strings.Join(s, ", ")
+}
+
+type parser struct {
+	row      formats.Row
+	opt      ParseOptions
+	problems []*formats.Problem
+}
+
+func (p *parser) bad(col, format string, args ...any) {
+	name := col
+	if f, ok := p.row.Fields[col]; ok && f.Column != "" {
+		name = f.Column
+	}
+	p.problems = append(p.problems, &formats.Problem{File: p.opt.File, Row: p.row.Num, Column: name, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) scalar(col string) (string, bool) {
+	f, ok := p.row.Fields[col]
+	if !ok {
+		return "", false
+	}
+	if f.List != nil {
+		p.bad(col, "want a single value, not a list")
+		return "", false
+	}
+	v := strings.TrimSpace(f.Value)
+	return v, v != ""
+}
+
+// list splits a cell on ';' (CSV, XLSX) or takes a JSONL array as it is.
+func (p *parser) list(f formats.Field) []string {
+	var out []string
+	src := f.List
+	if src == nil {
+		src = strings.Split(f.Value, ";")
+	}
+	for _, v := range src {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (p *parser) boolean(col string) *bool {
+	v, ok := p.scalar(col)
+	if !ok {
+		return nil
+	}
+	b, err := ParseBool(v)
+	if err != nil {
+		p.bad(col, "%v", err)
+		return nil
+	}
+	return &b
+}
+
+func (p *parser) threepids(col string, clear, replace bool, canon func(string) (string, error)) *List {
+	f, ok := p.row.Fields[col]
+	if !ok {
+		if clear {
+			return &List{Replace: true}
+		}
+		return nil
+	}
+	if clear {
+		p.bad(col, "both set and listed in the clear column")
+	}
+	l := &List{Replace: replace}
+	for _, v := range p.list(f) {
+		c, err := canon(v)
+		if err != nil {
+			p.bad(col, "%v", err)
+			continue
+		}
+		if !slices.Contains(l.Values, c) {
+			l.Values = append(l.Values, c)
+		}
+	}
+	slices.Sort(l.Values)
+	return l
+}
+
+// ParseBool reads true/false/yes/no/1/0 in any case.
+func ParseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "yes", "1":
+		return true, nil
+	case "false", "no", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean (want true/false, yes/no or 1/0)", v)
+}
+
+var (
+	localpartRE = regexp.MustCompile(`^[a-z0-9._=\-/+]+$`)
+	digitsRE    = regexp.MustCompile(`^[0-9]+$`)
+	serverRE    = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$`)
+	emailRE     = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	exponentRE  = regexp.MustCompile(`^[0-9.]+[eE][+-]?[0-9]+$`)
+	mxcRE       = regexp.MustCompile(`^mxc://[^/\s]+/[A-Za-z0-9_\-]+$`)
+)
+
+// NormaliseUserID checks id against the spec's grammar for a user Synapse
+// will create, and completes a bare localpart with serverName.
+func NormaliseUserID(id, serverName string) (string, error) {
+	var local, server string
+	if strings.HasPrefix(id, "@") {
+		var ok bool
+		local, server, ok = strings.Cut(id[1:], ":")
+		if !ok || server == "" {
+			return "", fmt.Errorf("%q: a user id is @localpart:server", id)
+		}
+		if !serverRE.MatchString(server) {
+			return "", fmt.Errorf("%q: %q is not a server name", id, server)
+		}
+		if serverName != "" && server != serverName {
+			return "", fmt.Errorf("%q: belongs to %s, not to this server (%s)", id, server, serverName)
+		}
+	} else {
+		if strings.Contains(id, ":") {
+			return "", fmt.Errorf("%q: a user id starts with @ (or give a bare localpart)", id)
+		}
+		local, server = id, serverName
+	}
+	switch {
+	case local == "":
+		return "", fmt.Errorf("%q: empty localpart", id)
+	case !localpartRE.MatchString(local):
+		return "", fmt.Errorf("%q: a localpart may hold only a-z, 0-9 and . _ = - / + (lowercase)", id)
+	case strings.HasPrefix(local, "_"):
+		return "", fmt.Errorf("%q: a localpart may not start with _", id)
+	case digitsRE.MatchString(local):
+		return "", fmt.Errorf("%q: a localpart may not be all digits", id)
+	}
+	if server == "" {
+		// Offline with a bare localpart: the server name comes at apply time.
+		return local, nil
+	}
+	full := "@" + local + ":" + server
+	if len(full) > 255 {
+		return "", fmt.Errorf("%q: a user id may be at most 255 bytes (this one is %d)", full, len(full))
+	}
+	return full, nil
+}
+
+func checkMXC(v string) error {
+	if len(v) > 1000 {
+		return fmt.Errorf("longer than 1000 characters")
+	}
+	if !mxcRE.MatchString(v) {
+		return fmt.Errorf("%q is not an MXC URI (mxc://server/media_id)", v)
+	}
+	return nil
+}
+
+// canonicalEmail puts an address in the form Synapse stores: trimmed, lower case.
+func canonicalEmail(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if !emailRE.MatchString(v) {
+		return "", fmt.Errorf("%q is not an email address", v)
+	}
+	return strings.ToLower(v), nil
+}
+
+// canonicalMsisdn takes E.164 digits; a leading + is dropped, since Synapse
+// stores digits only.
+func canonicalMsisdn(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if exponentRE.MatchString(v) {
+		if f, err := strconv.ParseFloat(v, 64); err == nil && f == float64(int64(f)) && len(strconv.FormatInt(int64(f), 10)) <= 15 && sigDigits(v) >= len(strconv.FormatInt(int64(f), 10)) {
+			return strconv.FormatInt(int64(f), 10), nil
+		}
+		return "", fmt.Errorf("%q: the spreadsheet stored this phone number as a number and dropped digits; format the column as text and enter the number again", v)
+	}
+	d := strings.TrimPrefix(v, "+")
+	if !digitsRE.MatchString(d) {
+		return "", fmt.Errorf("%q: an msisdn is digits only, with country code (e.g. 447700900123)", v)
+	}
+	if len(d) < 5 || len(d) > 15 {
+		return "", fmt.Errorf("%q: an msisdn has 5 to 15 digits", v)
+	}
+	return d, nil
+}
+
+// sigDigits counts the digits written in a mantissa like 4.47470274584E+11.
+func sigDigits(v string) int {
+	mant, _, _ := strings.Cut(strings.ToLower(v), "e")
+	return len(strings.TrimLeft(strings.ReplaceAll(mant, ".", ""), "0"))
+}

@@ -1,0 +1,302 @@
+// Package journal is synbatch's append-only result journal: one JSON line per
+// finished row, so a run killed at any instant can be resumed without doing a
+// row twice. One goroutine owns the file and commits records in groups; a
+// record is handed to the kernel before Append returns, so a killed process
+// loses nothing it acknowledged, and it is fsynced in groups (and on Sync).
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Outcome is what became of a row.
+type Outcome string
+
+// Outcomes a row record may carry. Done, Unchanged and Skipped are final: a
+// resumed run does not touch such a row again. Failed rows are tried again.
+const (
+	Done      Outcome = "done"
+	Unchanged Outcome = "unchanged"
+	Skipped   Outcome = "skipped"
+	Failed    Outcome = "failed"
+	// Uncertain is a write whose answer never came and whose effect cannot be
+	// read back (a password). It is not resent, so nobody is logged out twice.
+	Uncertain Outcome = "uncertain"
+)
+
+// Final reports whether a resumed run leaves the row alone.
+func (o Outcome) Final() bool { return o != Failed && o != "" }
+
+// Header opens every run's part of the journal.
+type Header struct {
+	Type           string    `json:"type"` // "run"
+	Tool           string    `json:"tool"`
+	Version        string    `json:"version"`
+	Manifest       string    `json:"manifest"`
+	ManifestSHA256 string    `json:"manifest_sha256"`
+	Server         string    `json:"server"`
+	Started        time.Time `json:"started"`
+	Insecure       bool      `json:"insecure,omitempty"`
+	Args           []string  `json:"args,omitempty"` // flags that change behaviour, never a secret
+}
+
+// Record is one row's result, or with Type "begin" the note that a write for
+// it is about to be sent (so a resumed run can tell what a killed run did).
+// It never holds a password or anything a password could be recovered from.
+type Record struct {
+	Type       string   `json:"type"` // "row" or "begin"
+	Row        int      `json:"row"`
+	Key        string   `json:"key"`
+	UserID     string   `json:"user_id,omitempty"`
+	Action     string   `json:"action,omitempty"`
+	Outcome    Outcome  `json:"outcome,omitempty"`
+	Status     int      `json:"status,omitempty"`
+	Errcode    string   `json:"errcode,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	Changed    []string `json:"changed,omitempty"`
+	Note       string   `json:"note,omitempty"`
+	Attempts   int      `json:"attempts,omitempty"`
+	DurationMS int64    `json:"duration_ms,omitempty"`
+	Time       int64    `json:"ts,omitempty"` // unix ms
+}
+
+// State is what an existing journal says about its rows.
+type State struct {
+	Final    map[string]Outcome // key -> final outcome
+	Begun    map[string]bool    // keys with a write sent but no final record
+	Runs     []Header
+	Records  int
+	Repaired string // path of the saved torn tail, when one was cut
+}
+
+// Load reads the journal at path (a missing file is an empty journal). A last
+// line torn by a kill is cut off and kept in path+".torn"; damage before the
+// last line is an error with its byte offset, since the rest cannot be trusted.
+func Load(path string) (*State, error) {
+	st := &State{Final: map[string]Outcome{}, Begun: map[string]bool{}}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	var off int64
+	for {
+		line, rerr := r.ReadBytes('\n')
+		if rerr != nil && rerr != io.EOF {
+			return nil, fmt.Errorf("read journal: %w", rerr)
+		}
+		if len(line) > 0 {
+			complete := line[len(line)-1] == '\n'
+			if perr := st.add(bytes.TrimSpace(line)); perr != nil || !complete {
+				last := rerr == io.EOF
+				if !last {
+					_, peekErr := r.Peek(1)
+					last = peekErr == io.EOF
+				}
+				if !last {
+					return nil, fmt.Errorf("journal %s: damaged record at byte %d: %v", path, off, perr)
+				}
+				// A kill can tear only the record being written, the last one.
+				if err := saveTorn(path, line); err != nil {
+					return nil, err
+				}
+				if err := f.Truncate(off); err != nil {
+					return nil, fmt.Errorf("repair journal: %w", err)
+				}
+				if err := f.Sync(); err != nil {
+					return nil, fmt.Errorf("repair journal: %w", err)
+				}
+				st.Repaired = path + ".torn"
+				return st, nil
+			}
+			off += int64(len(line))
+		}
+		if rerr == io.EOF {
+			return st, nil
+		}
+	}
+}
+
+func saveTorn(path string, line []byte) error {
+	f, err := os.OpenFile(path+".torn", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("keep torn journal tail: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Write(append(bytes.TrimRight(line, "\n"), '\n')); err != nil {
+		return fmt.Errorf("keep torn journal tail: %w", err)
+	}
+	return f.Sync()
+}
+
+func (st *State) add(line []byte) error {
+	if len(line) == 0 {
+		return nil
+	}
+	// One small decode per line: a resume over a million records must be quick.
+	var p struct {
+		Type    string  `json:"type"`
+		Key     string  `json:"key"`
+		Outcome Outcome `json:"outcome"`
+	}
+	if err := json.Unmarshal(line, &p); err != nil {
+		return err
+	}
+	switch p.Type {
+	case "run":
+		var h Header
+		if err := json.Unmarshal(line, &h); err != nil {
+			return err
+		}
+		st.Runs = append(st.Runs, h)
+	case "row":
+		st.Records++
+		if p.Outcome.Final() {
+			st.Final[p.Key] = p.Outcome
+			delete(st.Begun, p.Key)
+		}
+	case "begin":
+		if _, done := st.Final[p.Key]; !done {
+			st.Begun[p.Key] = true
+		}
+	default:
+		return fmt.Errorf("unknown record type %q", p.Type)
+	}
+	return nil
+}
+
+// Writer appends records through one goroutine.
+type Writer struct {
+	f    *os.File
+	reqs chan request
+	done chan error
+}
+
+type request struct {
+	line []byte
+	sync bool
+	ack  chan error
+}
+
+// Create opens path for appending (creating it 0600), takes an exclusive
+// lock so a second run cannot write the same journal, and writes h.
+func Create(path string, h Header) (*Writer, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal %s is in use by another synbatch run", path)
+	}
+	w := &Writer{f: f, reqs: make(chan request, 256), done: make(chan error, 1)}
+	go w.loop()
+	h.Type = "run"
+	if err := w.append(h, true); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Append writes r; it returns once the record is in the kernel's hands.
+func (w *Writer) Append(r Record) error {
+	if r.Type == "" {
+		r.Type = "row"
+	}
+	r.Time = time.Now().UnixMilli()
+	return w.append(r, false)
+}
+
+// AppendSync writes r and fsyncs the journal before returning.
+func (w *Writer) AppendSync(r Record) error {
+	if r.Type == "" {
+		r.Type = "row"
+	}
+	r.Time = time.Now().UnixMilli()
+	return w.append(r, true)
+}
+
+func (w *Writer) append(v any, sync bool) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode journal record: %w", err)
+	}
+	ack := make(chan error, 1)
+	w.reqs <- request{line: append(b, '\n'), sync: sync, ack: ack}
+	return <-ack
+}
+
+// loop is the single writer: it takes every record queued at the moment,
+// writes them with one write(2) and acknowledges them together. It fsyncs
+// when asked and at least once a second.
+func (w *Writer) loop() {
+	var (
+		buf      []byte
+		acks     []chan error
+		failed   error
+		lastSync = time.Now()
+		dirty    bool
+	)
+	for req := range w.reqs {
+		buf, acks = append(buf[:0], req.line...), append(acks[:0], req.ack)
+		needSync := req.sync
+	drain:
+		for len(buf) < 1<<20 {
+			select {
+			case r, ok := <-w.reqs:
+				if !ok {
+					break drain
+				}
+				buf = append(buf, r.line...)
+				acks = append(acks, r.ack)
+				needSync = needSync || r.sync
+			default:
+				break drain
+			}
+		}
+		if failed == nil {
+			if _, err := w.f.Write(buf); err != nil {
+				failed = fmt.Errorf("write journal: %w", err)
+			}
+			dirty = true
+		}
+		if failed == nil && (needSync || time.Since(lastSync) > time.Second) {
+			if err := w.f.Sync(); err != nil {
+				failed = fmt.Errorf("sync journal: %w", err)
+			}
+			lastSync, dirty = time.Now(), false
+		}
+		for _, a := range acks {
+			a <- failed
+		}
+	}
+	if failed == nil && dirty {
+		if err := w.f.Sync(); err != nil {
+			failed = fmt.Errorf("sync journal: %w", err)
+		}
+	}
+	w.done <- failed
+}
+
+// Close flushes, fsyncs and closes the journal.
+func (w *Writer) Close() error {
+	close(w.reqs)
+	err := <-w.done
+	if cerr := w.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close journal: %w", cerr)
+	}
+	return err
+}

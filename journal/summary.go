@@ -1,0 +1,83 @@
+package journal
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+)
+
+// Summary is what a journal says, with the latest record of each row winning.
+type Summary struct {
+	Path     string         `json:"path"`
+	Runs     int            `json:"runs"`
+	Manifest string         `json:"manifest,omitempty"`
+	Server   string         `json:"server,omitempty"`
+	Rows     int            `json:"rows"`
+	Outcomes map[string]int `json:"outcomes"`
+	Failed   []Record       `json:"failed"`  // failed and uncertain rows, by row number
+	Pending  int            `json:"pending"` // rows with a write begun but no result
+}
+
+// Summarize reads the journal at path.
+func Summarize(path string) (*Summary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	defer f.Close()
+	s := &Summary{Path: path, Outcomes: map[string]int{}, Failed: []Record{}}
+	latest := map[string]Record{}
+	begun := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if len(b) == 0 {
+			continue
+		}
+		var r struct {
+			Record
+			Manifest string `json:"manifest"`
+			Server   string `json:"server"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			if !sc.Scan() { // a torn last line: the next run repairs it
+				break
+			}
+			return nil, fmt.Errorf("journal %s: line %d: %v", path, line, err)
+		}
+		switch r.Type {
+		case "run":
+			s.Runs++
+			s.Manifest, s.Server = r.Manifest, r.Server
+		case "begin":
+			begun[r.Key] = true
+		case "row":
+			latest[r.Key] = r.Record
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	for k, r := range latest {
+		s.Rows++
+		s.Outcomes[string(r.Outcome)]++
+		if r.Outcome == Failed || r.Outcome == Uncertain {
+			s.Failed = append(s.Failed, r)
+		}
+		if r.Outcome.Final() {
+			delete(begun, k)
+		}
+	}
+	for k := range begun {
+		if _, ok := latest[k]; !ok {
+			s.Pending++
+		}
+	}
+	sort.Slice(s.Failed, func(a, b int) bool { return s.Failed[a].Row < s.Failed[b].Row })
+	return s, nil
+}

@@ -1,0 +1,126 @@
+// Command synbatch does bulk work on a Synapse homeserver through its Admin
+// API: it applies CSV, XLSX and JSONL manifests of users with a plan, guards
+// and a resumable journal.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/synbatch/synbatch/pipeline"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// Exit codes. Scripts depend on them; they are listed in --help.
+const (
+	exitOK      = 0 // every row done
+	exitFailed  = 1 // some rows failed, each journaled with its reason
+	exitUsage   = 2 // usage error or invalid manifest: nothing was sent
+	exitStopped = 3 // stopped early: run the same command again to resume
+)
+
+const exitHelp = `EXIT CODES:
+   0  every row done (done, unchanged or skipped)
+   1  some rows failed; each is journaled with its reason
+   2  usage error or invalid manifest: nothing was sent
+   3  stopped early (interrupted, server unreachable, token refused):
+      run the same command again to resume`
+
+// exitError carries an exit code up to main.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, so command-line tests can call it.
+func run(args []string, stdout, stderr io.Writer) int {
+	soft, hard := interrupts(stderr)
+	app := newApp(soft, hard, stdout, stderr)
+	err := app.Run(reorderArgs(app, args))
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "synbatch: %v\n", err)
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, pipeline.ErrInvalid):
+		return exitUsage
+	case errors.Is(err, pipeline.ErrStopped), errors.Is(err, context.Canceled):
+		return exitStopped
+	}
+	return exitFailed
+}
+
+// interrupts turns the first SIGINT or SIGTERM into a soft stop (no new
+// rows; requests in flight finish and are journaled) and the second into a
+// hard one (requests in flight are cancelled and redone on resume).
+func interrupts(stderr io.Writer) (soft, hard context.Context) {
+	soft, stopSoft := context.WithCancel(context.Background())
+	hard, stopHard := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ch
+		fmt.Fprintln(stderr, "\nsynbatch: stopping: finishing the requests in flight (press Ctrl-C again to stop now)")
+		stopSoft()
+		<-ch
+		fmt.Fprintln(stderr, "\nsynbatch: stopping now")
+		stopHard()
+	}()
+	return soft, hard
+}
+
+func newApp(soft, hard context.Context, stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:                  "synbatch",
+		Usage:                 "bulk work on a Synapse homeserver through its Admin API",
+		Version:               version,
+		Writer:                stdout,
+		ErrWriter:             stderr,
+		EnableBashCompletion:  true,
+		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitHelp + "\n",
+		// urfave/cli would call os.Exit itself; only main exits.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return &exitError{code: exitUsage, err: err}
+		},
+		Commands: []*cli.Command{
+			validateCommand(stdout, stderr),
+			applyCommand(soft, hard, stdout, stderr),
+			journalCommand(stdout),
+		},
+	}
+	for _, c := range app.Commands {
+		c.OnUsageError = app.OnUsageError
+		for _, s := range c.Subcommands {
+			s.OnUsageError = app.OnUsageError
+		}
+	}
+	return app
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/synbatch/synbatch/internal/fakesynapse"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"synbatch": main})
+}
+
+// TestScripts runs the command-line scripts in testdata/script. Each script
+// gets a fresh fake Synapse (server name hs.test) in SYNBATCH_SERVER and an
+// admin token file in SYNBATCH_TOKEN_FILE; `fakeuser` inspects its accounts.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: filepath.Join("testdata", "script"),
+		Setup: func(env *testscript.Env) error {
+			fake := fakesynapse.New("hs.test")
+			env.Defer(fake.Close)
+			env.Values["fake"] = fake
+			tok := filepath.Join(env.WorkDir, ".token")
+			if err := os.WriteFile(tok, []byte(fake.Token+"\n"), 0o600); err != nil {
+				return err
+			}
+			env.Setenv("SYNBATCH_SERVER", fake.URL)
+			env.Setenv("SYNBATCH_TOKEN_FILE", tok)
+			env.Setenv("HOME", env.WorkDir)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// exits N COMMAND [ARG]...: run COMMAND and require exit code N
+			// (exit codes are the interface scripts use).
+			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) < 2 {
+					ts.Fatalf("usage: exits N COMMAND [ARG]...")
+				}
+				want, err := strconv.Atoi(args[0])
+				if err != nil {
+					ts.Fatalf("exits: %v", err)
+				}
+				err = ts.Exec(args[1], args[2:]...)
+				got := 0
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					got = ee.ExitCode()
+				} else if err != nil {
+					ts.Fatalf("exits: %v", err)
+				}
+				if got != want {
+					ts.Fatalf("exit code %d, want %d", got, want)
+				}
+			},
+			// fakeuser ID [FIELD VALUE]...: the account exists (or, negated,
+			// does not) and has these fields.
+			"fakeuser": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) < 1 || len(args)%2 != 1 {
+					ts.Fatalf("usage: fakeuser ID [FIELD VALUE]...")
+				}
+				fake := ts.Value("fake").(*fakesynapse.Server)
+				u := fake.User(args[0])
+				if neg {
+					if u != nil {
+						ts.Fatalf("%s exists", args[0])
+					}
+					return
+				}
+				if u == nil {
+					ts.Fatalf("%s does not exist", args[0])
+				}
+				for i := 1; i < len(args); i += 2 {
+					var got string
+					switch args[i] {
+					case "displayname":
+						got = u.Displayname
+					case "password":
+						got = u.Password
+					case "password_sets":
+						got = fmt.Sprint(u.PasswordSets)
+					case "admin":
+						got = fmt.Sprint(u.Admin)
+					case "threepids":
+						var s []string
+						for _, t := range u.Threepids {
+							s = append(s, t[0]+":"+t[1])
+						}
+						got = strings.Join(s, ";")
+					case "external_ids":
+						var s []string
+						for _, x := range u.ExternalIDs {
+							s = append(s, x[0]+":"+x[1])
+						}
+						got = strings.Join(s, ";")
+					default:
+						ts.Fatalf("fakeuser: unknown field %s", args[i])
+					}
+					if got != args[i+1] {
+						ts.Fatalf("%s %s = %q, want %q", args[0], args[i], got, args[i+1])
+					}
+				}
+			},
+		},
+	})
+}

@@ -1,0 +1,302 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/synbatch/synbatch/internal/fakesynapse"
+	"github.com/synbatch/synbatch/jobs"
+	"github.com/synbatch/synbatch/journal"
+	"github.com/synbatch/synbatch/synapse"
+)
+
+type rig struct {
+	t      *testing.T
+	fake   *fakesynapse.Server
+	client *synapse.Client
+	dir    string
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	fake := fakesynapse.New("hs.test")
+	t.Cleanup(fake.Close)
+	c, err := synapse.New(synapse.Config{Server: fake.URL, Token: fake.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{t: t, fake: fake, client: c, dir: t.TempDir()}
+}
+
+func (r *rig) manifest(name, body string) Source {
+	r.t.Helper()
+	p := filepath.Join(r.dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+	return Source{Path: p, Parse: jobs.ParseOptions{File: p, ServerName: "hs.test"}}
+}
+
+func (r *rig) apply(src Source, journalPath string, mod func(*Config)) (*Stats, error) {
+	r.t.Helper()
+	ch, err := Validate(src)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if ch.Total > 0 {
+		r.t.Fatalf("manifest invalid: %v", ch.Problems)
+	}
+	cfg := Config{Source: src, Checked: ch, Journal: journalPath, Concurrency: 4, OnExists: jobs.ExistsSkip, BaseBackoff: time.Millisecond}
+	if mod != nil {
+		mod(&cfg)
+	}
+	return Apply(context.Background(), context.Background(), r.client, cfg)
+}
+
+func TestApplyCreatesThenWritesNothing(t *testing.T) {
+	r := newRig(t)
+	var b strings.Builder
+	b.WriteString("user_id,displayname,password,emails,msisdns,external_ids,admin\n")
+	for i := range 50 {
+		fmt.Fprintf(&b, "u%d,User %d,pw-%d,u%d@example.org,4477009%05d,oidc:sub-%d,%t\n", i, i, i, i, i, i, i%10 == 0)
+	}
+	src := r.manifest("users.csv", b.String())
+	st, err := r.apply(src, filepath.Join(r.dir, "j1"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Outcomes["done"] != 50 {
+		t.Fatalf("outcomes %v, want 50 done", st.Outcomes)
+	}
+	u := r.fake.User("@u7:hs.test")
+	if u == nil || u.Displayname != "User 7" || u.Password != "pw-7" || len(u.Threepids) != 2 || len(u.ExternalIDs) != 1 || u.Admin {
+		t.Fatalf("user 7 = %+v", u)
+	}
+	if !r.fake.User("@u10:hs.test").Admin {
+		t.Fatal("u10 should be admin")
+	}
+	writes := r.fake.Writes.Load()
+	// A second run with a new journal: every row matches, nothing is written.
+	st, err = r.apply(src, filepath.Join(r.dir, "j2"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Outcomes["unchanged"] != 50 || r.fake.Writes.Load() != writes {
+		t.Fatalf("second run: outcomes %v, writes %d -> %d", st.Outcomes, writes, r.fake.Writes.Load())
+	}
+	// And the same journal: every row is skipped without a request.
+	before := r.fake.Requests.Load()
+	st, err = r.apply(src, filepath.Join(r.dir, "j1"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Resumed != 50 || r.fake.Requests.Load() != before {
+		t.Fatalf("resume: resumed %d, requests %d -> %d", st.Resumed, before, r.fake.Requests.Load())
+	}
+}
+
+func TestApplyGuardsThreepidAndExternalID(t *testing.T) {
+	r := newRig(t)
+	r.fake.Put(fakesynapse.User{Name: "@bob:hs.test", Threepids: [][2]string{{"email", "shared@example.org"}}, ExternalIDs: [][2]string{{"oidc", "taken"}}})
+	src := r.manifest("m.csv", "user_id,emails,external_ids\nalice,Shared@Example.org,\ncarol,,oidc:taken\ndave,d@example.org,oidc:free\n")
+	jp := filepath.Join(r.dir, "j")
+	st, err := r.apply(src, jp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Outcomes["failed"] != 2 || st.Outcomes["done"] != 1 {
+		t.Fatalf("outcomes %v", st.Outcomes)
+	}
+	if r.fake.User("@alice:hs.test") != nil || r.fake.User("@carol:hs.test") != nil {
+		t.Fatal("a guarded row created its user")
+	}
+	if b := r.fake.User("@bob:hs.test"); len(b.Threepids) != 1 {
+		t.Fatalf("bob lost his email: %+v", b)
+	}
+	sum, err := journal.Summarize(jp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Failed) != 2 || !strings.Contains(sum.Failed[0].Error, "belongs to @bob:hs.test") {
+		t.Fatalf("failed rows: %+v", sum.Failed)
+	}
+}
+
+func TestApplyMergesListsAndKeepsPassword(t *testing.T) {
+	r := newRig(t)
+	r.fake.Put(fakesynapse.User{Name: "@erin:hs.test", Password: "old", Threepids: [][2]string{{"email", "old@example.org"}},
+		ExternalIDs: [][2]string{{"saml", "e1"}}})
+	src := r.manifest("m.csv", "user_id,password,emails,external_ids\nerin,new,new@example.org,oidc:e2\n")
+	if _, err := r.apply(src, filepath.Join(r.dir, "j"), nil); err != nil {
+		t.Fatal(err)
+	}
+	u := r.fake.User("@erin:hs.test")
+	if u.Password != "old" || u.PasswordSets != 0 {
+		t.Fatalf("upsert changed an existing user's password: %+v", u)
+	}
+	if len(u.Threepids) != 2 || len(u.ExternalIDs) != 2 {
+		t.Fatalf("lists not merged: %+v", u)
+	}
+	// --replace-lists replaces them.
+	src.Parse.ReplaceLists = true
+	if _, err := r.apply(src, filepath.Join(r.dir, "j2"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if u := r.fake.User("@erin:hs.test"); len(u.Threepids) != 1 || len(u.ExternalIDs) != 1 {
+		t.Fatalf("lists not replaced: %+v", u)
+	}
+}
+
+func TestApplyPausesEveryWorkerOn429(t *testing.T) {
+	r := newRig(t)
+	var once atomic.Bool
+	var pausedAt atomic.Int64
+	var early atomic.Int64
+	r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Method == http.MethodPut && once.CompareAndSwap(false, true) {
+			pausedAt.Store(time.Now().UnixNano())
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(429)
+			fmt.Fprint(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests","retry_after_ms":300}`)
+			return true
+		}
+		if at := pausedAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < 250*time.Millisecond {
+			early.Add(1)
+		}
+		return false
+	}
+	var b strings.Builder
+	b.WriteString("user_id,displayname\n")
+	for i := range 40 {
+		fmt.Fprintf(&b, "p%d,P %d\n", i, i)
+	}
+	st, err := r.apply(r.manifest("m.csv", b.String()), filepath.Join(r.dir, "j"), func(c *Config) { c.Concurrency = 8 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Outcomes["done"] != 40 {
+		t.Fatalf("outcomes %v", st.Outcomes)
+	}
+	// Requests already in flight when the 429 came may land; no new one may.
+	if n := early.Load(); n > 8 {
+		t.Fatalf("%d requests went out during the pause", n)
+	}
+}
+
+func TestApplyStopsWhenTokenRefused(t *testing.T) {
+	r := newRig(t)
+	var n atomic.Int64
+	r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
+		if n.Add(1) > 10 {
+			w.WriteHeader(401)
+			fmt.Fprint(w, `{"errcode":"M_UNKNOWN_TOKEN","error":"Invalid access token passed."}`)
+			return true
+		}
+		return false
+	}
+	var b strings.Builder
+	b.WriteString("user_id\n")
+	for i := range 100 {
+		fmt.Fprintf(&b, "t%d\n", i)
+	}
+	st, err := r.apply(r.manifest("m.csv", b.String()), filepath.Join(r.dir, "j"), func(c *Config) { c.Concurrency = 2 })
+	if !errors.Is(err, ErrStopped) {
+		t.Fatalf("err = %v, want ErrStopped", err)
+	}
+	if st.Outcomes["failed"] != 0 || st.NotDone == 0 {
+		t.Fatalf("a refused token must leave rows not done, not failed: %+v", st)
+	}
+}
+
+func TestApplyRetries5xxThenFailsRowWithStatus(t *testing.T) {
+	r := newRig(t)
+	r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Method == http.MethodPut && strings.Contains(req.URL.Path, "bad") {
+			w.WriteHeader(400)
+			fmt.Fprint(w, `{"errcode":"M_INVALID_USERNAME","error":"nope"}`)
+			return true
+		}
+		if req.Method == http.MethodPut && strings.Contains(req.URL.Path, "flaky") && r.fake.Writes.Add(1) < 3 {
+			w.WriteHeader(503)
+			return true
+		}
+		return false
+	}
+	jp := filepath.Join(r.dir, "j")
+	st, err := r.apply(r.manifest("m.csv", "user_id\nflaky\nbad\n"), jp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Outcomes["done"] != 1 || st.Outcomes["failed"] != 1 {
+		t.Fatalf("outcomes %v", st.Outcomes)
+	}
+	sum, _ := journal.Summarize(jp)
+	if f := sum.Failed[0]; f.Status != 400 || f.Errcode != "M_INVALID_USERNAME" || f.UserID != "@bad:hs.test" {
+		t.Fatalf("failed row %+v", f)
+	}
+}
+
+func TestApplyUpdatePasswordNotResentAfterLostAnswer(t *testing.T) {
+	r := newRig(t)
+	r.fake.Put(fakesynapse.User{Name: "@pat:hs.test"})
+	var cut atomic.Bool
+	r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Method == http.MethodPut && cut.CompareAndSwap(false, true) {
+			// Apply the write, then lose the answer, as a proxy timing out would.
+			rec := &discard{h: http.Header{}}
+			r.fake.Config.Handler.ServeHTTP(rec, req)
+			w.WriteHeader(504)
+			return true
+		}
+		return false
+	}
+	jp := filepath.Join(r.dir, "j")
+	st, err := r.apply(r.manifest("m.csv", "user_id,action,password,displayname\npat,update,s3cret,Pat\n"), jp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Outcomes["uncertain"] != 1 {
+		t.Fatalf("outcomes %v", st.Outcomes)
+	}
+	if u := r.fake.User("@pat:hs.test"); u.PasswordSets != 1 || u.Displayname != "Pat" {
+		t.Fatalf("password set %d times, user %+v", u.PasswordSets, u)
+	}
+	b, _ := os.ReadFile(jp)
+	if strings.Contains(string(b), "s3cret") {
+		t.Fatal("the journal holds the password")
+	}
+}
+
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
+
+func TestValidateFindsConflictsBetweenRows(t *testing.T) {
+	r := newRig(t)
+	src := r.manifest("m.csv", "user_id,displayname,emails\na,A,x@example.org\na,A,x@example.org\na,B,\nb,,X@example.org\n")
+	ch, err := Validate(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, p := range ch.Problems {
+		msgs = append(msgs, p.Error())
+	}
+	got := strings.Join(msgs, "\n")
+	if ch.Total != 2 || !strings.Contains(got, "m.csv:4:user_id: @a:hs.test is also on row 2") || !strings.Contains(got, "m.csv:5:emails: email x@example.org is also given to another user on row 2") {
+		t.Fatalf("problems:\n%s", got)
+	}
+	if ch.DupOf[3] != 2 {
+		t.Fatalf("row 3 should be a duplicate of row 2: %v", ch.DupOf)
+	}
+}

@@ -1,0 +1,241 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/jobs"
+	"github.com/synbatch/synbatch/journal"
+	"github.com/synbatch/synbatch/synapse"
+)
+
+// Config is one apply run.
+type Config struct {
+	Source      Source
+	Checked     *Checked // from Validate, with the same Source
+	Journal     string
+	Header      journal.Header
+	Concurrency int
+	OnExists    jobs.OnExists
+	MaxAttempts int           // per row, counting the first; 0 means 5
+	BaseBackoff time.Duration // first retry wait; 0 means 500ms
+	Progress    *Progress     // may be nil
+	// OnRecord, when set, sees every row result as it is journaled. It is
+	// called from many workers at once.
+	OnRecord func(journal.Record)
+}
+
+// Stats counts what a run did. Resumed counts rows a previous run finished.
+type Stats struct {
+	Rows      int            `json:"rows"`
+	Resumed   int            `json:"resumed"`
+	Outcomes  map[string]int `json:"outcomes"`
+	NotDone   int            `json:"not_done"`
+	Requests  int64          `json:"requests"`
+	Writes    int64          `json:"writes"`
+	Elapsed   time.Duration  `json:"-"`
+	ElapsedS  float64        `json:"elapsed_seconds"`
+	RowsPerS  float64        `json:"rows_per_second"`
+	Journal   string         `json:"journal"`
+	Repaired  string         `json:"repaired_tail,omitempty"`
+	StoppedBy string         `json:"stopped_by,omitempty"`
+}
+
+// Failed is how many rows ended failed or uncertain in this run.
+func (s *Stats) Failed() int {
+	return s.Outcomes[string(journal.Failed)] + s.Outcomes[string(journal.Uncertain)]
+}
+
+// ErrStopped wraps the reason a run stopped before every row was tried:
+// an interrupt, a refused token, or a server that stopped answering.
+var ErrStopped = errors.New("stopped early")
+
+// Apply runs every row not yet finished in the journal. soft is cancelled to
+// stop taking new rows (the first Ctrl-C); hard cancels requests in flight.
+func Apply(soft, hard context.Context, client *synapse.Client, cfg Config) (*Stats, error) {
+	start := time.Now()
+	st, err := journal.Load(cfg.Journal)
+	if err != nil {
+		return nil, err
+	}
+	w, err := journal.Create(cfg.Journal, cfg.Header)
+	if err != nil {
+		return nil, err
+	}
+	stats := &Stats{Rows: cfg.Checked.Rows, Outcomes: map[string]int{}, Journal: cfg.Journal, Repaired: st.Repaired}
+	var counts [5]atomic.Int64
+	outcomeIdx := map[journal.Outcome]int{journal.Done: 0, journal.Unchanged: 1, journal.Skipped: 2, journal.Failed: 3, journal.Uncertain: 4}
+
+	r, err := formats.Open(cfg.Source.Path, formats.Options{Sheet: cfg.Source.Sheet})
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	defer r.Close()
+
+	maxAttempts := cfg.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = 5
+	}
+	backoff := cfg.BaseBackoff
+	if backoff <= 0 {
+		backoff = 500 * time.Millisecond
+	}
+	conc := max(cfg.Concurrency, 1)
+
+	g, gctx := errgroup.WithContext(hard)
+	g.SetLimit(conc)
+	record := func(rec journal.Record) error {
+		if err := w.Append(rec); err != nil {
+			return err
+		}
+		counts[outcomeIdx[rec.Outcome]].Add(1)
+		cfg.Progress.Add(1)
+		if cfg.OnRecord != nil {
+			cfg.OnRecord(rec)
+		}
+		return nil
+	}
+	cfg.Progress.Start(stats.Rows)
+
+	var readErr error
+	resumed := 0
+feed:
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			// Validate read the same file without trouble: it changed under us.
+			readErr = fmt.Errorf("read %s during the run (did it change since validation?): %w", cfg.Source.Path, err)
+			break
+		}
+		job, probs := jobs.Parse(row, cfg.Source.Parse)
+		if len(probs) > 0 {
+			readErr = fmt.Errorf("%w: %v (the manifest changed during the run?)", ErrInvalid, probs[0])
+			break
+		}
+		if _, ok := st.Final[job.Key]; ok {
+			resumed++
+			cfg.Progress.Add(1)
+			continue
+		}
+		if first, dup := cfg.Checked.DupOf[row.Num]; dup {
+			if err := record(journal.Record{Row: row.Num, Key: job.Key + "-dup", UserID: job.UserID, Action: string(job.Action),
+				Outcome: journal.Skipped, Note: fmt.Sprintf("same as row %d", first)}); err != nil {
+				readErr = err
+				break
+			}
+			continue
+		}
+		select {
+		case <-soft.Done():
+			break feed
+		case <-gctx.Done():
+			break feed
+		default:
+		}
+		begun := st.Begun[job.Key]
+		g.Go(func() error {
+			return runRow(gctx, client, cfg, w, job, begun, maxAttempts, backoff, record)
+		})
+	}
+	werr := g.Wait()
+	cerr := w.Close()
+	cfg.Progress.Finish()
+
+	stats.Resumed = resumed
+	for o, i := range outcomeIdx {
+		if n := counts[i].Load(); n > 0 {
+			stats.Outcomes[string(o)] = int(n)
+		}
+	}
+	finished := resumed
+	for _, n := range stats.Outcomes {
+		finished += n
+	}
+	stats.NotDone = stats.Rows - finished
+	stats.Requests = client.Requests()
+	stats.Writes = client.Writes()
+	stats.Elapsed = time.Since(start)
+	stats.ElapsedS = stats.Elapsed.Seconds()
+	if s := stats.Elapsed.Seconds(); s > 0 {
+		stats.RowsPerS = float64(finished-resumed) / s
+	}
+	switch {
+	case werr != nil:
+		stats.StoppedBy = werr.Error()
+		return stats, fmt.Errorf("%w: %w", ErrStopped, werr)
+	case readErr != nil:
+		return stats, readErr
+	case cerr != nil:
+		return stats, cerr
+	case soft.Err() != nil || hard.Err() != nil:
+		stats.StoppedBy = "interrupted"
+		return stats, fmt.Errorf("%w: interrupted", ErrStopped)
+	}
+	return stats, nil
+}
+
+// runRow tries one row until it settles. Only a fatal error is returned (it
+// stops the group): a failing row is journaled and the pool goes on.
+func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Writer, job *jobs.Job, begun bool,
+	maxAttempts int, backoff time.Duration, record func(journal.Record) error) error {
+	start := time.Now()
+	state := &jobs.State{Begun: begun}
+	env := jobs.Env{Client: c, OnExists: cfg.OnExists, Begin: func() error {
+		return w.Append(journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.UserID, Action: string(job.Action)})
+	}}
+	rec := journal.Record{Row: job.Row, Key: job.Key, UserID: job.UserID, Action: string(job.Action)}
+	for attempt := 1; ; attempt++ {
+		res, err := job.Run(ctx, env, state)
+		rec.Attempts = attempt
+		rec.DurationMS = time.Since(start).Milliseconds()
+		if err == nil {
+			rec.Outcome, rec.Changed, rec.Note, rec.Status = res.Outcome, res.Changed, res.Note, res.Status
+			return record(rec)
+		}
+		if ctx.Err() != nil {
+			return nil // interrupted: the row stays unfinished and is redone on resume
+		}
+		if synapse.IsAuth(err) {
+			return fmt.Errorf("the token was refused (%w): check it is a server admin's and still valid", err)
+		}
+		var se *synapse.Error
+		if errors.As(err, &se) {
+			rec.Status, rec.Errcode = se.Status, se.Errcode
+		}
+		if synapse.IsRetryable(err) && attempt < maxAttempts {
+			if !errors.As(err, &se) || se.Status != http.StatusTooManyRequests || se.RetryAfter == 0 {
+				// Full jitter: spread the retries of many workers apart.
+				d := backoff << (attempt - 1)
+				d = time.Duration(rand.Int64N(int64(d) + 1))
+				t := time.NewTimer(d)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				case <-t.C:
+				}
+			}
+			continue
+		}
+		var ne *synapse.NetError
+		if errors.As(err, &ne) {
+			// The server is away, not the row at fault: stop, so a resume redoes it.
+			return fmt.Errorf("server unreachable after %d attempts: %w", attempt, err)
+		}
+		rec.Outcome, rec.Error = journal.Failed, err.Error()
+		return record(rec)
+	}
+}

@@ -1,0 +1,140 @@
+// Package pipeline runs a manifest: rows are read as a stream, validated,
+// turned into jobs, fanned out to a rate-limited errgroup worker pool, and
+// each result is written to the journal by a single writer. Memory does not
+// grow with the manifest beyond a few bytes of bookkeeping per row.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+
+	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/jobs"
+)
+
+// Source names a manifest and how to read it.
+type Source struct {
+	Path  string
+	Sheet string
+	Parse jobs.ParseOptions
+}
+
+// Checked is what validation learned about a manifest.
+type Checked struct {
+	Rows     int         // data rows
+	Problems []error     // at most MaxProblems; each a *formats.Problem
+	Total    int         // problems found, even past MaxProblems
+	DupOf    map[int]int // row -> earlier row with the same user and the same intent
+	Bare     bool        // some user ids were bare localparts
+}
+
+// MaxProblems bounds the problems kept, so a broken million-row file does
+// not fill memory; Total still counts them all.
+const MaxProblems = 1000
+
+// ErrInvalid is returned when a manifest fails validation.
+var ErrInvalid = errors.New("manifest is not valid")
+
+type seen struct {
+	row    int32
+	intent uint64
+}
+
+// Validate reads the whole manifest and reports every problem: bad cells,
+// unknown columns, and rows that disagree about one user (two rows for the
+// same user with different intent, or one email, msisdn or external id given
+// to two users). It sends nothing anywhere.
+func Validate(src Source) (*Checked, error) {
+	r, err := formats.Open(src.Path, formats.Options{Sheet: src.Sheet})
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	out := &Checked{DupOf: map[int]int{}}
+	add := func(p error) {
+		out.Total++
+		if len(out.Problems) < MaxProblems {
+			out.Problems = append(out.Problems, p)
+		}
+	}
+	for _, p := range jobs.CheckColumns(src.Path, r.Columns()) {
+		add(p)
+	}
+	users := map[uint64]seen{}
+	owners := map[uint64]seen{} // threepid or external id -> user and first row
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		var p *formats.Problem
+		if errors.As(err, &p) {
+			add(p)
+			out.Rows++
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", src.Path, err)
+		}
+		out.Rows++
+		j, probs := jobs.Parse(row, src.Parse)
+		for _, p := range probs {
+			add(p)
+		}
+		if j == nil {
+			continue
+		}
+		if j.UserID != "" && j.UserID[0] != '@' {
+			out.Bare = true
+		}
+		uh, ih := hash(j.UserID), hash(j.Key)
+		if prev, ok := users[uh]; ok {
+			if prev.intent == ih {
+				out.DupOf[row.Num] = int(prev.row)
+			} else {
+				add(&formats.Problem{File: src.Path, Row: row.Num, Column: colName(row, "user_id"),
+					Msg: fmt.Sprintf("%s is also on row %d with different values: merge the rows", j.UserID, prev.row)})
+			}
+			continue
+		}
+		users[uh] = seen{row: int32(row.Num), intent: ih}
+		claim := func(col, what string) {
+			h := hash(what)
+			if prev, ok := owners[h]; ok && prev.intent != uh {
+				add(&formats.Problem{File: src.Path, Row: row.Num, Column: colName(row, col),
+					Msg: fmt.Sprintf("%s is also given to another user on row %d", what, prev.row)})
+				return
+			}
+			owners[h] = seen{row: int32(row.Num), intent: uh}
+		}
+		if j.Emails != nil {
+			for _, e := range j.Emails.Values {
+				claim("emails", "email "+e)
+			}
+		}
+		if j.Msisdns != nil {
+			for _, m := range j.Msisdns.Values {
+				claim("msisdns", "msisdn "+m)
+			}
+		}
+		for _, x := range j.ExternalIDs {
+			claim("external_ids", "external id "+x.AuthProvider+":"+x.ExternalID)
+		}
+	}
+	return out, nil
+}
+
+func colName(row formats.Row, col string) string {
+	if f, ok := row.Fields[col]; ok && f.Column != "" {
+		return f.Column
+	}
+	return col
+}
+
+func hash(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}

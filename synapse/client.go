@@ -1,0 +1,331 @@
+// Package synapse is a typed client for the parts of Synapse's Admin API that
+// synbatch uses. Every request waits on one shared pacer, so a 429 seen by one
+// worker pauses them all, and on one rate limiter, so --rate caps the whole run.
+package synapse
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Config says how to reach the server.
+type Config struct {
+	Server    string        // base URL, e.g. https://matrix.example.org
+	AdminPath string        // "/_synapse/admin" unless a proxy moves it
+	Token     string        // an admin's access token
+	Insecure  bool          // skip TLS verification (never the default)
+	CAFile    string        // extra CA certificates (PEM)
+	Timeout   time.Duration // per request
+	Rate      float64       // requests per second over all workers; 0 lifts the limit
+	Burst     int
+	MaxConns  int // connections kept open to the server
+	UserAgent string
+}
+
+// Client talks to one homeserver. It is safe for concurrent use.
+type Client struct {
+	base      string
+	adminPath string
+	token     string
+	http      *http.Client
+	limiter   *rate.Limiter
+	userAgent string
+
+	// pauseUntil is a UnixNano time that only moves later: after a 429 no
+	// request leaves until it has passed (rate.Limiter cannot express a pause).
+	pauseUntil atomic.Int64
+	requests   atomic.Int64
+	writes     atomic.Int64
+}
+
+// New builds a client from cfg.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(cfg.Server, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server %q: want a URL like https://matrix.example.org", cfg.Server)
+	}
+	tlsCfg := &tls.Config{InsecureSkipVerify: cfg.Insecure} //nolint:gosec // only with --insecure, which warns
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read CA file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s: no PEM certificates in it", cfg.CAFile)
+		}
+		tlsCfg.RootCAs = pool
+	}
+	conns := max(cfg.MaxConns, 4)
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     tlsCfg,
+		MaxIdleConns:        conns * 2,
+		MaxIdleConnsPerHost: conns * 2,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+		ForceAttemptHTTP2:   true,
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	lim := rate.NewLimiter(rate.Inf, 1)
+	if cfg.Rate > 0 {
+		lim = rate.NewLimiter(rate.Limit(cfg.Rate), max(cfg.Burst, 1))
+	}
+	admin := cfg.AdminPath
+	if admin == "" {
+		admin = "/_synapse/admin"
+	}
+	ua := cfg.UserAgent
+	if ua == "" {
+		ua = "synbatch"
+	}
+	return &Client{
+		base:      u.String(),
+		adminPath: "/" + strings.Trim(admin, "/"),
+		token:     cfg.Token,
+		http:      &http.Client{Transport: tr, Timeout: timeout},
+		limiter:   lim,
+		userAgent: ua,
+	}, nil
+}
+
+// Requests is how many requests the client has sent.
+func (c *Client) Requests() int64 { return c.requests.Load() }
+
+// Writes is how many of them could change something (all but GET).
+func (c *Client) Writes() int64 { return c.writes.Load() }
+
+// Pause stops every request until d has passed (a later pause wins).
+func (c *Client) Pause(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := c.pauseUntil.Load()
+		if cur >= until || c.pauseUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+func (c *Client) wait(ctx context.Context) error {
+	for {
+		until := c.pauseUntil.Load()
+		d := time.Until(time.Unix(0, until))
+		if d <= 0 {
+			break
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return c.limiter.Wait(ctx)
+}
+
+// Error is an answer from Synapse other than 2xx.
+type Error struct {
+	Method     string
+	Path       string
+	Status     int
+	Errcode    string
+	Message    string
+	RetryAfter time.Duration // from retry_after_ms or Retry-After, on a 429
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
+	}
+	if e.Errcode != "" {
+		return fmt.Sprintf("%s %s: %d %s: %s", e.Method, e.Path, e.Status, e.Errcode, msg)
+	}
+	return fmt.Sprintf("%s %s: %d: %s", e.Method, e.Path, e.Status, msg)
+}
+
+// NetError is a request that got no HTTP answer. Sent says whether the
+// request may have reached the server, so a write's outcome is uncertain.
+type NetError struct {
+	Method, Path string
+	Sent         bool
+	Err          error
+}
+
+func (e *NetError) Error() string { return fmt.Sprintf("%s %s: %v", e.Method, e.Path, e.Err) }
+func (e *NetError) Unwrap() error { return e.Err }
+
+// IsNotFound reports whether err is a 404 from the server.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
+}
+
+// IsAuth reports whether err means the token is no longer good enough for
+// the Admin API: every later request would fail the same way.
+func IsAuth(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	if e.Status == http.StatusUnauthorized {
+		return true
+	}
+	return e.Status == http.StatusForbidden && strings.Contains(e.Message, "not a server admin")
+}
+
+// IsRetryable reports whether trying again later may succeed: rate limits
+// with a hint, gateway errors and lost connections. A 429 without a hint and
+// errcode M_UNKNOWN comes from a spam checker and would be refused again.
+func IsRetryable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		switch e.Status {
+		case http.StatusTooManyRequests:
+			return !(e.Errcode == "M_UNKNOWN" && e.RetryAfter == 0)
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusInternalServerError:
+			return true
+		}
+		return false
+	}
+	var n *NetError
+	return errors.As(err, &n)
+}
+
+// Uncertain reports whether err leaves it unknown if a write was applied.
+func Uncertain(err error) bool {
+	var n *NetError
+	if errors.As(err, &n) {
+		return n.Sent
+	}
+	var e *Error
+	return errors.As(err, &e) && (e.Status == http.StatusBadGateway || e.Status == http.StatusGatewayTimeout || e.Status == http.StatusInternalServerError)
+}
+
+// do sends one request; path is already escaped. out may be nil.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) (int, error) {
+	if err := c.wait(ctx); err != nil {
+		return 0, err
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return 0, fmt.Errorf("encode %s %s: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", c.userAgent)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	c.requests.Add(1)
+	if method != http.MethodGet {
+		c.writes.Add(1)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, &NetError{Method: method, Path: path, Sent: wasSent(err), Err: stripURL(err)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return resp.StatusCode, &NetError{Method: method, Path: path, Sent: true, Err: err}
+	}
+	if resp.StatusCode/100 != 2 {
+		e := &Error{Method: method, Path: path, Status: resp.StatusCode}
+		var eb struct {
+			Errcode      string `json:"errcode"`
+			Error        string `json:"error"`
+			RetryAfterMS int64  `json:"retry_after_ms"`
+		}
+		if json.Unmarshal(data, &eb) == nil {
+			e.Errcode, e.Message = eb.Errcode, eb.Error
+			e.RetryAfter = time.Duration(eb.RetryAfterMS) * time.Millisecond
+		} else {
+			e.Message = strings.TrimSpace(string(data[:min(len(data), 200)]))
+		}
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if e.RetryAfter == 0 {
+				e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+			}
+			if e.RetryAfter > 0 {
+				c.Pause(e.RetryAfter)
+			}
+		}
+		return resp.StatusCode, e
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// parseRetryAfter reads a Retry-After header: seconds or an HTTP date.
+func parseRetryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(h); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// wasSent guesses whether a failed request may have reached the server: a
+// refused or unresolvable connection never did; a timeout or reset may have.
+func wasSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	var dns *net.DNSError
+	return !errors.As(err, &dns)
+}
+
+// stripURL drops the *url.Error wrapper, whose text repeats the URL.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
