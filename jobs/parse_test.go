@@ -1,0 +1,119 @@
+package jobs
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/synbatch/synbatch/formats"
+)
+
+func row(kv ...string) formats.Row {
+	r := formats.Row{Num: 7, Fields: map[string]formats.Field{}}
+	for i := 0; i < len(kv); i += 2 {
+		r.Fields[kv[i]] = formats.Field{Column: kv[i], Value: kv[i+1]}
+	}
+	return r
+}
+
+func TestNormaliseUserID(t *testing.T) {
+	long := strings.Repeat("a", 250)
+	for _, c := range []struct{ in, server, want, err string }{
+		{"alice", "hs.test", "@alice:hs.test", ""},
+		{"@alice:hs.test", "hs.test", "@alice:hs.test", ""},
+		{"@alice:hs.test", "", "@alice:hs.test", ""},
+		{"alice", "", "alice", ""},
+		{"a/b=c.d-e+f_g", "hs", "@a/b=c.d-e+f_g:hs", ""},
+		{"Alice", "hs", "", "may hold only"},
+		{"_alice", "hs", "", "may not start with _"},
+		{"12345", "hs", "", "all digits"},
+		{"@alice:other", "hs", "", "not to this server"},
+		{"@alice", "hs", "", "@localpart:server"},
+		{"al:ice", "hs", "", "starts with @"},
+		{long, "hs.test", "", "at most 255 bytes"},
+		{"@x:bad server", "", "", "not a server name"},
+	} {
+		got, err := NormaliseUserID(c.in, c.server)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: err %v, want %q", c.in, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q: got %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+}
+
+func TestParseRow(t *testing.T) {
+	opt := ParseOptions{File: "m.csv", ServerName: "hs"}
+	j, probs := Parse(row("user_id", "alice", "emails", " A@Example.ORG ; b@example.org;a@example.org", "msisdns", "+447700900123",
+		"external_ids", "oidc:sub:with:colons; saml:x", "admin", "YES", "password", "pw", "clear", "avatar_url"), opt)
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	if j.UserID != "@alice:hs" || j.Action != Upsert || !*j.Admin || !j.HasPassword() || *j.AvatarURL != "" {
+		t.Fatalf("job %+v", j)
+	}
+	if strings.Join(j.Emails.Values, ",") != "a@example.org,b@example.org" || j.Msisdns.Values[0] != "447700900123" {
+		t.Fatalf("lists %v %v", j.Emails, j.Msisdns)
+	}
+	if len(j.ExternalIDs) != 2 || j.ExternalIDs[0].AuthProvider != "oidc" || j.ExternalIDs[0].ExternalID != "sub:with:colons" {
+		t.Fatalf("external ids %v", j.ExternalIDs)
+	}
+}
+
+func TestParseProblems(t *testing.T) {
+	opt := ParseOptions{File: "m.csv", ServerName: "hs"}
+	for _, c := range []struct {
+		kv   []string
+		want string
+	}{
+		{[]string{"displayname", "x"}, "m.csv:7:user_id: missing"},
+		{[]string{"user_id", "a", "action", "nuke"}, `m.csv:7:action: unknown action "nuke"`},
+		{[]string{"user_id", "a", "avatar_url", "https://x/y.png"}, "m.csv:7:avatar_url: \"https://x/y.png\" is not an MXC URI"},
+		{[]string{"user_id", "a", "msisdns", "4.47E+11"}, "dropped digits"},
+		{[]string{"user_id", "a", "msisdns", "44-77"}, "digits only"},
+		{[]string{"user_id", "a", "user_type", "robot"}, "unknown user type"},
+		{[]string{"user_id", "a", "external_ids", "nocolon"}, "want provider:id"},
+		{[]string{"user_id", "a", "displayname", "x", "clear", "displayname"}, "both set and listed"},
+		{[]string{"user_id", "a", "clear", "password"}, `cannot clear "password"`},
+		{[]string{"user_id", "a", "logout_devices", "perhaps"}, "not a boolean"},
+		{[]string{"user_id", "a", "displayname", strings.Repeat("x", 257)}, "longer than 256"},
+	} {
+		_, probs := Parse(row(c.kv...), opt)
+		var got []string
+		for _, p := range probs {
+			got = append(got, p.Error())
+		}
+		if !strings.Contains(strings.Join(got, "\n"), c.want) {
+			t.Errorf("%v: problems %q, want %q", c.kv, got, c.want)
+		}
+	}
+}
+
+func TestExcelExponentWithAllDigitsIsAccepted(t *testing.T) {
+	for in, want := range map[string]string{"4.47470274584E+11": "447470274584", "447470274584": "447470274584"} {
+		got, err := canonicalMsisdn(in)
+		if err != nil || got != want {
+			t.Errorf("%s: %q %v", in, got, err)
+		}
+	}
+}
+
+func TestKeyIgnoresPasswordAndOrder(t *testing.T) {
+	opt := ParseOptions{File: "m.csv", ServerName: "hs"}
+	a, _ := Parse(row("user_id", "a", "password", "one", "emails", "x@y.org;z@y.org"), opt)
+	b, _ := Parse(row("user_id", "a", "password", "two", "emails", "z@y.org;x@y.org"), opt)
+	c, _ := Parse(row("user_id", "a", "emails", "x@y.org;z@y.org"), opt)
+	if a.Key != b.Key || a.Key == c.Key || strings.Contains(a.Key, "one") {
+		t.Fatalf("keys %s %s %s", a.Key, b.Key, c.Key)
+	}
+}
+
+func TestUnknownColumns(t *testing.T) {
+	probs := CheckColumns("m.csv", []string{"user_id", "emial", "creation_ts"})
+	if len(probs) != 1 || !strings.Contains(probs[0].Error(), `m.csv:1:emial: unknown column "emial"`) {
+		t.Fatalf("%v", probs)
+	}
+}

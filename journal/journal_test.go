@@ -1,0 +1,130 @@
+package journal
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestWriteThenLoad(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "j")
+	w, err := Create(p, Header{Manifest: "m.csv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := Done
+			if i%10 == 0 {
+				out = Failed
+			}
+			if err := w.Append(Record{Row: i + 2, Key: fmt.Sprint("k", i), Outcome: out}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := w.Append(Record{Type: "begin", Row: 200, Key: "pending"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(p)
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("journal mode %o, want 600", fi.Mode().Perm())
+	}
+	st, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Final) != 90 || st.Records != 100 || len(st.Runs) != 1 || !st.Begun["pending"] {
+		t.Fatalf("final %d records %d runs %d begun %v", len(st.Final), st.Records, len(st.Runs), st.Begun)
+	}
+	if _, ok := st.Final["k10"]; ok {
+		t.Fatal("a failed row counts as final")
+	}
+}
+
+func TestLoadRepairsTornTail(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "j")
+	good := `{"type":"run","manifest":"m"}` + "\n" + `{"type":"row","row":2,"key":"a","outcome":"done"}` + "\n"
+	torn := `{"type":"row","row":3,"key":"b","outc`
+	if err := os.WriteFile(p, []byte(good+torn), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Repaired == "" || len(st.Final) != 1 {
+		t.Fatalf("repaired %q final %v", st.Repaired, st.Final)
+	}
+	b, _ := os.ReadFile(p)
+	if string(b) != good {
+		t.Fatalf("after repair the journal is %q", b)
+	}
+	kept, _ := os.ReadFile(p + ".torn")
+	if !strings.Contains(string(kept), torn) {
+		t.Fatalf("the torn tail was not kept: %q", kept)
+	}
+	// A writer appends after the repaired end.
+	w, err := Create(p, Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(Record{Row: 3, Key: "b", Outcome: Done}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if st, err = Load(p); err != nil || len(st.Final) != 2 {
+		t.Fatalf("after append: %v %v", err, st)
+	}
+}
+
+func TestLoadRefusesDamageBeforeTheEnd(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "j")
+	body := `{"type":"run"}` + "\n" + `garbage` + "\n" + `{"type":"row","row":2,"key":"a","outcome":"done"}` + "\n"
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(p)
+	if err == nil || !strings.Contains(err.Error(), "byte 15") {
+		t.Fatalf("err = %v, want damage at byte 15", err)
+	}
+}
+
+func TestSecondWriterIsRefused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "j")
+	w, err := Create(p, Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := Create(p, Header{}); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second writer: %v", err)
+	}
+}
+
+func TestSummaryLatestRecordWins(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "j")
+	w, _ := Create(p, Header{Manifest: "m.csv", Server: "https://hs"})
+	w.Append(Record{Row: 2, Key: "a", Outcome: Failed, Status: 503, Error: "boom"})
+	w.Append(Record{Row: 2, Key: "a", Outcome: Done})
+	w.Append(Record{Row: 3, Key: "b", Outcome: Failed, Status: 400, Errcode: "M_INVALID_USERNAME", Error: "bad"})
+	w.Append(Record{Type: "begin", Row: 4, Key: "c"})
+	w.Close()
+	s, err := Summarize(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Rows != 2 || s.Outcomes["done"] != 1 || s.Outcomes["failed"] != 1 || len(s.Failed) != 1 || s.Failed[0].Row != 3 || s.Pending != 1 {
+		t.Fatalf("summary %+v", s)
+	}
+}
