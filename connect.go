@@ -72,7 +72,7 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 	}
 	if loaded {
 		source = path
-	} else if home != "" && !c.IsSet("server") {
+	} else if home != "" && c.String("server") == "" {
 		synadm := filepath.Join(home, ".config", "synadm.yaml")
 		if ok, err := readConfig(synadm, &fc); err != nil {
 			return nil, usageErr("%v", err)

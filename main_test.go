@@ -39,6 +39,13 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// gen-synadm-config writes ~/.config/synadm.yaml for the fake,
+			// the way synadm itself stores it.
+			"gen-synadm-config": func(ts *testscript.TestScript, neg bool, args []string) {
+				fake := ts.Value("fake").(*fakesynapse.Server)
+				cfg := fmt.Sprintf("user: admin\ntoken: %s\nbase_url: %s\nadmin_path: /_synapse/admin\nmatrix_path: /_matrix\nssl_verify: true\ntimeout: 30\nformat: yaml\n", fake.Token, fake.URL)
+				ts.Check(os.WriteFile(ts.MkAbs(".config/synadm.yaml"), []byte(cfg), 0o600))
+			},
 			// exits N COMMAND [ARG]...: run COMMAND and require exit code N
 			// (exit codes are the interface scripts use).
 			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
