@@ -1,0 +1,295 @@
+package formats
+
+import (
+	"archive/zip"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/xuri/excelize/v2"
+)
+
+// cells maps cell references to values for SetCellValue; a value of type
+// rawNumber is written with SetCellDefault, so the XML holds that exact text
+// as a numeric cell (the way Excel and other writers may store a number).
+type cells map[string]any
+
+// rawNumber is the literal text of a numeric cell's <v> element.
+type rawNumber string
+
+// writeXLSX builds a workbook with the given sheets, in order, and returns
+// its path.
+func writeXLSX(t testing.TB, sheets []string, content map[string]cells) string {
+	t.Helper()
+	f := excelize.NewFile()
+	defer f.Close()
+	for i, name := range sheets {
+		if i == 0 {
+			if err := f.SetSheetName("Sheet1", name); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := f.NewSheet(name); err != nil {
+			t.Fatal(err)
+		}
+		for ref, v := range content[name] {
+			var err error
+			if raw, ok := v.(rawNumber); ok {
+				err = f.SetCellDefault(name, ref, string(raw))
+			} else {
+				err = f.SetCellValue(name, ref, v)
+			}
+			if err != nil {
+				t.Fatalf("%s!%s: %v", name, ref, err)
+			}
+		}
+	}
+	path := filepath.Join(t.TempDir(), "m.xlsx")
+	if err := f.SaveAs(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// zipEntry returns one part of a workbook, to check what a test exercises.
+func zipEntry(t *testing.T, path, name string) string {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	for _, f := range zr.File {
+		if f.Name == name {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			b, err := io.ReadAll(rc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+	}
+	t.Fatalf("%s has no %s", path, name)
+	return ""
+}
+
+// usersSheet is a sheet with a shared-strings header, numeric phone
+// numbers in several forms, an inline string, blank rows and a row with
+// only spaces.
+func usersSheet() cells {
+	return cells{
+		"A1": "User_ID", "B1": " msisdns ", "C1": "Note",
+		"A2": "alice", "B2": int64(447470274584), "C2": "shared string",
+		// Row 3 is missing from the XML, row 4 has only blank text.
+		"A4": "   ",
+		"A5": "@bob:synbatch.test", "B5": 447470274584.0, "C5": rawNumber("1.5"),
+		"A6": "carol", "B6": rawNumber("4.47470274584E+11"),
+		"A7": "dave", "B7": int64(9007199254740993), // above 2^53: kept as written
+		"A9": "erin", "B9": rawNumber("1.2345678901234567E+16"), "C9": true,
+	}
+}
+
+func TestXLSX(t *testing.T) {
+	path := writeXLSX(t, []string{"Notes", "Users", "Empty", "Problems", "Late"}, map[string]cells{
+		"Notes": {"A1": "Title", "A2": "read the Users sheet"},
+		"Users": usersSheet(),
+		"Problems": {
+			"A1": "email", "B1": " EMAIL", "D1": "d",
+			"A2": 1, "B2": 2, "C2": 3, "D2": 4,
+			"A3": 5, "C3": 6, "F3": 7,
+			"A4": 8,
+		},
+		"Late": {"C3": "User_ID", "C5": "alice", "A6": "stray"},
+	})
+	if !strings.Contains(zipEntry(t, path, "xl/sharedStrings.xml"), "shared string") {
+		t.Fatal("the test workbook has no shared-strings table")
+	}
+	// Problems name the file as given to Open.
+	t.Chdir(filepath.Dir(path))
+	path = filepath.Base(path)
+	users := []string{
+		"2 msisdns=447470274584 note=shared string user_id=alice",
+		"5 msisdns=447470274584 note=1.5 user_id=@bob:synbatch.test",
+		"6 msisdns=447470274584 user_id=carol",
+		"7 msisdns=9007199254740993 user_id=dave",
+		"9 msisdns=1.2345678901234567E+16 note=1 user_id=erin",
+	}
+	tests := []struct {
+		name    string
+		sheet   string
+		cols    []string
+		want    []string
+		wantErr string
+	}{
+		{name: "first sheet by default", cols: []string{"title"}, want: []string{"2 title=read the Users sheet"}},
+		{name: "named sheet", sheet: "Users", cols: []string{"user_id", "msisdns", "note"}, want: users},
+		{name: "sheet name ignores case", sheet: "USERS", cols: []string{"user_id", "msisdns", "note"}, want: users},
+		{name: "header below blank rows", sheet: "Late", cols: []string{"user_id"}, want: []string{
+			"5 user_id=alice", "! m.xlsx:3:column A: the header cell is empty but row 6 has data in this column"}},
+		{name: "empty sheet", sheet: "Empty", want: []string{"! m.xlsx:1: the sheet is empty: no header row"}},
+		{
+			name:  "header problems",
+			sheet: "Problems",
+			cols:  []string{"email", "d"},
+			want: []string{
+				`! m.xlsx:1:EMAIL: column "email" appears twice (columns A and B)`,
+				"! m.xlsx:1:column C: the header cell is empty but row 2 has data in this column",
+				"2 d=4 email=1",
+				"! m.xlsx:1:column F: the header cell is empty but row 3 has data in this column",
+				"3 email=5",
+				"4 email=8",
+			},
+		},
+		{name: "missing sheet", sheet: "Nope", wantErr: `m.xlsx: no sheet named "Nope"; the workbook has "Notes", "Users", "Empty", "Problems", "Late"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Open(path, Options{Sheet: tt.sheet})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Open error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if tt.cols != nil && !slices.Equal(r.Columns(), tt.cols) {
+				t.Errorf("Columns() = %q, want %q", r.Columns(), tt.cols)
+			}
+			if got := events(t, r); !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestXLSXRawValues pins what excelize returns for cells in raw mode and
+// what the reader makes of it.
+func TestXLSXRawValues(t *testing.T) {
+	tests := []struct {
+		name string
+		cell any
+		want string
+	}{
+		{"int64 phone number", int64(447470274584), "447470274584"},
+		{"float64 phone number", 447470274584.0, "447470274584"},
+		{"exponent form as Excel may store it", rawNumber("4.47470274584E+11"), "447470274584"},
+		{"lower-case exponent", rawNumber("4.47470274584e+11"), "447470274584"},
+		{"integer above 2^53 is kept", int64(9007199254740993), "9007199254740993"},
+		{"float64 above 2^53 is written rounded", float64(9007199254740993), "9007199254740992"},
+		{"exponent form with 17 digits is kept", rawNumber("1.2345678901234567E+16"), "1.2345678901234567E+16"},
+		{"fraction in exponent form is kept", rawNumber("1.5E-3"), "1.5E-3"},
+		{"decimal form is kept", rawNumber("447470274584.0"), "447470274584.0"},
+		{"fraction", 1.25, "1.25"},
+		{"boolean reads as 1", true, "1"},
+		{"text that looks like a number", "4.47470274584E+11", "447470274584"},
+		{"text without an exponent sign", "2e10", "2e10"},
+		{"text with leading zero", "01234", "01234"},
+	}
+	content := cells{"A1": "name", "B1": "value"}
+	for i, tt := range tests {
+		row := strconv.Itoa(i + 2)
+		content["A"+row] = "row" + row
+		content["B"+row] = tt.cell
+	}
+	path := writeXLSX(t, []string{"Sheet1"}, map[string]cells{"Sheet1": content})
+	r, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i, tt := range tests {
+		row, err := r.Next()
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if row.Num != i+2 {
+			t.Errorf("%s: row %d, want %d", tt.name, row.Num, i+2)
+		}
+		if got := row.Fields["value"].Value; got != tt.want {
+			t.Errorf("%s: value = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestXLSXSpooled reads a workbook whose shared strings and sheets are
+// unzipped to temporary files, as they are for large files, and checks that
+// Close removes them.
+func TestXLSXSpooled(t *testing.T) {
+	path := writeXLSX(t, []string{"Users"}, map[string]cells{"Users": usersSheet()})
+	tmp := t.TempDir()
+	r, err := openXLSX(path, "", excelize.Options{UnzipXMLSizeLimit: 1, TmpDir: tmp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spooled, err := filepath.Glob(filepath.Join(tmp, "*", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(spooled) == 0 {
+		t.Fatal("nothing was spooled to disk")
+	}
+	got := events(t, r)
+	want := []string{
+		"2 msisdns=447470274584 note=shared string user_id=alice",
+		"5 msisdns=447470274584 note=1.5 user_id=@bob:synbatch.test",
+		"6 msisdns=447470274584 user_id=carol",
+		"7 msisdns=9007199254740993 user_id=dave",
+		"9 msisdns=1.2345678901234567E+16 note=1 user_id=erin",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("Close left %d temporary files or directories", len(left))
+	}
+}
+
+func TestIntegerDigits(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"4.47470274584E+11", "447470274584"},
+		{"4.47470274584e+11", "447470274584"},
+		{"4.4747027458E+11", "447470274580"},
+		{"-4.5E+3", "-4500"},
+		{"+4.5E+3", "4500"},
+		{"45E+1", "450"},
+		{"0.45E+3", "450"},
+		{"1E+21", "1000000000000000000000"},
+		{"1.00E+02", "100"},
+		{"0E+00", "0"},
+		{"4.4747027458400001E+11", "4.4747027458400001E+11"}, // 17 significant digits
+		{"123456789012345E+0", "123456789012345"},
+		{"1234567890123456E+0", "1234567890123456E+0"},
+		{"1.5E+0", "1.5E+0"},
+		{"1.5E-3", "1.5E-3"},
+		{"1E+400", "1E+400"},
+		{"2e10", "2e10"},
+		{"1E5", "1E5"},
+		{"E+5", "E+5"},
+		{"1.E+5", "1.E+5"},
+		{".5E+1", ".5E+1"},
+		{"1.5E+", "1.5E+"},
+		{"1E+5E+3", "1E+5E+3"},
+		{"1E+99999", "1E+99999"},
+		{"Eve", "Eve"},
+		{"447470274584", "447470274584"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := integerDigits(tt.in); got != tt.want {
+			t.Errorf("integerDigits(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
