@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"strings"
 
 	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/jobs"
@@ -23,11 +24,13 @@ type Source struct {
 
 // Checked is what validation learned about a manifest.
 type Checked struct {
-	Rows     int         // data rows
-	Problems []error     // at most MaxProblems; each a *formats.Problem
-	Total    int         // problems found, even past MaxProblems
-	DupOf    map[int]int // row -> earlier row with the same user and the same intent
-	Bare     bool        // some user ids were bare localparts
+	Rows     int                 // data rows
+	Problems []error             // at most MaxProblems; each a *formats.Problem
+	Total    int                 // problems found, even past MaxProblems
+	DupOf    map[int]int         // row -> earlier row with the same user and the same intent
+	Actions  map[jobs.Action]int // rows per action
+	Generate int                 // rows that may generate a password
+	Bare     bool                // some user ids were bare localparts
 }
 
 // MaxProblems bounds the problems kept, so a broken million-row file does
@@ -52,7 +55,7 @@ func Validate(src Source) (*Checked, error) {
 		return nil, err
 	}
 	defer r.Close()
-	out := &Checked{DupOf: map[int]int{}}
+	out := &Checked{DupOf: map[int]int{}, Actions: map[jobs.Action]int{}}
 	add := func(p error) {
 		out.Total++
 		if len(out.Problems) < MaxProblems {
@@ -72,7 +75,10 @@ func Validate(src Source) (*Checked, error) {
 		var p *formats.Problem
 		if errors.As(err, &p) {
 			add(p)
-			out.Rows++
+			// A header problem comes before its rows, which still follow.
+			if p.Row > 1 {
+				out.Rows++
+			}
 			continue
 		}
 		if err != nil {
@@ -89,13 +95,21 @@ func Validate(src Source) (*Checked, error) {
 		if j.UserID != "" && j.UserID[0] != '@' {
 			out.Bare = true
 		}
-		uh, ih := hash(j.UserID), hash(j.Key)
+		out.Actions[j.Action]++
+		if j.Generates() {
+			out.Generate++
+		}
+		who := j.UserID
+		if who == "" {
+			who = "match:" + j.Match
+		}
+		uh, ih := hash(who), hash(j.Key)
 		if prev, ok := users[uh]; ok {
 			if prev.intent == ih {
 				out.DupOf[row.Num] = int(prev.row)
 			} else {
 				add(&formats.Problem{File: src.Path, Row: row.Num, Column: colName(row, "user_id"),
-					Msg: fmt.Sprintf("%s is also on row %d with different values: merge the rows", j.UserID, prev.row)})
+					Msg: fmt.Sprintf("%s is also on row %d with different values: merge the rows, or split them into two manifests", strings.TrimPrefix(who, "match:"), prev.row)})
 			}
 			continue
 		}
