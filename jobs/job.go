@@ -1,13 +1,15 @@
 // Package jobs turns a manifest row into a job and runs it against Synapse:
-// it validates the row, reads the account, works out the smallest change that
-// makes the account match the row, guards against Synapse's silent hazards,
-// and sends that change. A row the account already matches sends no write.
+// it validates the row, reads what the server holds, works out the smallest
+// set of writes that makes the server match the row (the plan), guards
+// against Synapse's silent hazards, and sends those writes. A row the server
+// already matches sends no write, so every action is safe to repeat.
 package jobs
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"sort"
 
 	"github.com/synbatch/synbatch/synapse"
@@ -18,13 +20,67 @@ type Action string
 
 // Actions of user rows.
 const (
-	Create Action = "create" // create the account; what happens when it exists is OnExists
-	Update Action = "update" // change only the given columns; the account must exist
-	Upsert Action = "upsert" // create or update
+	Create            Action = "create" // create the account; what happens when it exists is OnExists
+	Update            Action = "update" // change only the given columns; the account must exist
+	Upsert            Action = "upsert" // create or update
+	ResetPassword     Action = "reset-password"
+	SetExternalIDs    Action = "set-external-ids"
+	RemoveExternalIDs Action = "remove-external-ids"
+	DeleteDevices     Action = "delete-devices"
+	Deactivate        Action = "deactivate"
+	Reactivate        Action = "reactivate"
+	JoinRooms         Action = "join-rooms"
+	ShadowBan         Action = "shadow-ban"
+	UnshadowBan       Action = "unshadow-ban"
+	Lock              Action = "lock"
+	Unlock            Action = "unlock"
+	SetRatelimit      Action = "set-ratelimit"
+	DeleteRatelimit   Action = "delete-ratelimit"
 )
 
-// Actions lists every action a row may name.
-var actionNames = []Action{Create, Update, Upsert}
+// actionColumns lists, for each action, the columns it reads besides the
+// ones every row may have. A value in any other column is an error, so a row
+// never silently ignores what an admin wrote.
+var actionColumns = map[Action][]string{
+	Create:            userFields,
+	Update:            userFields,
+	Upsert:            userFields,
+	ResetPassword:     {"password", "logout_devices"},
+	SetExternalIDs:    {"external_ids"},
+	RemoveExternalIDs: {"external_ids"},
+	DeleteDevices:     {"devices"},
+	Deactivate:        {"erase"},
+	Reactivate:        {"password"},
+	JoinRooms:         {"rooms"},
+	ShadowBan:         nil,
+	UnshadowBan:       nil,
+	Lock:              nil,
+	Unlock:            nil,
+	SetRatelimit:      {"messages_per_second", "burst_count"},
+	DeleteRatelimit:   nil,
+}
+
+var userFields = []string{"displayname", "avatar_url", "password", "user_type", "admin", "logout_devices",
+	"emails", "msisdns", "external_ids", "clear", "rooms"}
+
+// commonColumns may appear on any row: who the row is about, and what it does.
+var commonColumns = []string{"user_id", "action", "email", "external_id"}
+
+// Destructive reports whether an action takes something from users: apply
+// asks before the first such write.
+func (a Action) Destructive() bool {
+	switch a {
+	case Deactivate, DeleteDevices, ResetPassword, RemoveExternalIDs:
+		return true
+	}
+	return false
+}
+
+// Actions lists every action in the order of the docs.
+func Actions() []Action {
+	return []Action{Create, Update, Upsert, ResetPassword, SetExternalIDs, RemoveExternalIDs, DeleteDevices,
+		Deactivate, Reactivate, JoinRooms, ShadowBan, UnshadowBan, Lock, Unlock, SetRatelimit, DeleteRatelimit}
+}
 
 // OnExists says what a create row does when its account exists.
 type OnExists string
@@ -47,7 +103,8 @@ type List struct {
 type Job struct {
 	Row    int
 	Key    string // identity of the row's intent; never derived from a password
-	UserID string
+	UserID string // "" when the row names its user by Match
+	Match  string // with --match-by email or external_id: the value to look up
 	Action Action
 
 	// Scalars: nil leaves the field alone; "" clears it.
@@ -57,41 +114,57 @@ type Job struct {
 
 	Admin         *bool
 	LogoutDevices *bool
+	Erase         bool
 
 	// password is kept unexported so that no encoder prints it by accident.
+	// generate asks for a random one.
 	password string
+	generate bool
 
 	Emails      *List
 	Msisdns     *List
 	ExternalIDs []synapse.ExternalID
 	ReplaceIDs  bool // external ids replace the user's list
 	HasIDs      bool // the row says something about external ids
+
+	Devices    []string // device ids, or nil with AllDevices
+	AllDevices bool
+	Rooms      []string // room ids or aliases
+
+	MessagesPerSecond, BurstCount int64
 }
 
-// HasPassword reports whether the row carries a password.
-func (j *Job) HasPassword() bool { return j.password != "" }
+// Generates reports whether the row may generate a password.
+func (j *Job) Generates() bool { return j.generate }
+
+// HasPassword reports whether the row sets a password (given or generated).
+func (j *Job) HasPassword() bool { return j.password != "" || j.generate }
 
 // computeKey hashes everything the row asks for except the password itself,
 // so a resumed run knows the row by its content, whatever its position.
 func (j *Job) computeKey() {
-	type ids struct {
-		P, I string
-	}
+	type ids struct{ P, I string }
 	v := struct {
-		U, A     string
-		D, Av, T *string
-		Ad, L    *bool
-		Pw       bool
-		E, M     *List
-		X        []ids
-		XR, XH   bool
-	}{U: j.UserID, A: string(j.Action), D: j.Displayname, Av: j.AvatarURL, T: j.UserType,
-		Ad: j.Admin, L: j.LogoutDevices, Pw: j.password != "", E: j.Emails, M: j.Msisdns, XR: j.ReplaceIDs, XH: j.HasIDs}
+		U, M, A    string
+		D, Av, T   *string
+		Ad, L      *bool
+		Er, Pw, G  bool
+		E, Ms      *List
+		X          []ids
+		XR, XH     bool
+		Dev        []string
+		AllDev     bool
+		Rooms      []string
+		MPS, Burst int64
+	}{U: j.UserID, M: j.Match, A: string(j.Action), D: j.Displayname, Av: j.AvatarURL, T: j.UserType,
+		Ad: j.Admin, L: j.LogoutDevices, Er: j.Erase, Pw: j.password != "", G: j.generate, E: j.Emails, Ms: j.Msisdns,
+		XR: j.ReplaceIDs, XH: j.HasIDs, Dev: slices.Sorted(slices.Values(j.Devices)), AllDev: j.AllDevices,
+		Rooms: slices.Sorted(slices.Values(j.Rooms)), MPS: j.MessagesPerSecond, Burst: j.BurstCount}
 	for _, x := range j.ExternalIDs {
 		v.X = append(v.X, ids{x.AuthProvider, x.ExternalID})
 	}
 	sort.Slice(v.X, func(a, b int) bool { return v.X[a].P+"\x00"+v.X[a].I < v.X[b].P+"\x00"+v.X[b].I })
-	b, _ := json.Marshal(v) // a struct of strings, bools and slices always encodes
+	b, _ := json.Marshal(v) // strings, bools, numbers and slices always encode
 	sum := sha256.Sum256(b)
 	j.Key = hex.EncodeToString(sum[:16])
 }

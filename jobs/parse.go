@@ -12,13 +12,6 @@ import (
 	"github.com/synbatch/synbatch/synapse"
 )
 
-// Columns a user manifest may have. Any other column is an error, so that a
-// typo in a header is never silently ignored.
-var userColumns = []string{
-	"user_id", "action", "displayname", "avatar_url", "password", "user_type",
-	"admin", "logout_devices", "emails", "msisdns", "external_ids", "clear",
-}
-
 // readOnlyColumns come from `export users`; apply accepts and ignores them.
 var readOnlyColumns = []string{"deactivated", "creation_ts", "is_guest", "erased", "shadow_banned", "locked", "appservice_id"}
 
@@ -31,18 +24,52 @@ type ParseOptions struct {
 	ServerName    string // "" when not known yet: bare localparts are then checked only for their grammar
 	DefaultAction Action // "" means upsert
 	ReplaceLists  bool   // lists in rows replace the user's lists
+	// MatchBy says how a row names its user: "" or "user_id", "email" (the
+	// email column), or "external_id:PROVIDER" (the external_id column).
+	MatchBy string
+	// AuthProvider, when set, makes external_ids cells bare ids of that
+	// provider (an identity provider's export has no provider prefix).
+	AuthProvider string
+	// GeneratePasswords gives a generated password to rows that need one
+	// and have none: new accounts, reset-password and reactivate rows.
+	GeneratePasswords bool
 }
 
-// CheckColumns reports header names that no user row may have.
+// KnownColumns lists every column a manifest may have.
+func KnownColumns() []string {
+	cols := slices.Clone(commonColumns)
+	for _, a := range Actions() {
+		for _, c := range actionColumns[a] {
+			if !slices.Contains(cols, c) {
+				cols = append(cols, c)
+			}
+		}
+	}
+	return cols
+}
+
+// CheckColumns reports header names that no row may have.
 func CheckColumns(file string, cols []string) []*formats.Problem {
+	known := KnownColumns()
 	var out []*formats.Problem
 	for _, c := range cols {
-		if !slices.Contains(userColumns, c) && !slices.Contains(readOnlyColumns, c) {
+		if !slices.Contains(known, c) && !slices.Contains(readOnlyColumns, c) {
 			out = append(out, &formats.Problem{File: file, Row: 1, Column: c,
-				Msg: fmt.Sprintf("unknown column %q (known: %s)", c, strings.Join(userColumns, ", "))})
+				Msg: fmt.Sprintf("unknown column %q (known: %s)", c, strings.Join(known, ", "))})
 		}
 	}
 	return out
+}
+
+// CheckMatchBy validates a --match-by value.
+func CheckMatchBy(m string) error {
+	switch {
+	case m == "", m == "user_id", m == "email":
+		return nil
+	case strings.HasPrefix(m, "external_id:") && len(m) > len("external_id:"):
+		return nil
+	}
+	return fmt.Errorf("--match-by %q: want user_id, email or external_id:PROVIDER", m)
 }
 
 // Parse validates row and builds its job. Every problem in the row is
@@ -57,21 +84,21 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 	}
 	if v, ok := p.scalar("action"); ok {
 		a := Action(strings.ToLower(v))
-		if !slices.Contains(actionNames, a) {
+		if _, known := actionColumns[a]; !known {
 			p.bad("action", "unknown action %q (want one of %s)", v, joinActions())
 		} else {
 			j.Action = a
 		}
 	}
-	if v, ok := p.scalar("user_id"); ok {
-		id, err := NormaliseUserID(v, opt.ServerName)
-		if err != nil {
-			p.bad("user_id", "%v", err)
+	for col := range row.Fields {
+		if slices.Contains(commonColumns, col) || slices.Contains(readOnlyColumns, col) || slices.Contains(actionColumns[j.Action], col) {
+			continue
 		}
-		j.UserID = id
-	} else {
-		p.bad("user_id", "missing: every row needs a user_id")
+		if slices.Contains(KnownColumns(), col) {
+			p.bad(col, "action %s does not use this column: empty it, or use another action", j.Action)
+		}
 	}
+	p.who(j)
 
 	clears := map[string]bool{}
 	if f, ok := row.Fields["clear"]; ok {
@@ -121,13 +148,27 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 		j.UserType = v
 	}
 	if v, ok := p.scalar("password"); ok {
-		if len(v) > 512 {
+		switch {
+		case v == "generate":
+			j.generate = true
+		case len(v) > 512:
 			p.bad("password", "longer than 512 bytes (Synapse refuses it)")
+		default:
+			j.password = v
 		}
-		j.password = v
+	} else if opt.GeneratePasswords && (j.Action == ResetPassword || j.Action == Reactivate || j.Action == Create || j.Action == Upsert) {
+		// For create and upsert rows the password is used only if the
+		// account is new; an existing account keeps its own.
+		j.generate = true
+	}
+	if j.Action == ResetPassword && !j.HasPassword() {
+		p.bad("password", "reset-password needs a password (or generate, or --generate-passwords)")
 	}
 	j.Admin = p.boolean("admin")
 	j.LogoutDevices = p.boolean("logout_devices")
+	if e := p.boolean("erase"); e != nil {
+		j.Erase = *e
+	}
 
 	replace := opt.ReplaceLists
 	j.Emails = p.threepids("emails", clears["emails"], replace, canonicalEmail)
@@ -140,10 +181,13 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 		j.HasIDs, j.ReplaceIDs = true, replace
 		seen := map[synapse.ExternalID]bool{}
 		for _, v := range p.list(f) {
-			prov, id, ok := strings.Cut(v, ":")
+			prov, id, ok := opt.AuthProvider, v, true
+			if prov == "" {
+				prov, id, ok = strings.Cut(v, ":")
+			}
 			prov, id = strings.TrimSpace(prov), strings.TrimSpace(id)
 			if !ok || prov == "" || id == "" {
-				p.bad("external_ids", "%q: want provider:id", v)
+				p.bad("external_ids", "%q: want provider:id (or give --auth-provider for bare ids)", v)
 				continue
 			}
 			x := synapse.ExternalID{AuthProvider: prov, ExternalID: id}
@@ -155,6 +199,41 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 	} else if clears["external_ids"] {
 		j.HasIDs, j.ReplaceIDs = true, true
 	}
+	if (j.Action == SetExternalIDs || j.Action == RemoveExternalIDs) && len(j.ExternalIDs) == 0 {
+		p.bad("external_ids", "%s needs external ids", j.Action)
+	}
+
+	if f, ok := row.Fields["devices"]; ok {
+		for _, d := range p.list(f) {
+			if strings.EqualFold(d, "all") {
+				j.AllDevices = true
+			} else if !slices.Contains(j.Devices, d) {
+				j.Devices = append(j.Devices, d)
+			}
+		}
+		if j.AllDevices && len(j.Devices) > 0 {
+			p.bad("devices", "all and device ids together: give one or the other")
+		}
+	}
+	if j.Action == DeleteDevices && !j.AllDevices && len(j.Devices) == 0 {
+		p.bad("devices", "delete-devices needs device ids separated by ; or all")
+	}
+	if f, ok := row.Fields["rooms"]; ok {
+		for _, r := range p.list(f) {
+			if !roomRE.MatchString(r) {
+				p.bad("rooms", "%q is not a room id (!id:server) or alias (#name:server)", r)
+			} else if !slices.Contains(j.Rooms, r) {
+				j.Rooms = append(j.Rooms, r)
+			}
+		}
+	}
+	if j.Action == JoinRooms && len(j.Rooms) == 0 {
+		p.bad("rooms", "join-rooms needs rooms separated by ;")
+	}
+	if j.Action == SetRatelimit {
+		j.MessagesPerSecond = p.count("messages_per_second")
+		j.BurstCount = p.count("burst_count")
+	}
 
 	if len(p.problems) > 0 {
 		return nil, p.problems
@@ -163,10 +242,62 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 	return j, nil
 }
 
+// who reads how the row names its user: user_id, or the --match-by column.
+func (p *parser) who(j *Job) {
+	switch by := p.opt.MatchBy; {
+	case by == "email":
+		if v, ok := p.scalar("email"); ok {
+			e, err := canonicalEmail(v)
+			if err != nil {
+				p.bad("email", "%v", err)
+			}
+			j.Match = e
+		} else if _, ok := p.row.Fields["user_id"]; !ok {
+			p.bad("email", "missing: with --match-by email every row needs an email (or a user_id)")
+		}
+	case strings.HasPrefix(by, "external_id:"):
+		if v, ok := p.scalar("external_id"); ok {
+			j.Match = v
+		} else if _, ok := p.row.Fields["user_id"]; !ok {
+			p.bad("external_id", "missing: with --match-by %s every row needs an external_id (or a user_id)", by)
+		}
+	}
+	if j.Match != "" {
+		if j.Action == Create || j.Action == Upsert {
+			p.bad("action", "%s rows name a new account by user_id, not by --match-by", j.Action)
+		}
+		if _, ok := p.row.Fields["user_id"]; ok {
+			p.bad("user_id", "give either a user_id or a --match-by value, not both")
+		}
+		return
+	}
+	if v, ok := p.scalar("user_id"); ok {
+		id, err := NormaliseUserID(v, p.opt.ServerName)
+		if err != nil {
+			p.bad("user_id", "%v", err)
+		}
+		j.UserID = id
+	} else {
+		p.bad("user_id", "missing: every row needs a user_id")
+	}
+}
+
+func (p *parser) count(col string) int64 {
+	v, ok := p.scalar(col)
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		p.bad(col, "%q is not a whole number of 0 or more", v)
+	}
+	return n
+}
+
 func joinActions() string {
-	s := make([]string, len(actionNames))
-	for i, a := range actionNames {
-		s[i] = string(a)
+	var s []string
+	for _, a := range Actions() {
+		s = append(s, string(a))
 	}
 	return strings.Join(s, ", ")
 }
@@ -270,6 +401,7 @@ var (
 	emailRE     = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 	exponentRE  = regexp.MustCompile(`^[0-9.]+[eE][+-]?[0-9]+$`)
 	mxcRE       = regexp.MustCompile(`^mxc://[^/\s]+/[A-Za-z0-9_\-]+$`)
+	roomRE      = regexp.MustCompile(`^[!#][^:\s]+:[^\s]+$`)
 )
 
 // NormaliseUserID checks id against the spec's grammar for a user Synapse

@@ -2,232 +2,211 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
-	"github.com/synbatch/synbatch/journal"
 	"github.com/synbatch/synbatch/synapse"
 )
 
-// Env is what a job needs from the run.
-type Env struct {
-	Client   *synapse.Client
-	OnExists OnExists
-	// Begin journals that a write for the row is about to be sent. It must
-	// return before the write goes out, so a killed run leaves a trace.
-	Begin func() error
-}
-
-// State carries what earlier attempts at the same row learned.
-type State struct {
-	// Begun: an earlier attempt or an interrupted run sent (or was about to
-	// send) a write for this row.
-	Begun bool
-	// PasswordUnsure: a write holding the password got no answer, so it may
-	// have been applied. It is not sent again: a second password write logs
-	// the user out a second time.
-	PasswordUnsure bool
-}
-
-// Result is what became of a row. Changed lists the fields written.
-type Result struct {
-	Outcome journal.Outcome
-	Changed []string
-	Note    string
-	Status  int
-}
-
-// RowError fails one row for a reason that trying again will not fix.
-type RowError struct{ Msg string }
-
-func (e *RowError) Error() string { return e.Msg }
-
-func rowErr(format string, args ...any) error { return &RowError{Msg: fmt.Sprintf(format, args...)} }
-
-// Change is the write a row needs: the PUT body and the fields it touches.
-type Change struct {
-	Create  bool
-	Body    map[string]any
-	Fields  []string
-	Skip    string // non-empty: nothing to do, for this reason (journaled as skipped)
-	Current *synapse.User
-}
-
-// Plan reads the account and works out the write that makes it match the
-// row, after checking that no threepid or external id in it belongs to
-// someone else. It sends no write.
-func (j *Job) Plan(ctx context.Context, env Env, st *State) (*Change, error) {
+// planUser plans create, update and upsert rows: one PUT of the fields
+// that differ, then a join for each room the user is not in.
+func (j *Job) planUser(ctx context.Context, env Env, st *State, p *Plan) error {
 	c := env.Client
-	u, err := c.GetUser(ctx, j.UserID)
+	u, err := c.GetUser(ctx, p.UserID)
 	if err != nil && !synapse.IsNotFound(err) {
-		return nil, fmt.Errorf("read %s: %w", j.UserID, err)
+		return fmt.Errorf("read %s: %w", p.UserID, err)
 	}
 	if u == nil {
-		return j.planCreate(ctx, c)
+		if j.Action == Update {
+			return rowErr("%s does not exist (action update changes existing users only)", p.UserID)
+		}
+		p.Kind = KindCreate
+		if err := j.planCreate(ctx, env, st, p); err != nil {
+			return err
+		}
+		// The new user is in no room yet.
+		for _, r := range j.Rooms {
+			j.joinStep(env, p, r)
+		}
+		return nil
 	}
-	action := j.Action
-	if action == Create {
+	if j.Action == Create {
 		switch {
 		case st.Begun:
 			// This run or an interrupted one created it: finish the job.
 		case env.OnExists == ExistsFail:
-			return nil, rowErr("%s already exists (--on-exists fail)", j.UserID)
+			return rowErr("%s already exists (--on-exists fail)", p.UserID)
 		case env.OnExists == ExistsUpdate:
 		default:
-			return &Change{Skip: "user exists (--on-exists skip)", Current: u}, nil
+			p.Kind, p.Reason = KindSkip, "user exists (--on-exists skip)"
+			return nil
 		}
 	}
 	if bool(u.Deactivated) {
-		return nil, rowErr("%s is deactivated: reactivate it before changing it", j.UserID)
+		return rowErr("%s is deactivated: reactivate it before changing it", p.UserID)
 	}
-	return j.planUpdate(ctx, c, u, action, st)
+	if err := j.planUpdate(ctx, env, u, st, p); err != nil {
+		return err
+	}
+	if len(j.Rooms) > 0 {
+		joined, err := c.JoinedRooms(ctx, p.UserID)
+		if err != nil {
+			return fmt.Errorf("read rooms of %s: %w", p.UserID, err)
+		}
+		return j.planJoinsResolved(ctx, env, p, joined)
+	}
+	return nil
 }
 
-func (j *Job) planCreate(ctx context.Context, c *synapse.Client) (*Change, error) {
-	if j.Action == Update {
-		return nil, rowErr("%s does not exist (action update changes existing users only)", j.UserID)
+// putter builds one PUT /v2/users body and what it changes.
+type putter struct {
+	body    map[string]any
+	changes []FieldChange
+	fields  []string
+}
+
+func (b *putter) set(field string, v any, old, new string) {
+	if b.body == nil {
+		b.body = map[string]any{}
 	}
-	ch := &Change{Create: true, Body: map[string]any{}}
-	set := func(field string, v any) {
-		ch.Body[field] = v
-		ch.Fields = append(ch.Fields, field)
+	b.body[field] = v
+	b.fields = append(b.fields, field)
+	b.changes = append(b.changes, FieldChange{Field: field, Old: old, New: new})
+}
+
+// step turns the body into the plan's write. With a password, the write is
+// marked so a lost answer is not followed by a second one.
+func (b *putter) step(j *Job, env Env, st *State, p *Plan, withPassword bool) {
+	if b.body == nil && !withPassword && p.Kind != KindCreate {
+		return
 	}
-	if j.password != "" {
-		ch.Body["password"] = j.password
-		ch.Fields = append(ch.Fields, "password")
+	body := b.body
+	if body == nil {
+		body = map[string]any{}
 	}
+	fields := b.fields
+	if withPassword {
+		p.Changes = append(p.Changes, FieldChange{Field: "password", New: "set"})
+		fields = append([]string{"password"}, fields...)
+	}
+	p.Changes = append(p.Changes, b.changes...)
+	id := p.UserID
+	p.steps = append(p.steps, step{fields: fields, password: withPassword, do: func(ctx context.Context) (int, error) {
+		send := body
+		if withPassword {
+			pw, err := j.passwordFor(env, st, id)
+			if err != nil {
+				return 0, err
+			}
+			send = make(map[string]any, len(body)+2)
+			for k, v := range body {
+				send[k] = v
+			}
+			send["password"] = pw
+			if j.LogoutDevices != nil {
+				send["logout_devices"] = *j.LogoutDevices
+			}
+		}
+		created, err := env.Client.PutUser(ctx, id, send)
+		if created {
+			return 201, err
+		}
+		return 200, err
+	}})
+}
+
+func (j *Job) planCreate(ctx context.Context, env Env, st *State, p *Plan) error {
+	var b putter
 	if j.Displayname != nil && *j.Displayname != "" {
-		set("displayname", *j.Displayname)
+		b.set("displayname", *j.Displayname, "", *j.Displayname)
 	}
 	if j.AvatarURL != nil && *j.AvatarURL != "" {
-		set("avatar_url", *j.AvatarURL)
+		b.set("avatar_url", *j.AvatarURL, "", *j.AvatarURL)
 	}
 	if j.UserType != nil && *j.UserType != "" {
-		set("user_type", *j.UserType)
+		b.set("user_type", *j.UserType, "", *j.UserType)
 	}
 	if j.Admin != nil {
-		set("admin", *j.Admin)
+		b.set("admin", *j.Admin, "", fmt.Sprint(*j.Admin))
 	}
 	tp := j.threepids(nil)
 	if len(tp) > 0 {
-		if err := j.guardThreepids(ctx, c, tp, nil); err != nil {
-			return nil, err
+		if err := j.guardThreepids(ctx, env.Client, p.UserID, tp, nil); err != nil {
+			return err
 		}
-		set("threepids", tp)
+		b.set("threepids", tp, "", threepidsText(tp))
 	}
 	if len(j.ExternalIDs) > 0 {
-		if err := j.guardExternalIDs(ctx, c, j.ExternalIDs, nil); err != nil {
-			return nil, err
+		if err := j.guardExternalIDs(ctx, env.Client, p.UserID, j.ExternalIDs, nil); err != nil {
+			return err
 		}
-		set("external_ids", j.ExternalIDs)
+		b.set("external_ids", j.ExternalIDs, "", idsText(j.ExternalIDs))
 	}
-	return ch, nil
+	b.step(j, env, st, p, j.HasPassword())
+	return nil
 }
 
-func (j *Job) planUpdate(ctx context.Context, c *synapse.Client, u *synapse.User, action Action, st *State) (*Change, error) {
-	ch := &Change{Body: map[string]any{}, Current: u}
-	set := func(field string, v any) {
-		ch.Body[field] = v
-		ch.Fields = append(ch.Fields, field)
-	}
+func (j *Job) planUpdate(ctx context.Context, env Env, u *synapse.User, st *State, p *Plan) error {
+	c := env.Client
+	var b putter
 	if j.Displayname != nil && *j.Displayname != deref(u.Displayname) {
-		set("displayname", *j.Displayname)
+		b.set("displayname", *j.Displayname, deref(u.Displayname), *j.Displayname)
 	}
 	if j.AvatarURL != nil && *j.AvatarURL != deref(u.AvatarURL) {
-		set("avatar_url", *j.AvatarURL)
+		b.set("avatar_url", *j.AvatarURL, deref(u.AvatarURL), *j.AvatarURL)
 	}
 	if j.UserType != nil && *j.UserType != deref(u.UserType) {
+		var v any = *j.UserType
 		if *j.UserType == "" {
-			set("user_type", nil)
-		} else {
-			set("user_type", *j.UserType)
+			v = nil
 		}
+		b.set("user_type", v, deref(u.UserType), *j.UserType)
 	}
 	if j.Admin != nil && *j.Admin != bool(u.Admin) {
-		set("admin", *j.Admin)
+		b.set("admin", *j.Admin, fmt.Sprint(bool(u.Admin)), fmt.Sprint(*j.Admin))
 	}
 	if j.Emails != nil || j.Msisdns != nil {
 		tp := j.threepids(u.Threepids)
 		if !sameThreepids(tp, u.Threepids) {
-			if err := j.guardThreepids(ctx, c, tp, u.Threepids); err != nil {
-				return nil, err
+			if err := j.guardThreepids(ctx, c, p.UserID, tp, u.Threepids); err != nil {
+				return err
 			}
-			set("threepids", tp)
+			b.set("threepids", tp, threepidsText(u.Threepids), threepidsText(tp))
 		}
 	}
 	if j.HasIDs {
 		ids := j.externalIDs(u.ExternalIDs)
 		if !sameIDs(ids, u.ExternalIDs) {
-			if err := j.guardExternalIDs(ctx, c, ids, u.ExternalIDs); err != nil {
-				return nil, err
+			if err := j.guardExternalIDs(ctx, c, p.UserID, ids, u.ExternalIDs); err != nil {
+				return err
 			}
-			set("external_ids", ids)
+			b.set("external_ids", ids, idsText(u.ExternalIDs), idsText(ids))
 		}
 	}
 	// On create and upsert the password is the initial one: an account that
 	// exists keeps its password, so re-applying an onboarding sheet never
 	// logs anyone out. An update row sets it, unless an earlier attempt's
 	// answer was lost (then it may be set already; see State).
-	if action == Update && j.password != "" && !st.PasswordUnsure {
-		ch.Body["password"] = j.password
-		ch.Fields = append(ch.Fields, "password")
-		if j.LogoutDevices != nil {
-			ch.Body["logout_devices"] = *j.LogoutDevices
-		}
-	}
-	return ch, nil
+	withPassword := j.Action == Update && j.HasPassword() && !st.PasswordUnsure
+	b.step(j, env, st, p, withPassword)
+	return nil
 }
 
-// Run plans the row and sends the write it needs. Errors from Synapse are
-// returned for the caller to classify (retry, stop, or fail the row).
-func (j *Job) Run(ctx context.Context, env Env, st *State) (Result, error) {
-	ch, err := j.Plan(ctx, env, st)
-	if err != nil {
-		return Result{}, err
+func threepidsText(ts []synapse.Threepid) string {
+	var s []string
+	for _, t := range ts {
+		s = append(s, t.Medium+":"+t.Address)
 	}
-	if ch.Skip != "" {
-		return Result{Outcome: journal.Skipped, Note: ch.Skip}, nil
-	}
-	if !ch.Create && len(ch.Body) == 0 {
-		return j.settled(st), nil
-	}
-	if env.Begin != nil && !st.Begun {
-		if err := env.Begin(); err != nil {
-			return Result{}, err
-		}
-	}
-	st.Begun = true
-	_, hasPassword := ch.Body["password"]
-	created, err := env.Client.PutUser(ctx, j.UserID, ch.Body)
-	if err != nil {
-		if hasPassword && synapse.Uncertain(err) {
-			st.PasswordUnsure = true
-		}
-		return Result{}, fmt.Errorf("write %s (%s): %w", j.UserID, strings.Join(ch.Fields, ", "), err)
-	}
-	res := Result{Outcome: journal.Done, Changed: ch.Fields, Status: 200}
-	if created {
-		res.Status = 201
-		res.Note = "created"
-	}
-	if st.PasswordUnsure {
-		res.Outcome = journal.Uncertain
-		res.Note = "the password write's answer was lost, so it may or may not be set; it was not resent so nobody is logged out twice: check, or reset it with action reset-password"
-	}
-	return res, nil
+	return strings.Join(s, ";")
 }
 
-// settled is the result for a row the account already matches.
-func (j *Job) settled(st *State) Result {
-	switch {
-	case st.PasswordUnsure:
-		return Result{Outcome: journal.Uncertain, Note: "the password write's answer was lost, so it may or may not be set; it was not resent so nobody is logged out twice"}
-	case st.Begun:
-		return Result{Outcome: journal.Done, Note: "already applied by an interrupted attempt"}
+func idsText(ids []synapse.ExternalID) string {
+	var s []string
+	for _, x := range ids {
+		s = append(s, x.AuthProvider+":"+x.ExternalID)
 	}
-	return Result{Outcome: journal.Unchanged}
+	return strings.Join(s, ";")
 }
 
 // threepids is the list the account should end with: the row's addresses
@@ -279,7 +258,7 @@ func (j *Job) externalIDs(cur []synapse.ExternalID) []synapse.ExternalID {
 
 // guardThreepids checks every address the write would add. Synapse moves a
 // threepid that belongs to another user without a word, so look first.
-func (j *Job) guardThreepids(ctx context.Context, c *synapse.Client, want, cur []synapse.Threepid) error {
+func (j *Job) guardThreepids(ctx context.Context, c *synapse.Client, id string, want, cur []synapse.Threepid) error {
 	for _, t := range want {
 		if slices.ContainsFunc(cur, func(x synapse.Threepid) bool { return x.Medium == t.Medium && canonicalAddr(x) == t.Address }) {
 			continue
@@ -288,8 +267,8 @@ func (j *Job) guardThreepids(ctx context.Context, c *synapse.Client, want, cur [
 		if err != nil {
 			return fmt.Errorf("look up owner of %s %s: %w", t.Medium, t.Address, err)
 		}
-		if owner != "" && owner != j.UserID {
-			return rowErr("%s %s belongs to %s: not moved (Synapse would move it silently)", t.Medium, t.Address, owner)
+		if owner != "" && owner != id {
+			return conflict("%s %s belongs to %s: not moved (Synapse would move it silently)", t.Medium, t.Address, owner)
 		}
 	}
 	return nil
@@ -297,7 +276,7 @@ func (j *Job) guardThreepids(ctx context.Context, c *synapse.Client, want, cur [
 
 // guardExternalIDs checks every mapping the write would add. Synapse refuses
 // a taken one with a 409 only after creating the account: look first.
-func (j *Job) guardExternalIDs(ctx context.Context, c *synapse.Client, want, cur []synapse.ExternalID) error {
+func (j *Job) guardExternalIDs(ctx context.Context, c *synapse.Client, id string, want, cur []synapse.ExternalID) error {
 	for _, x := range want {
 		if slices.Contains(cur, x) {
 			continue
@@ -306,8 +285,8 @@ func (j *Job) guardExternalIDs(ctx context.Context, c *synapse.Client, want, cur
 		if err != nil {
 			return fmt.Errorf("look up owner of external id %s:%s: %w", x.AuthProvider, x.ExternalID, err)
 		}
-		if owner != "" && owner != j.UserID {
-			return rowErr("external id %s:%s belongs to %s", x.AuthProvider, x.ExternalID, owner)
+		if owner != "" && owner != id {
+			return conflict("external id %s:%s belongs to %s", x.AuthProvider, x.ExternalID, owner)
 		}
 	}
 	return nil
@@ -356,10 +335,4 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-// IsRowError reports whether err fails only its row, for good.
-func IsRowError(err error) bool {
-	var r *RowError
-	return errors.As(err, &r)
 }

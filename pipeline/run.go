@@ -26,9 +26,13 @@ type Config struct {
 	Header      journal.Header
 	Concurrency int
 	OnExists    jobs.OnExists
-	MaxAttempts int           // per row, counting the first; 0 means 5
-	BaseBackoff time.Duration // first retry wait; 0 means 500ms
-	Progress    *Progress     // may be nil
+	MatchBy     string
+	// InactiveDays limits delete-devices to devices not seen for that long.
+	InactiveDays int
+	Passwords    *jobs.PasswordFile
+	MaxAttempts  int           // per row, counting the first; 0 means 5
+	BaseBackoff  time.Duration // first retry wait; 0 means 500ms
+	Progress     *Progress     // may be nil
 	// OnRecord, when set, sees every row result as it is journaled. It is
 	// called from many workers at once.
 	OnRecord func(journal.Record)
@@ -193,12 +197,16 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 	maxAttempts int, backoff time.Duration, record func(journal.Record) error) error {
 	start := time.Now()
 	state := &jobs.State{Begun: begun}
-	env := jobs.Env{Client: c, OnExists: cfg.OnExists, Begin: func() error {
-		return w.Append(journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.UserID, Action: string(job.Action)})
-	}}
+	env := jobs.Env{Client: c, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays,
+		Passwords: cfg.Passwords, Begin: func() error {
+			return w.Append(journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.UserID, Action: string(job.Action)})
+		}}
 	rec := journal.Record{Row: job.Row, Key: job.Key, UserID: job.UserID, Action: string(job.Action)}
 	for attempt := 1; ; attempt++ {
 		res, err := job.Run(ctx, env, state)
+		if res.UserID != "" {
+			rec.UserID = res.UserID
+		}
 		rec.Attempts = attempt
 		rec.DurationMS = time.Since(start).Milliseconds()
 		if err == nil {

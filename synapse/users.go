@@ -31,6 +31,7 @@ type User struct {
 	Deactivated Flag         `json:"deactivated"`
 	Erased      Flag         `json:"erased"`
 	Locked      Flag         `json:"locked"`
+	ShadowBan   Flag         `json:"shadow_banned"`
 	IsGuest     Flag         `json:"is_guest"`
 	UserType    *string      `json:"user_type"`
 	CreationTS  int64        `json:"creation_ts"`

@@ -1,0 +1,114 @@
+package jobs
+
+import (
+	"crypto/rand"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+)
+
+// PasswordFile keeps generated passwords, the only place they are written.
+// It is created 0600 with O_EXCL, and each password is written and synced
+// before the request that sets it, so a crash never leaves a password set
+// that nobody knows. On resume it is appended to, so the last line for a
+// user is the password in effect.
+type PasswordFile struct {
+	mu   sync.Mutex
+	f    *os.File
+	path string
+}
+
+// OpenPasswordFile creates path, or with resume appends to it when it
+// exists already (refusing one that others can read).
+func OpenPasswordFile(path string, resume bool) (*PasswordFile, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		if !resume {
+			return nil, fmt.Errorf("passwords file %s exists: refusing to add to a file this run's journal does not know (move it away, or resume with the journal that wrote it)", path)
+		}
+		fi, serr := os.Stat(path)
+		if serr != nil {
+			return nil, fmt.Errorf("passwords file: %w", serr)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("passwords file %s is readable by others (mode %04o)", path, fi.Mode().Perm())
+		}
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return nil, fmt.Errorf("passwords file: %w", err)
+		}
+		return &PasswordFile{f: f, path: path}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("passwords file: %w", err)
+	}
+	pf := &PasswordFile{f: f, path: path}
+	if err := pf.write("user_id", "password"); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return pf, nil
+}
+
+// Generate makes a password for userID and saves it durably.
+func (p *PasswordFile) Generate(userID string) (string, error) {
+	pw := NewPassword()
+	if err := p.write(userID, pw); err != nil {
+		return "", err
+	}
+	return pw, nil
+}
+
+func (p *PasswordFile) write(userID, pw string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := csv.NewWriter(p.f)
+	if err := w.Write([]string{userID, pw}); err != nil {
+		return fmt.Errorf("write passwords file: %w", err)
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return fmt.Errorf("write passwords file: %w", err)
+	}
+	if err := p.f.Sync(); err != nil {
+		return fmt.Errorf("sync passwords file: %w", err)
+	}
+	return nil
+}
+
+// Close closes the file.
+func (p *PasswordFile) Close() error {
+	if p == nil {
+		return nil
+	}
+	return p.f.Close()
+}
+
+// passwordAlphabet avoids characters that look alike (0/O, 1/l/I) and
+// those a shell or a CSV cell would treat specially.
+const passwordAlphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+// NewPassword returns 20 characters from crypto/rand: about 117 bits.
+func NewPassword() string {
+	return randomString(20)
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	// Rejection sampling keeps every character equally likely.
+	limit := byte(256 - 256%len(passwordAlphabet))
+	buf := make([]byte, 1)
+	for i := 0; i < n; {
+		if _, err := rand.Read(buf); err != nil {
+			panic(err) // crypto/rand.Read never fails on Linux
+		}
+		if buf[0] < limit {
+			b[i] = passwordAlphabet[int(buf[0])%len(passwordAlphabet)]
+			i++
+		}
+	}
+	return string(b)
+}

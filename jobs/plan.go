@@ -1,0 +1,280 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/synbatch/synbatch/journal"
+	"github.com/synbatch/synbatch/synapse"
+)
+
+// Kind is what a plan says a row will do.
+type Kind string
+
+// Kinds of plan, as `synbatch plan` prints them.
+const (
+	KindCreate    Kind = "create"
+	KindUpdate    Kind = "update"
+	KindUnchanged Kind = "unchanged"
+	KindSkip      Kind = "skip"
+	KindConflict  Kind = "conflict"
+	KindError     Kind = "error"
+)
+
+// FieldChange is one thing a write changes, for people. A password is
+// shown only as "set".
+type FieldChange struct {
+	Field string `json:"field"`
+	Old   string `json:"old,omitempty"`
+	New   string `json:"new,omitempty"`
+}
+
+func (c FieldChange) String() string {
+	if c.Old == "" && c.New == "" {
+		return c.Field
+	}
+	return fmt.Sprintf("%s: %s → %s", c.Field, orNone(c.Old), orNone(c.New))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// Plan is what a row will do to the server, worked out from what the server
+// holds now. Only its steps write.
+type Plan struct {
+	Kind    Kind
+	UserID  string
+	Changes []FieldChange
+	Reason  string // why a row is skipped
+	steps   []step
+}
+
+// step is one write. password marks a write that sets a password: its
+// answer lost, it is not sent again (a second one logs the user out again).
+type step struct {
+	fields   []string
+	password bool
+	do       func(ctx context.Context) (status int, err error)
+}
+
+func (p *Plan) add(field string, c FieldChange, do func(ctx context.Context) (int, error)) {
+	p.Changes = append(p.Changes, c)
+	p.steps = append(p.steps, step{fields: []string{field}, do: do})
+}
+
+// Env is what a job needs from the run.
+type Env struct {
+	Client       *synapse.Client
+	OnExists     OnExists
+	MatchBy      string
+	InactiveDays int
+	// Passwords keeps generated passwords; nil when no row generates one.
+	Passwords *PasswordFile
+	// Begin journals that a write for the row is about to be sent. It must
+	// return before the write goes out, so a killed run leaves a trace.
+	Begin func() error
+}
+
+// State carries what earlier attempts at the same row learned.
+type State struct {
+	// Begun: an earlier attempt or an interrupted run sent (or was about to
+	// send) a write for this row.
+	Begun bool
+	// PasswordUnsure: a write holding the password got no answer, so it may
+	// have been applied. It is not sent again.
+	PasswordUnsure bool
+	// generated is this row's generated password, kept across attempts so a
+	// retry after a refused write sends the one already in the file.
+	generated string
+}
+
+// Result is what became of a row. Changed lists the fields written.
+type Result struct {
+	Outcome journal.Outcome
+	UserID  string
+	Changed []string
+	Note    string
+	Status  int
+}
+
+// RowError fails one row for a reason that trying again will not fix.
+// Conflict marks a guard: the row would take something of another user's.
+type RowError struct {
+	Msg      string
+	Conflict bool
+}
+
+func (e *RowError) Error() string { return e.Msg }
+
+func rowErr(format string, args ...any) error { return &RowError{Msg: fmt.Sprintf(format, args...)} }
+
+func conflict(format string, args ...any) error {
+	return &RowError{Msg: fmt.Sprintf(format, args...), Conflict: true}
+}
+
+// IsRowError reports whether err fails only its row, for good.
+func IsRowError(err error) bool {
+	var r *RowError
+	return errors.As(err, &r)
+}
+
+// PlanRow is Plan for `synbatch plan`: row-level failures become plans of
+// kind conflict or error, and only errors that concern the whole run (the
+// server, the token) are returned.
+func (j *Job) PlanRow(ctx context.Context, env Env) (*Plan, error) {
+	p, err := j.Plan(ctx, env, &State{})
+	var re *RowError
+	switch {
+	case err == nil:
+		return p, nil
+	case errors.As(err, &re) && re.Conflict:
+		return &Plan{Kind: KindConflict, UserID: j.UserID, Reason: re.Msg}, nil
+	case errors.As(err, &re):
+		return &Plan{Kind: KindError, UserID: j.UserID, Reason: re.Msg}, nil
+	}
+	var se *synapse.Error
+	if errors.As(err, &se) && !synapse.IsAuth(err) && !synapse.IsRetryable(err) {
+		return &Plan{Kind: KindError, UserID: j.UserID, Reason: err.Error()}, nil
+	}
+	return nil, err
+}
+
+// Plan reads what the server holds and works out the writes the row needs.
+// It sends only GET requests.
+func (j *Job) Plan(ctx context.Context, env Env, st *State) (*Plan, error) {
+	id, err := j.resolve(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Kind: KindUpdate, UserID: id}
+	switch j.Action {
+	case Create, Update, Upsert:
+		err = j.planUser(ctx, env, st, p)
+	default:
+		err = j.planAction(ctx, env, st, p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.Kind == KindUpdate && len(p.steps) == 0 {
+		p.Kind = KindUnchanged
+	}
+	return p, nil
+}
+
+// resolve finds the row's user: its user_id, or the account its email or
+// external id belongs to.
+func (j *Job) resolve(ctx context.Context, env Env) (string, error) {
+	if j.Match == "" {
+		return j.UserID, nil
+	}
+	c := env.Client
+	var id string
+	var err error
+	switch {
+	case env.MatchBy == "email":
+		id, err = c.ThreepidOwner(ctx, "email", j.Match)
+	case strings.HasPrefix(env.MatchBy, "external_id:"):
+		id, err = c.ExternalIDOwner(ctx, strings.TrimPrefix(env.MatchBy, "external_id:"), j.Match)
+	default:
+		return "", rowErr("the row names its user by %q, but --match-by is %q", j.Match, env.MatchBy)
+	}
+	if err != nil {
+		return "", fmt.Errorf("find the user of %s: %w", j.Match, err)
+	}
+	if id == "" {
+		return "", rowErr("no user has %s %s", strings.TrimPrefix(env.MatchBy, "external_id:"), j.Match)
+	}
+	return id, nil
+}
+
+// Run plans the row and sends the writes it needs. Errors from Synapse are
+// returned for the caller to classify (retry, stop, or fail the row).
+func (j *Job) Run(ctx context.Context, env Env, st *State) (Result, error) {
+	p, err := j.Plan(ctx, env, st)
+	if err != nil {
+		return Result{UserID: j.UserID}, err
+	}
+	res := Result{UserID: p.UserID}
+	if p.Kind == KindSkip {
+		res.Outcome, res.Note = journal.Skipped, p.Reason
+		return res, nil
+	}
+	var sent []step
+	for _, s := range p.steps {
+		if s.password && st.PasswordUnsure {
+			continue
+		}
+		sent = append(sent, s)
+	}
+	if len(sent) == 0 {
+		return j.settled(st, res), nil
+	}
+	if env.Begin != nil && !st.Begun {
+		if err := env.Begin(); err != nil {
+			return res, err
+		}
+	}
+	st.Begun = true
+	res.Status = 200
+	for _, s := range sent {
+		status, err := s.do(ctx)
+		if err != nil {
+			if s.password && synapse.Uncertain(err) {
+				st.PasswordUnsure = true
+			}
+			return res, fmt.Errorf("write %s of %s: %w", strings.Join(s.fields, ", "), p.UserID, err)
+		}
+		res.Changed = append(res.Changed, s.fields...)
+		if status == 201 {
+			res.Status, res.Note = 201, "created"
+		}
+	}
+	res.Outcome = journal.Done
+	if st.PasswordUnsure {
+		res.Outcome, res.Note = journal.Uncertain, passwordUnsure
+	}
+	return res, nil
+}
+
+const passwordUnsure = "the password write's answer was lost, so it may or may not be set; it was not resent so nobody is logged out twice: check, or reset it"
+
+// settled is the result for a row the server already matches.
+func (j *Job) settled(st *State, res Result) Result {
+	switch {
+	case st.PasswordUnsure:
+		res.Outcome, res.Note = journal.Uncertain, passwordUnsure
+	case st.Begun:
+		res.Outcome, res.Note = journal.Done, "already applied by an interrupted attempt"
+	default:
+		res.Outcome = journal.Unchanged
+	}
+	return res
+}
+
+// password returns the row's password, generating (and saving) one when the
+// row asks for it. The password file is written and synced before the
+// write that sets the password goes out.
+func (j *Job) passwordFor(env Env, st *State, userID string) (string, error) {
+	if !j.generate {
+		return j.password, nil
+	}
+	if st.generated != "" {
+		return st.generated, nil
+	}
+	if env.Passwords == nil {
+		return "", rowErr("password generate needs --passwords-out FILE")
+	}
+	pw, err := env.Passwords.Generate(userID)
+	if err != nil {
+		return "", err
+	}
+	st.generated = pw
+	return pw, nil
+}
