@@ -13,7 +13,8 @@ build:
 # integration tier fails, never skips, when the server is missing.
 test: synapse-up
 	$(GO) vet ./...
-	SYNBATCH_REQUIRE_SYNAPSE=1 $(GO) test -count=1 ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
+	SYNBATCH_REQUIRE_SYNAPSE=1 $(GO) test -count=1 -v ./integration/
 
 # unit: everything that needs no server.
 unit:
