@@ -8,7 +8,7 @@ import (
 )
 
 func TestReorderArgs(t *testing.T) {
-	app := newApp(context.Background(), context.Background(), io.Discard, io.Discard)
+	app := newApp(context.Background(), context.Background(), nil, io.Discard, io.Discard)
 	for _, c := range []struct{ in, want []string }{
 		{[]string{"apply", "m.csv", "--journal", "j", "--concurrency", "3"}, []string{"apply", "--journal", "j", "--concurrency", "3", "m.csv"}},
 		{[]string{"apply", "m.csv", "--list", "--rate=5"}, []string{"apply", "--list", "--rate=5", "m.csv"}},

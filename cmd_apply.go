@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -29,15 +30,25 @@ const (
 	defaultRate        = 100
 )
 
-func applyCommand(soft, hard context.Context, stdout, stderr io.Writer) *cli.Command {
+// runFlags are the flags of every command that runs rows against a server.
+func runFlags() []cli.Flag {
 	flags := append(manifestFlags(), connFlags()...)
-	flags = append(flags, outputFlag(),
-		&cli.StringFlag{Name: "journal", Usage: "result journal (default MANIFEST.journal.jsonl); the same journal resumes the run"},
+	return append(flags, outputFlag(),
 		&cli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Value: defaultConcurrency, Usage: "requests in flight at most"},
 		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "requests per second at most, over all workers; 0 lifts the limit"},
-		&cli.StringFlag{Name: "on-exists", Value: "skip", Usage: "what a create row does when the user exists: skip, update or fail"},
-		&cli.BoolFlag{Name: "list", Aliases: []string{"l"}, Usage: "print a line for each row as it finishes"},
 		&cli.IntFlag{Name: "retries", Value: 4, Usage: "times a row is retried after a 429, a 5xx or a lost connection"},
+		&cli.StringFlag{Name: "on-exists", Value: "skip", Usage: "what a create row does when the user exists: skip, update or fail"},
+		&cli.IntFlag{Name: "inactive-days", Usage: "delete-devices: only devices not seen for this many days"},
+	)
+}
+
+func applyCommand(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
+	flags := append(runFlags(),
+		&cli.StringFlag{Name: "journal", Usage: "result journal (default MANIFEST.journal.jsonl); the same journal resumes the run"},
+		&cli.StringFlag{Name: "passwords-out", Usage: "file for generated passwords (created 0600; the only place they are written)"},
+		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "go on without asking when rows deactivate, delete devices, reset passwords or remove external ids"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and change nothing (the same as synbatch plan)"},
+		&cli.BoolFlag{Name: "list", Aliases: []string{"l"}, Usage: "print a line for each row as it finishes"},
 	)
 	return &cli.Command{
 		Name:      "apply",
@@ -45,97 +56,140 @@ func applyCommand(soft, hard context.Context, stdout, stderr io.Writer) *cli.Com
 		ArgsUsage: "MANIFEST",
 		Flags:     flags,
 		Action: func(c *cli.Context) error {
-			return runApply(soft, hard, c, stdout, stderr)
+			if c.Bool("dry-run") {
+				return runPlan(hard, c, stdout, stderr)
+			}
+			return runApply(soft, hard, c, stdin, stdout, stderr)
 		},
 	}
 }
 
-func runApply(soft, hard context.Context, c *cli.Context, stdout, stderr io.Writer) error {
+// prepared is what apply and plan share: a validated manifest and a connected client.
+type prepared struct {
+	asJSON  bool
+	src     pipeline.Source
+	checked *pipeline.Checked
+	conn    *conn
+	client  *synapse.Client
+	cfg     pipeline.Config
+}
+
+// prepare validates the manifest (sending nothing when it is bad), asks
+// confirm whether to go on, then connects and checks the token.
+func prepare(ctx context.Context, c *cli.Context, stderr io.Writer, confirm func(*pipeline.Checked) error) (*prepared, error) {
 	asJSON, err := outputMode(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	onExists := jobs.OnExists(c.String("on-exists"))
 	if !slices.Contains([]jobs.OnExists{jobs.ExistsSkip, jobs.ExistsUpdate, jobs.ExistsFail}, onExists) {
-		return usageErr("--on-exists %q: want skip, update or fail", onExists)
+		return nil, usageErr("--on-exists %q: want skip, update or fail", onExists)
 	}
-	if c.Int("concurrency") < 1 || c.Float64("rate") < 0 || c.Int("retries") < 0 {
-		return usageErr("--concurrency must be at least 1, --rate and --retries at least 0")
+	if c.Int("concurrency") < 1 || c.Float64("rate") < 0 || c.Int("retries") < 0 || c.Int("inactive-days") < 0 {
+		return nil, usageErr("--concurrency must be at least 1; --rate, --retries and --inactive-days at least 0")
 	}
 	cn, err := resolveConn(c, stderr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	src, err := sourceFrom(c, cn.serverName)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	problemsTo := stderr
-	// Validate before anything is sent: a bad manifest sends nothing.
 	checked, err := pipeline.Validate(src)
 	if err != nil {
-		return usageErr("%v", err)
+		return nil, usageErr("%v", err)
 	}
-	if err := reportValidation(problemsTo, stderr, false, src, checked); err != nil {
-		return err
+	// Without the server name, a valid result is not the last word yet.
+	if checked.Total > 0 || src.Parse.ServerName != "" {
+		if err := reportValidation(stderr, stderr, false, src, checked); err != nil {
+			return nil, err
+		}
 	}
-
+	if confirm != nil {
+		if err := confirm(checked); err != nil {
+			return nil, err
+		}
+	}
 	cn.cfg.Rate = c.Float64("rate")
 	cn.cfg.Burst = max(1, c.Int("concurrency"))
 	cn.cfg.MaxConns = c.Int("concurrency")
 	client, err := synapse.New(cn.cfg)
 	if err != nil {
-		return usageErr("%v", err)
+		return nil, usageErr("%v", err)
 	}
-	me, err := connect(hard, client)
+	me, err := connect(ctx, client)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if src.Parse.ServerName == "" {
 		// Now the server name is known: check bare localparts and foreign ids.
 		_, name, _ := strings.Cut(me, ":")
 		src.Parse.ServerName = name
 		if checked, err = pipeline.Validate(src); err != nil {
-			return usageErr("%v", err)
+			return nil, usageErr("%v", err)
 		}
-		if err := reportValidation(problemsTo, stderr, false, src, checked); err != nil {
-			return err
+		if err := reportValidation(stderr, stderr, false, src, checked); err != nil {
+			return nil, err
 		}
 	}
+	return &prepared{asJSON: asJSON, src: src, checked: checked, conn: cn, client: client, cfg: pipeline.Config{
+		Source: src, Checked: checked, Concurrency: c.Int("concurrency"), OnExists: onExists,
+		MatchBy: src.Parse.MatchBy, InactiveDays: c.Int("inactive-days"), MaxAttempts: c.Int("retries") + 1,
+	}}, nil
+}
 
-	sum, err := fileSHA256(src.Path)
+func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error {
+	passwordsOut := c.String("passwords-out")
+	confirm := func(ch *pipeline.Checked) error {
+		if ch.Generate > 0 && passwordsOut == "" {
+			return usageErr("%d rows generate a password: give --passwords-out FILE to keep them", ch.Generate)
+		}
+		return confirmDestructive(ch, c.Bool("yes"), stdin, stderr)
+	}
+	r, err := prepare(hard, c, stderr, confirm)
+	if err != nil {
+		return err
+	}
+	sum, err := fileSHA256(r.src.Path)
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	jpath := c.String("journal")
 	if jpath == "" {
-		jpath = src.Path + ".journal.jsonl"
+		jpath = r.src.Path + ".journal.jsonl"
 	}
-	header := journal.Header{Tool: "synbatch", Version: version, Manifest: src.Path, ManifestSHA256: sum,
-		Server: cn.cfg.Server, Started: time.Now().UTC(), Insecure: cn.cfg.Insecure,
-		Args: []string{"action=" + c.String("action"), "on-exists=" + string(onExists), fmt.Sprintf("replace-lists=%t", c.Bool("replace-lists"))}}
+	if passwordsOut != "" {
+		_, statErr := os.Stat(jpath)
+		pf, err := jobs.OpenPasswordFile(passwordsOut, statErr == nil)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		defer pf.Close()
+		r.cfg.Passwords = pf
+	}
+	r.cfg.Journal = jpath
+	r.cfg.Header = journal.Header{Tool: "synbatch", Version: version, Manifest: r.src.Path, ManifestSHA256: sum,
+		Server: r.conn.cfg.Server, Started: time.Now().UTC(), Insecure: r.conn.cfg.Insecure,
+		Args: []string{"action=" + c.String("action"), "on-exists=" + c.String("on-exists"),
+			fmt.Sprintf("replace-lists=%t", c.Bool("replace-lists")), "match-by=" + r.src.Parse.MatchBy}}
 
 	isTTY := false
 	if f, ok := stderr.(*os.File); ok {
 		isTTY = term.IsTerminal(int(f.Fd()))
 	}
-	var onRecord func(journal.Record)
-	if c.Bool("list") && !asJSON {
+	r.cfg.Progress = pipeline.NewProgress(stderr, isTTY, "apply")
+	if c.Bool("list") && !r.asJSON {
 		var mu sync.Mutex
-		onRecord = func(r journal.Record) {
+		r.cfg.OnRecord = func(rec journal.Record) {
 			mu.Lock()
 			defer mu.Unlock()
-			fmt.Fprintln(stdout, rowLine(r))
+			fmt.Fprintln(stdout, rowLine(rec))
 		}
 	}
-	stats, runErr := pipeline.Apply(soft, hard, client, pipeline.Config{
-		OnRecord: onRecord,
-		Source:   src, Checked: checked, Journal: jpath, Header: header,
-		Concurrency: c.Int("concurrency"), OnExists: onExists, MaxAttempts: c.Int("retries") + 1,
-		Progress: pipeline.NewProgress(stderr, isTTY, "apply"),
-	})
+	stats, runErr := pipeline.Apply(soft, hard, r.client, r.cfg)
 	if stats != nil {
-		if err := printStats(stdout, stderr, asJSON, stats, c); err != nil {
+		if err := printStats(stdout, stderr, r.asJSON, stats); err != nil {
 			return err
 		}
 	}
@@ -148,7 +202,36 @@ func runApply(soft, hard context.Context, c *cli.Context, stdout, stderr io.Writ
 	return nil
 }
 
-func printStats(stdout, stderr io.Writer, asJSON bool, s *pipeline.Stats, c *cli.Context) error {
+// confirmDestructive says how many rows take something from users and, on a
+// terminal, asks before going on; without a terminal it needs --yes.
+func confirmDestructive(ch *pipeline.Checked, yes bool, stdin io.Reader, stderr io.Writer) error {
+	var parts []string
+	for _, a := range jobs.Actions() {
+		if n := ch.Actions[a]; n > 0 && a.Destructive() {
+			parts = append(parts, fmt.Sprintf("%s %d %s", a, n, plural(n, "user", "users")))
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	what := strings.Join(parts, ", ")
+	if yes {
+		fmt.Fprintf(stderr, "synbatch: this run will %s (--yes given)\n", what)
+		return nil
+	}
+	f, ok := stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return usageErr("this run would %s: give --yes to go on without a terminal (nothing was sent; synbatch plan shows each change)", what)
+	}
+	fmt.Fprintf(stderr, "This run will %s.\nType yes to go on: ", what)
+	line, _ := bufio.NewReader(stdin).ReadString('\n')
+	if strings.TrimSpace(line) != "yes" {
+		return usageErr("not confirmed: nothing was sent")
+	}
+	return nil
+}
+
+func printStats(stdout, stderr io.Writer, asJSON bool, s *pipeline.Stats) error {
 	if asJSON {
 		return writeJSON(stdout, s)
 	}
@@ -182,19 +265,6 @@ func printStats(stdout, stderr io.Writer, asJSON bool, s *pipeline.Stats, c *cli
 	return nil
 }
 
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // rowLine is one row's result for people: row, user, outcome and why.
 func rowLine(r journal.Record) string {
 	var b strings.Builder
@@ -209,4 +279,24 @@ func rowLine(r journal.Record) string {
 		fmt.Fprintf(&b, ": %s", r.Error)
 	}
 	return b.String()
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -15,8 +16,11 @@ import (
 func manifestFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "sheet", Usage: "XLSX sheet to read (default: the first)"},
-		&cli.StringFlag{Name: "action", Value: "upsert", Usage: "action of rows without an action column: create, update or upsert"},
+		&cli.StringFlag{Name: "action", Value: "upsert", Usage: "action of rows without an action column (see the README for all)"},
 		&cli.BoolFlag{Name: "replace-lists", Usage: "emails, msisdns and external_ids in a row replace the user's lists instead of being added"},
+		&cli.StringFlag{Name: "match-by", Value: "user_id", Usage: "how rows name their user: user_id, email (the email column) or external_id:PROVIDER (the external_id column)"},
+		&cli.StringFlag{Name: "auth-provider", Usage: "external_ids cells are bare ids of this identity provider (for an IdP's export)"},
+		&cli.BoolFlag{Name: "generate-passwords", Usage: "generate a password for rows that need one and have none (new users, reset-password, reactivate)"},
 	}
 }
 
@@ -51,14 +55,16 @@ func sourceFrom(c *cli.Context, serverName string) (pipeline.Source, error) {
 		return pipeline.Source{}, usageErr("%s: want one MANIFEST argument (got %d)", c.Command.Name, c.NArg())
 	}
 	act := jobs.Action(c.String("action"))
-	switch act {
-	case jobs.Create, jobs.Update, jobs.Upsert:
-	default:
-		return pipeline.Source{}, usageErr("--action %q: want create, update or upsert", act)
+	if !slices.Contains(jobs.Actions(), act) {
+		return pipeline.Source{}, usageErr("--action %q: want one of %v", act, jobs.Actions())
+	}
+	if err := jobs.CheckMatchBy(c.String("match-by")); err != nil {
+		return pipeline.Source{}, usageErr("%v", err)
 	}
 	path := c.Args().First()
 	return pipeline.Source{Path: path, Sheet: c.String("sheet"), Parse: jobs.ParseOptions{
 		File: path, ServerName: serverName, DefaultAction: act, ReplaceLists: c.Bool("replace-lists"),
+		MatchBy: c.String("match-by"), AuthProvider: c.String("auth-provider"), GeneratePasswords: c.Bool("generate-passwords"),
 	}}, nil
 }
 

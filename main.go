@@ -49,13 +49,13 @@ func usageErr(format string, args ...any) error {
 }
 
 func main() {
-	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
 }
 
-// run is main without the exit, so command-line tests can call it.
-func run(args []string, stdout, stderr io.Writer) int {
+// run is main without the exit.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	soft, hard := interrupts(stderr)
-	app := newApp(soft, hard, stdout, stderr)
+	app := newApp(soft, hard, stdin, stdout, stderr)
 	err := app.Run(reorderArgs(app, args))
 	if err == nil {
 		return exitOK
@@ -96,7 +96,7 @@ func interrupts(stderr io.Writer) (soft, hard context.Context) {
 	return soft, hard
 }
 
-func newApp(soft, hard context.Context, stdout, stderr io.Writer) *cli.App {
+func newApp(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:                  "synbatch",
 		Usage:                 "bulk work on a Synapse homeserver through its Admin API",
@@ -112,7 +112,8 @@ func newApp(soft, hard context.Context, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			validateCommand(stdout, stderr),
-			applyCommand(soft, hard, stdout, stderr),
+			planCommand(hard, stdout, stderr),
+			applyCommand(soft, hard, stdin, stdout, stderr),
 			journalCommand(stdout),
 		},
 	}

@@ -16,7 +16,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"synbatch": main})
+	testscript.Main(m, map[string]func(){"synbatch": main, "check-passwords": checkPasswords})
 }
 
 // TestScripts runs the command-line scripts in testdata/script. Each script
@@ -118,4 +118,37 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// checkPasswords FILE USER JOURNAL... is a script command: FILE is 0600, its
+// last line for USER holds a password, and no JOURNAL (nor anything else
+// named) contains it.
+func checkPasswords() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: check-passwords FILE USER [FILE]...")
+		os.Exit(2)
+	}
+	fi, err := os.Stat(os.Args[1])
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		fmt.Fprintf(os.Stderr, "passwords file: %v, mode %v\n", err, fi.Mode())
+		os.Exit(1)
+	}
+	b, _ := os.ReadFile(os.Args[1])
+	pw := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if u, p, ok := strings.Cut(line, ","); ok && u == os.Args[2] {
+			pw = p
+		}
+	}
+	if len(pw) < 16 {
+		fmt.Fprintf(os.Stderr, "no strong password for %s in %q\n", os.Args[2], b)
+		os.Exit(1)
+	}
+	for _, f := range os.Args[3:] {
+		other, _ := os.ReadFile(f)
+		if strings.Contains(string(other), pw) {
+			fmt.Fprintf(os.Stderr, "%s holds the password\n", f)
+			os.Exit(1)
+		}
+	}
 }

@@ -35,6 +35,9 @@ func (c FieldChange) String() string {
 	if c.Old == "" && c.New == "" {
 		return c.Field
 	}
+	if c.Field == "password" {
+		return "password: " + c.New // never a value, only what happens to it
+	}
 	return fmt.Sprintf("%s: %s → %s", c.Field, orNone(c.Old), orNone(c.New))
 }
 

@@ -224,17 +224,8 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 			rec.Status, rec.Errcode = se.Status, se.Errcode
 		}
 		if synapse.IsRetryable(err) && attempt < maxAttempts {
-			if !errors.As(err, &se) || se.Status != http.StatusTooManyRequests || se.RetryAfter == 0 {
-				// Full jitter: spread the retries of many workers apart.
-				d := backoff << (attempt - 1)
-				d = time.Duration(rand.Int64N(int64(d) + 1))
-				t := time.NewTimer(d)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return nil
-				case <-t.C:
-				}
+			if backoffWait(ctx, backoff, attempt, err) != nil {
+				return nil
 			}
 			continue
 		}
@@ -245,5 +236,28 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 		}
 		rec.Outcome, rec.Error = journal.Failed, err.Error()
 		return record(rec)
+	}
+}
+
+// backoffWait waits before attempt+1. After a 429 with a hint the client's
+// shared pause already holds every request, so there is nothing to add;
+// otherwise full jitter spreads many workers' retries apart.
+func backoffWait(ctx context.Context, base time.Duration, attempt int, err error) error {
+	var se *synapse.Error
+	if errors.As(err, &se) && se.Status == http.StatusTooManyRequests && se.RetryAfter > 0 {
+		return ctx.Err()
+	}
+	if base <= 0 {
+		base = 500 * time.Millisecond
+	}
+	d := base << (attempt - 1)
+	d = time.Duration(rand.Int64N(int64(d) + 1))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

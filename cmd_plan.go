@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/synbatch/synbatch/jobs"
+	"github.com/synbatch/synbatch/pipeline"
+)
+
+func planCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:      "plan",
+		Usage:     "show what apply would change, row by row, sending only GET requests",
+		ArgsUsage: "MANIFEST",
+		Flags:     runFlags(),
+		Action: func(c *cli.Context) error {
+			return runPlan(hard, c, stdout, stderr)
+		},
+	}
+}
+
+func runPlan(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) error {
+	r, err := prepare(ctx, c, stderr, nil)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	counts, err := pipeline.Plan(ctx, r.client, r.cfg, func(p pipeline.PlannedRow) {
+		if r.asJSON {
+			_ = enc.Encode(p) // a closed stdout shows in the summary's write too
+			return
+		}
+		fmt.Fprintln(stdout, planLine(p))
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", pipeline.ErrStopped, err)
+	}
+	if writes := r.client.Writes(); writes != 0 {
+		// plan must never write; say so loudly if it ever did.
+		return fmt.Errorf("internal error: plan sent %d writes", writes)
+	}
+	kinds := make([]string, 0, len(counts))
+	for k := range counts {
+		kinds = append(kinds, string(k))
+	}
+	sort.Strings(kinds)
+	if r.asJSON {
+		return enc.Encode(map[string]any{"counts": counts})
+	}
+	var parts []string
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[jobs.Kind(k)], k))
+	}
+	fmt.Fprintf(stdout, "%d rows: %s\n", r.checked.Rows, strings.Join(parts, ", "))
+	return nil
+}
+
+// planLine is one row of a plan for people.
+func planLine(p pipeline.PlannedRow) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "row %d %s %s: %s", p.Row, p.UserID, p.Action, p.Kind)
+	for i, ch := range p.Changes {
+		sep := ", "
+		if i == 0 {
+			sep = ": "
+		}
+		b.WriteString(sep + ch.String())
+	}
+	if p.Reason != "" {
+		b.WriteString(": " + p.Reason)
+	}
+	return b.String()
+}

@@ -1,0 +1,110 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/jobs"
+	"github.com/synbatch/synbatch/synapse"
+)
+
+// PlannedRow is one row of a plan.
+type PlannedRow struct {
+	Row     int                `json:"row"`
+	UserID  string             `json:"user_id,omitempty"`
+	Action  jobs.Action        `json:"action"`
+	Kind    jobs.Kind          `json:"kind"`
+	Changes []jobs.FieldChange `json:"changes,omitempty"`
+	Reason  string             `json:"reason,omitempty"`
+}
+
+// Plan works out what apply would do to every row, sending only GET
+// requests, through the same pool and rate limit as apply. emit sees the
+// rows in manifest order.
+func Plan(ctx context.Context, client *synapse.Client, cfg Config, emit func(PlannedRow)) (map[jobs.Kind]int, error) {
+	r, err := formats.Open(cfg.Source.Path, formats.Options{Sheet: cfg.Source.Sheet})
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	env := jobs.Env{Client: client, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays}
+	counts := map[jobs.Kind]int{}
+
+	// Results arrive out of order; hold each until those before it are out.
+	var mu sync.Mutex
+	pending := map[int]PlannedRow{}
+	next := 0
+	deliver := func(seq int, pr PlannedRow) {
+		mu.Lock()
+		defer mu.Unlock()
+		pending[seq] = pr
+		for {
+			p, ok := pending[next]
+			if !ok {
+				return
+			}
+			delete(pending, next)
+			next++
+			counts[p.Kind]++
+			emit(p)
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(cfg.Concurrency, 1))
+	seq := 0
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", cfg.Source.Path, err)
+		}
+		job, probs := jobs.Parse(row, cfg.Source.Parse)
+		if len(probs) > 0 {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, probs[0])
+		}
+		s := seq
+		seq++
+		if first, dup := cfg.Checked.DupOf[row.Num]; dup {
+			deliver(s, PlannedRow{Row: row.Num, UserID: job.UserID, Action: job.Action, Kind: jobs.KindSkip, Reason: fmt.Sprintf("same as row %d", first)})
+			continue
+		}
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			p, err := planWithRetry(gctx, job, env, cfg)
+			if err != nil {
+				return fmt.Errorf("row %d: %w", job.Row, err)
+			}
+			deliver(s, PlannedRow{Row: job.Row, UserID: p.UserID, Action: job.Action, Kind: p.Kind, Changes: p.Changes, Reason: p.Reason})
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return counts, err
+	}
+	return counts, ctx.Err()
+}
+
+// planWithRetry plans one row, trying again after a 429 or a lost
+// connection like apply does.
+func planWithRetry(ctx context.Context, job *jobs.Job, env jobs.Env, cfg Config) (*jobs.Plan, error) {
+	attempts := max(cfg.MaxAttempts, 1)
+	for a := 1; ; a++ {
+		p, err := job.PlanRow(ctx, env)
+		if err == nil || a >= attempts || !synapse.IsRetryable(err) {
+			return p, err
+		}
+		if err := backoffWait(ctx, cfg.BaseBackoff, a, err); err != nil {
+			return nil, err
+		}
+	}
+}
