@@ -44,7 +44,13 @@ func (j *Job) planAction(ctx context.Context, env Env, st *State, p *Plan) error
 			if err != nil {
 				return 0, err
 			}
-			return 200, c.ResetPassword(ctx, id, pw, logout)
+			err = c.ResetPassword(ctx, id, pw, logout)
+			if synapse.IsUnrecognized(err) {
+				// Synapse does not register the endpoint when Matrix
+				// Authentication Service (MAS) handles logins.
+				return 0, rowErr("the server does not offer reset_password: with Matrix Authentication Service (MAS), passwords are managed in MAS, not through Synapse's Admin API")
+			}
+			return 200, err
 		}})
 
 	case SetExternalIDs:

@@ -185,6 +185,13 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &e) && e.Status == http.StatusNotFound
 }
 
+// IsUnrecognized reports whether the server does not know the endpoint at
+// all (as with Matrix Authentication Service, which removes some of them).
+func IsUnrecognized(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Status == http.StatusNotFound || e.Status == http.StatusMethodNotAllowed) && e.Errcode == "M_UNRECOGNIZED"
+}
+
 // IsAuth reports whether err means the token is no longer good enough for
 // the Admin API: every later request would fail the same way.
 func IsAuth(err error) bool {
