@@ -114,6 +114,7 @@ func newApp(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Write
 			validateCommand(stdout, stderr),
 			planCommand(hard, stdout, stderr),
 			applyCommand(soft, hard, stdin, stdout, stderr),
+			exportCommand(hard, stdout, stderr),
 			journalCommand(stdout),
 		},
 	}

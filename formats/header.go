@@ -107,7 +107,7 @@ func (h *header) build(num int, cells []string) (row Row, ok bool, rowProblems, 
 				Msg: "value is not valid UTF-8 (save the file as UTF-8)"})
 			continue
 		}
-		fields[h.names[i]] = Field{Column: h.written[i], Value: v}
+		fields[h.names[i]] = Field{Column: h.written[i], Value: Unescape(v)}
 	}
 	if len(rowProblems) > 0 || len(fields) == 0 {
 		return Row{}, false, rowProblems, headerProblems

@@ -43,11 +43,13 @@ func (j *Job) planUser(ctx context.Context, env Env, st *State, p *Plan) error {
 			return nil
 		}
 	}
-	if bool(u.Deactivated) {
-		return rowErr("%s is deactivated: reactivate it before changing it", p.UserID)
-	}
 	if err := j.planUpdate(ctx, env, u, st, p); err != nil {
 		return err
+	}
+	// A deactivated account that already matches is left alone (an
+	// exported sheet applied back says unchanged); changing one is refused.
+	if bool(u.Deactivated) && len(p.steps) > 0 {
+		return rowErr("%s is deactivated: reactivate it before changing it", p.UserID)
 	}
 	if len(j.Rooms) > 0 {
 		joined, err := c.JoinedRooms(ctx, p.UserID)

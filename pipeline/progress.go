@@ -32,7 +32,7 @@ func NewProgress(out io.Writer, terminal bool, label string) *Progress {
 	return &Progress{out: out, terminal: terminal, every: 5 * time.Second, label: label}
 }
 
-// Start begins showing progress towards total rows.
+// Start begins showing progress towards total rows (-1 when unknown).
 func (p *Progress) Start(total int) {
 	if p == nil {
 		return
@@ -63,7 +63,11 @@ func (p *Progress) Start(total int) {
 			case <-t.C:
 				n := p.done.Load()
 				el := time.Since(p.start).Seconds()
-				fmt.Fprintf(p.out, "%s: %d/%d rows, %.1f rows/s\n", p.label, n, p.total, float64(n)/el)
+				if p.total > 0 {
+					fmt.Fprintf(p.out, "%s: %d/%d rows, %.1f rows/s\n", p.label, n, p.total, float64(n)/el)
+				} else {
+					fmt.Fprintf(p.out, "%s: %d rows, %.1f rows/s\n", p.label, n, float64(n)/el)
+				}
 			}
 		}
 	}()

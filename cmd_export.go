@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/synbatch/synbatch/export"
+	"github.com/synbatch/synbatch/pipeline"
+	"github.com/synbatch/synbatch/synapse"
+)
+
+func exportCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:  "export",
+		Usage: "export users as a manifest, or everything the server holds about users",
+		Subcommands: []*cli.Command{
+			exportUsersCommand(hard, stdout, stderr),
+		},
+	}
+}
+
+// poolFlags bound the load an export puts on the server, like apply's.
+func poolFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Value: defaultConcurrency, Usage: "requests in flight at most"},
+		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "requests per second at most; 0 lifts the limit"},
+	}
+}
+
+// client connects as apply does: settings, then a check that the token is an admin's.
+func exportClient(ctx context.Context, c *cli.Context, stderr io.Writer) (*synapse.Client, error) {
+	if c.Int("concurrency") < 1 || c.Float64("rate") < 0 {
+		return nil, usageErr("--concurrency must be at least 1, --rate at least 0")
+	}
+	cn, err := resolveConn(c, stderr)
+	if err != nil {
+		return nil, err
+	}
+	cn.cfg.Rate, cn.cfg.Burst, cn.cfg.MaxConns = c.Float64("rate"), c.Int("concurrency"), c.Int("concurrency")
+	client, err := synapse.New(cn.cfg)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	if _, err := connect(ctx, client); err != nil {
+		return nil, err
+	}
+	return client, nil
+}
+
+func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
+	flags := append(connFlags(), poolFlags()...)
+	flags = append(flags,
+		&cli.StringFlag{Name: "out", Required: true, Usage: "output file: .csv, .tsv, .xlsx or .jsonl; - for stdout"},
+		&cli.StringFlag{Name: "format", Value: "csv", Usage: "with --out -: csv or jsonl"},
+		&cli.StringFlag{Name: "name", Usage: "only users whose localpart or display name contains this"},
+		&cli.StringFlag{Name: "user-id", Usage: "only users whose id contains this"},
+		&cli.BoolFlag{Name: "deactivated", Usage: "include deactivated users"},
+		&cli.BoolFlag{Name: "guests", Usage: "include guests (Synapse's default; refused by servers using MAS)"},
+		&cli.BoolFlag{Name: "no-guests", Usage: "leave guests out"},
+		&cli.BoolFlag{Name: "admins-only", Usage: "only server admins"},
+		&cli.StringSliceFlag{Name: "user-type", Usage: "only users of this type (bot, support; repeat for several)"},
+	)
+	return &cli.Command{
+		Name:  "users",
+		Usage: "write the user list as a manifest that apply takes back (plan on it shows every row unchanged)",
+		Description: "Pages through the user list, fetches each user's emails, msisdns and external ids, and writes\n" +
+			"one row per user. Cells a spreadsheet could take for a formula get a leading ' (read back as written).\n" +
+			"An interrupted export resumes from OUT.partial.jsonl when run again.",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return usageErr("export users takes no arguments (did you mean --out %s?)", c.Args().First())
+			}
+			out := c.String("out")
+			if out == "-" && c.String("format") != "csv" && c.String("format") != "jsonl" {
+				return usageErr("--format %q: want csv or jsonl", c.String("format"))
+			}
+			if c.Bool("guests") && c.Bool("no-guests") {
+				return usageErr("--guests and --no-guests together")
+			}
+			f := synapse.ListFilter{Name: c.String("name"), UserID: c.String("user-id"), Deactivated: c.Bool("deactivated"),
+				AdminsOnly: c.Bool("admins-only"), UserTypes: c.StringSlice("user-type")}
+			if c.Bool("guests") || c.Bool("no-guests") {
+				g := c.Bool("guests")
+				f.Guests = &g
+			}
+			client, err := exportClient(hard, c, stderr)
+			if err != nil {
+				return err
+			}
+			isTTY := false
+			if fd, ok := stderr.(*os.File); ok {
+				isTTY = term.IsTerminal(int(fd.Fd()))
+			}
+			prog := pipeline.NewProgress(stderr, isTTY, "export users")
+			prog.Start(-1)
+			res, err := export.Users(hard, client, export.UsersConfig{Out: out, Format: c.String("format"), Stdout: stdout,
+				Filter: f, Concurrency: c.Int("concurrency"), Progress: prog.Add})
+			prog.Finish()
+			if err != nil {
+				return fmt.Errorf("%w: export users: %w (run the same command again to resume)", pipeline.ErrStopped, err)
+			}
+			if out != "-" {
+				fmt.Fprintf(stderr, "exported %d users to %s (%d fetched now, %d by an interrupted run)\n",
+					res.Users, out, res.Fetched, res.Users-res.Fetched)
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,309 @@
+package export
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/synapse"
+)
+
+// UserColumns are the columns of `export users`: the manifest's columns,
+// then read-only ones that apply accepts and ignores.
+var userColumns = []string{"user_id", "displayname", "avatar_url", "admin", "user_type", "emails", "msisdns",
+	"external_ids", "deactivated", "locked", "shadow_banned", "erased", "is_guest", "creation_ts"}
+
+// UserRecord is one exported account, as staged between pages and files.
+type UserRecord struct {
+	UserID       string   `json:"user_id"`
+	Displayname  string   `json:"displayname,omitempty"`
+	AvatarURL    string   `json:"avatar_url,omitempty"`
+	Admin        bool     `json:"admin"`
+	UserType     string   `json:"user_type,omitempty"`
+	Emails       []string `json:"emails,omitempty"`
+	Msisdns      []string `json:"msisdns,omitempty"`
+	ExternalIDs  []string `json:"external_ids,omitempty"`
+	Deactivated  bool     `json:"deactivated"`
+	Locked       bool     `json:"locked"`
+	ShadowBanned bool     `json:"shadow_banned"`
+	Erased       bool     `json:"erased"`
+	IsGuest      bool     `json:"is_guest"`
+	CreationTS   int64    `json:"creation_ts"`
+}
+
+func (u *UserRecord) values() []any {
+	str := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	return []any{u.UserID, str(u.Displayname), str(u.AvatarURL), u.Admin, str(u.UserType), u.Emails, u.Msisdns,
+		u.ExternalIDs, u.Deactivated, u.Locked, u.ShadowBanned, u.Erased, u.IsGuest, u.CreationTS}
+}
+
+// UsersConfig is one `export users` run.
+type UsersConfig struct {
+	Out         string // .csv, .tsv, .xlsx or .jsonl; "-" writes Format to Stdout
+	Format      string // csv or jsonl, for "-"
+	Stdout      io.Writer
+	Filter      synapse.ListFilter
+	Concurrency int
+	PageSize    int         // users per list request; 0 means 250
+	Progress    func(n int) // called as users are fetched; may be nil
+}
+
+// UsersResult says what an export did.
+type UsersResult struct {
+	Users   int // users in the output
+	Fetched int // fetched by this run (the rest came from an interrupted one)
+}
+
+// Users pages through the user list, fetches each user's threepids and
+// external ids through a worker pool, and writes the table. Fetched users
+// are staged in OUT.partial.jsonl as they come, so an interrupted export
+// resumes without fetching them again; the output appears, whole, at the end.
+func Users(ctx context.Context, c *synapse.Client, cfg UsersConfig) (UsersResult, error) {
+	var res UsersResult
+	stage := cfg.Out + ".partial.jsonl"
+	if cfg.Out == "-" {
+		f, err := os.CreateTemp("", "synbatch-export-*.jsonl")
+		if err != nil {
+			return res, fmt.Errorf("staging file: %w", err)
+		}
+		f.Close()
+		stage = f.Name()
+		defer os.Remove(stage)
+	}
+	done, err := readStage(stage)
+	if err != nil {
+		return res, err
+	}
+	sf, err := os.OpenFile(stage, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return res, fmt.Errorf("staging file: %w", err)
+	}
+	var mu sync.Mutex
+	stageWrite := func(r *UserRecord) error {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if _, err := sf.Write(append(b, '\n')); err != nil {
+			return fmt.Errorf("write staging file: %w", err)
+		}
+		res.Fetched++
+		if cfg.Progress != nil {
+			cfg.Progress(1)
+		}
+		return nil
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(cfg.Concurrency, 1))
+	pageSize := cfg.PageSize
+	if pageSize <= 0 {
+		pageSize = 250
+	}
+	from := ""
+	var listErr error
+	for {
+		var page []synapse.ListedUser
+		var next string
+		err := listRetry(gctx, func() error {
+			var err error
+			page, next, err = c.ListUsers(gctx, cfg.Filter, from, pageSize)
+			return err
+		})
+		if err != nil {
+			listErr = fmt.Errorf("list users: %w", err)
+			break
+		}
+		for _, lu := range page {
+			// The list pages by offset: a user can come twice.
+			if done[lu.Name] {
+				continue
+			}
+			done[lu.Name] = true
+			g.Go(func() error {
+				rec, err := fetchUser(gctx, c, lu)
+				if synapse.IsNotFound(err) {
+					return nil // deleted since the list was read
+				}
+				if err != nil {
+					return fmt.Errorf("read %s: %w", lu.Name, err)
+				}
+				return stageWrite(rec)
+			})
+		}
+		if next == "" || len(page) == 0 {
+			break
+		}
+		from = next
+		if err := gctx.Err(); err != nil {
+			break
+		}
+	}
+	werr := g.Wait()
+	cerr := sf.Close()
+	if werr != nil {
+		return res, werr
+	}
+	if listErr != nil {
+		return res, listErr
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	if cerr != nil {
+		return res, fmt.Errorf("staging file: %w", cerr)
+	}
+	n, err := writeUsers(stage, cfg)
+	res.Users = n
+	if err != nil {
+		return res, err
+	}
+	if cfg.Out != "-" {
+		if err := os.Remove(stage); err != nil {
+			return res, fmt.Errorf("remove staging file: %w", err)
+		}
+	}
+	return res, nil
+}
+
+func fetchUser(ctx context.Context, c *synapse.Client, lu synapse.ListedUser) (*UserRecord, error) {
+	var u *synapse.User
+	err := listRetry(ctx, func() error {
+		var err error
+		u, err = c.GetUser(ctx, lu.Name)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &UserRecord{UserID: u.Name, Admin: bool(u.Admin), Deactivated: bool(u.Deactivated), Locked: bool(u.Locked),
+		ShadowBanned: bool(lu.ShadowBan) || bool(u.ShadowBan), Erased: bool(u.Erased), IsGuest: bool(u.IsGuest), CreationTS: u.CreationTS}
+	if u.Displayname != nil {
+		r.Displayname = *u.Displayname
+	}
+	if u.AvatarURL != nil {
+		r.AvatarURL = *u.AvatarURL
+	}
+	if u.UserType != nil {
+		r.UserType = *u.UserType
+	}
+	for _, t := range u.Threepids {
+		switch t.Medium {
+		case "email":
+			r.Emails = append(r.Emails, t.Address)
+		case "msisdn":
+			r.Msisdns = append(r.Msisdns, t.Address)
+		}
+	}
+	for _, x := range u.ExternalIDs {
+		r.ExternalIDs = append(r.ExternalIDs, x.AuthProvider+":"+x.ExternalID)
+	}
+	return r, nil
+}
+
+// readStage returns the users an interrupted export already fetched. A last
+// line torn by a kill is dropped (that user is fetched again).
+func readStage(path string) (map[string]bool, error) {
+	done := map[string]bool{}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return done, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("staging file: %w", err)
+	}
+	defer f.Close()
+	recs, err := stagedRecords(f, path)
+	for _, r := range recs {
+		done[r.UserID] = true
+	}
+	return done, err
+}
+
+func stagedRecords(r io.Reader, path string) ([]UserRecord, error) {
+	var out []UserRecord
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var rec UserRecord
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			continue // a torn line from a kill: that user is fetched again
+		}
+		out = append(out, rec)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return out, nil
+}
+
+// writeUsers writes the staged users, sorted by id and without repeats, in
+// the output's format.
+func writeUsers(stage string, cfg UsersConfig) (int, error) {
+	f, err := os.Open(stage)
+	if err != nil {
+		return 0, fmt.Errorf("staging file: %w", err)
+	}
+	recs, err := stagedRecords(f, stage)
+	f.Close()
+	if err != nil {
+		return 0, err
+	}
+	sort.SliceStable(recs, func(a, b int) bool { return recs[a].UserID < recs[b].UserID })
+	var w formats.Writer
+	if cfg.Out == "-" {
+		w, err = formats.NewStreamWriter(cfg.Stdout, cfg.Format, userColumns)
+	} else {
+		w, err = formats.Create(cfg.Out, userColumns)
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range recs {
+		if i > 0 && recs[i].UserID == recs[i-1].UserID {
+			continue
+		}
+		if err := w.Write(recs[i].values()); err != nil {
+			w.Close()
+			return n, err
+		}
+		n++
+	}
+	return n, w.Close()
+}
+
+// listRetry runs f until it succeeds, fails for good, or a few tries of a
+// retryable error (429, 5xx, a lost connection) have passed.
+func listRetry(ctx context.Context, f func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil || attempt >= 5 || !synapse.IsRetryable(err) {
+			return err
+		}
+		d := time.Duration(rand.Int64N(int64(250*time.Millisecond) << attempt))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}

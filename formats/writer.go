@@ -1,0 +1,305 @@
+package formats
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/xuri/excelize/v2"
+)
+
+// Writer writes rows of one table. Values are strings, bools, integers,
+// []string (lists, joined with ';' in CSV and XLSX) or any other JSON value
+// (JSONL only). nil writes an empty cell.
+type Writer interface {
+	Write(values []any) error
+	// Close finishes the file; the output is complete only if it returns nil.
+	Close() error
+}
+
+// Escape neutralises a cell a spreadsheet could take for a formula (OWASP
+// "CSV injection"): a value starting with = + - @ tab or CR gets a leading
+// '. A value that already starts with ' gets one too, so Unescape restores
+// every value exactly and an exported sheet can be applied back unchanged.
+func Escape(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r'", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
+
+// Unescape undoes Escape. The CSV and XLSX readers apply it to every cell.
+func Unescape(v string) string {
+	if len(v) > 1 && v[0] == '\'' && strings.ContainsRune("=+-@\t\r'", rune(v[1])) {
+		return v[1:]
+	}
+	return v
+}
+
+// cellText is a value as a spreadsheet cell, escaped.
+func cellText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return Escape(x)
+	case []string:
+		return Escape(strings.Join(x, ";"))
+	case bool:
+		return strconv.FormatBool(x)
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case fmt.Stringer:
+		return Escape(x.String())
+	}
+	b, _ := json.Marshal(v)
+	return Escape(string(b))
+}
+
+// Create makes a writer for path by its extension (.csv, .tsv, .xlsx,
+// .jsonl); columns is the header. The file is written under a temporary
+// name and renamed into place by Close, so a reader never sees half a file.
+func Create(path string, columns []string) (Writer, error) {
+	ext := strings.ToLower(filepath.Ext(path))
+	switch ext {
+	case ".csv", ".tsv", ".jsonl", ".ndjson", ".xlsx":
+	default:
+		return nil, fmt.Errorf("%s: unknown output format %q (want .csv, .tsv, .xlsx or .jsonl)", path, ext)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	a := &atomicFile{f: tmp, path: path}
+	switch ext {
+	case ".xlsx":
+		return newXLSXWriter(a, columns)
+	case ".jsonl", ".ndjson":
+		return &jsonlWriter{out: a, w: a.f, columns: columns}, nil
+	}
+	sep := ','
+	if ext == ".tsv" {
+		sep = '\t'
+	}
+	return newCSVWriter(a, a.f, sep, columns)
+}
+
+// NewStreamWriter writes CSV or JSONL (format "csv" or "jsonl") to w, for stdout.
+func NewStreamWriter(w io.Writer, format string, columns []string) (Writer, error) {
+	switch format {
+	case "csv":
+		return newCSVWriter(nil, w, ',', columns)
+	case "jsonl":
+		return &jsonlWriter{w: w, columns: columns}, nil
+	}
+	return nil, fmt.Errorf("format %q: want csv or jsonl", format)
+}
+
+// atomicFile is a temporary file renamed over its target on success.
+type atomicFile struct {
+	f    *os.File
+	path string
+}
+
+func (a *atomicFile) commit() error {
+	if err := a.f.Sync(); err != nil {
+		a.abort()
+		return fmt.Errorf("write %s: %w", a.path, err)
+	}
+	if err := a.f.Close(); err != nil {
+		os.Remove(a.f.Name())
+		return fmt.Errorf("write %s: %w", a.path, err)
+	}
+	if err := os.Rename(a.f.Name(), a.path); err != nil {
+		os.Remove(a.f.Name())
+		return fmt.Errorf("write %s: %w", a.path, err)
+	}
+	if d, err := os.Open(filepath.Dir(a.path)); err == nil {
+		_ = d.Sync() // the rename is durable once the directory is
+		d.Close()
+	}
+	return nil
+}
+
+func (a *atomicFile) abort() {
+	a.f.Close()
+	os.Remove(a.f.Name())
+}
+
+type csvWriter struct {
+	out *atomicFile // nil for a stream
+	w   *csv.Writer
+	row []string
+}
+
+func newCSVWriter(out *atomicFile, w io.Writer, sep rune, columns []string) (*csvWriter, error) {
+	cw := &csvWriter{out: out, w: csv.NewWriter(w)}
+	cw.w.Comma = sep
+	if err := cw.w.Write(columns); err != nil {
+		return nil, fmt.Errorf("write header: %w", err)
+	}
+	return cw, nil
+}
+
+func (c *csvWriter) Write(values []any) error {
+	c.row = c.row[:0]
+	for _, v := range values {
+		c.row = append(c.row, cellText(v))
+	}
+	return c.w.Write(c.row)
+}
+
+func (c *csvWriter) Close() error {
+	c.w.Flush()
+	if err := c.w.Error(); err != nil {
+		if c.out != nil {
+			c.out.abort()
+		}
+		return fmt.Errorf("write csv: %w", err)
+	}
+	if c.out == nil {
+		return nil
+	}
+	return c.out.commit()
+}
+
+type jsonlWriter struct {
+	out     *atomicFile
+	w       io.Writer
+	columns []string
+}
+
+func (j *jsonlWriter) Write(values []any) error {
+	obj := make(map[string]any, len(values))
+	for i, v := range values {
+		if v == nil || v == "" {
+			continue
+		}
+		if l, ok := v.([]string); ok && len(l) == 0 {
+			continue
+		}
+		obj[j.columns[i]] = v
+	}
+	b, err := json.Marshal(orderedObject{keys: j.columns, m: obj})
+	if err != nil {
+		return fmt.Errorf("encode jsonl: %w", err)
+	}
+	_, err = j.w.Write(append(b, '\n'))
+	return err
+}
+
+func (j *jsonlWriter) Close() error {
+	if j.out == nil {
+		return nil
+	}
+	return j.out.commit()
+}
+
+// orderedObject encodes a map with its keys in column order, so JSONL
+// output is as readable as the spreadsheet.
+type orderedObject struct {
+	keys []string
+	m    map[string]any
+}
+
+func (o orderedObject) MarshalJSON() ([]byte, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	first := true
+	for _, k := range o.keys {
+		v, ok := o.m[k]
+		if !ok {
+			continue
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(vb)
+	}
+	b.WriteByte('}')
+	return []byte(b.String()), nil
+}
+
+// xlsxWriter streams rows with excelize's StreamWriter: memory stays flat.
+type xlsxWriter struct {
+	out  *atomicFile
+	f    *excelize.File
+	sw   *excelize.StreamWriter
+	next int
+}
+
+func newXLSXWriter(out *atomicFile, columns []string) (*xlsxWriter, error) {
+	f := excelize.NewFile()
+	sw, err := f.NewStreamWriter("Sheet1")
+	if err != nil {
+		out.abort()
+		return nil, fmt.Errorf("xlsx: %w", err)
+	}
+	x := &xlsxWriter{out: out, f: f, sw: sw, next: 1}
+	head := make([]any, len(columns))
+	for i, c := range columns {
+		head[i] = c
+	}
+	if err := x.writeRow(head); err != nil {
+		out.abort()
+		return nil, err
+	}
+	return x, nil
+}
+
+func (x *xlsxWriter) writeRow(cells []any) error {
+	cell, _ := excelize.CoordinatesToCellName(1, x.next)
+	x.next++
+	if err := x.sw.SetRow(cell, cells); err != nil {
+		return fmt.Errorf("xlsx row %d: %w", x.next-1, err)
+	}
+	return nil
+}
+
+// Write stores every value as a text cell (numbers too, so phone numbers
+// keep their digits and nothing is ever a formula).
+func (x *xlsxWriter) Write(values []any) error {
+	cells := make([]any, len(values))
+	for i, v := range values {
+		switch v.(type) {
+		case int, int64:
+			cells[i] = v // timestamps stay numbers for sorting
+		default:
+			cells[i] = cellText(v)
+		}
+	}
+	return x.writeRow(cells)
+}
+
+func (x *xlsxWriter) Close() error {
+	if err := x.sw.Flush(); err != nil {
+		x.out.abort()
+		return fmt.Errorf("xlsx: %w", err)
+	}
+	if err := x.f.Write(x.out.f); err != nil {
+		x.out.abort()
+		return fmt.Errorf("xlsx: %w", err)
+	}
+	x.f.Close()
+	return x.out.commit()
+}
