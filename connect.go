@@ -29,6 +29,7 @@ func connFlags() []cli.Flag {
 		&cli.StringFlag{Name: "ca-file", Usage: "extra CA certificates (PEM) to trust", EnvVars: []string{"SYNBATCH_CA_FILE"}},
 		&cli.BoolFlag{Name: "insecure", Usage: "do not verify the server's TLS certificate (warns, and is recorded in the journal)"},
 		&cli.DurationFlag{Name: "timeout", Usage: "timeout of one request", Value: 60 * time.Second, EnvVars: []string{"SYNBATCH_TIMEOUT"}},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log each request to stderr; -vv also the bodies (secrets redacted)", Count: new(int)},
 	}
 }
 
@@ -121,6 +122,9 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 		fmt.Fprintln(stderr, "synbatch: warning: TLS certificates are not verified (--insecure); this is recorded in the journal")
 	}
 	cfg.UserAgent = "synbatch/" + version
+	if n := c.Count("verbose"); n > 0 {
+		cfg.Debug, cfg.DebugLevel = stderr, n
+	}
 	return out, nil
 }
 

@@ -119,9 +119,9 @@ func newApp(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Write
 		},
 	}
 	for _, c := range app.Commands {
-		c.OnUsageError = app.OnUsageError
+		c.OnUsageError, c.UseShortOptionHandling = app.OnUsageError, true
 		for _, s := range c.Subcommands {
-			s.OnUsageError = app.OnUsageError
+			s.OnUsageError, s.UseShortOptionHandling = app.OnUsageError, true
 		}
 	}
 	return app

@@ -36,6 +36,10 @@ type Config struct {
 	Burst     int
 	MaxConns  int // connections kept open to the server
 	UserAgent string
+	// Debug receives a line per request (DebugLevel 1) and redacted bodies
+	// (DebugLevel 2); nil logs nothing.
+	Debug      io.Writer
+	DebugLevel int
 }
 
 // Client talks to one homeserver. It is safe for concurrent use.
@@ -86,6 +90,10 @@ func New(cfg Config) (*Client, error) {
 		TLSHandshakeTimeout: 10 * time.Second,
 		ForceAttemptHTTP2:   true,
 	}
+	var rt http.RoundTripper = tr
+	if cfg.Debug != nil && cfg.DebugLevel > 0 {
+		rt = &debugTransport{next: tr, out: cfg.Debug, level: cfg.DebugLevel}
+	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = 60 * time.Second
@@ -106,7 +114,7 @@ func New(cfg Config) (*Client, error) {
 		base:      u.String(),
 		adminPath: "/" + strings.Trim(admin, "/"),
 		token:     cfg.Token,
-		http:      &http.Client{Transport: tr, Timeout: timeout},
+		http:      &http.Client{Transport: rt, Timeout: timeout},
 		limiter:   lim,
 		userAgent: ua,
 	}, nil
