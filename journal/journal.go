@@ -90,6 +90,9 @@ func Load(path string) (*State, error) {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("journal %s is not a regular file", path)
+	}
 	r := bufio.NewReaderSize(f, 1<<20)
 	var off int64
 	for {

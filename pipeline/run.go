@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,7 +33,12 @@ type Config struct {
 	Passwords    *jobs.PasswordFile
 	MaxAttempts  int           // per row, counting the first; 0 means 5
 	BaseBackoff  time.Duration // first retry wait; 0 means 500ms
-	Progress     *Progress     // may be nil
+	// DownAfter connection failures in a row mean the server is away (0: 5);
+	// the run waits up to DownLimit for it (0: 10 minutes), then stops.
+	DownAfter int
+	DownLimit time.Duration
+	Log       io.Writer // notes for people (stderr); may be nil
+	Progress  *Progress // may be nil
 	// OnRecord, when set, sees every row result as it is journaled. It is
 	// called from many workers at once.
 	OnRecord func(journal.Record)
@@ -96,6 +102,7 @@ func Apply(soft, hard context.Context, client *synapse.Client, cfg Config) (*Sta
 	}
 	conc := max(cfg.Concurrency, 1)
 
+	watch := &downWatch{client: client, threshold: int64(cmp.Or(cfg.DownAfter, 5)), limit: cmp.Or(cfg.DownLimit, 10*time.Minute), log: cfg.Log}
 	g, gctx := errgroup.WithContext(hard)
 	g.SetLimit(conc)
 	record := func(rec journal.Record) error {
@@ -151,7 +158,7 @@ feed:
 		}
 		begun := st.Begun[job.Key]
 		g.Go(func() error {
-			return runRow(gctx, client, cfg, w, job, begun, maxAttempts, backoff, record)
+			return runRow(gctx, client, cfg, w, watch, job, begun, maxAttempts, backoff, record)
 		})
 	}
 	werr := g.Wait()
@@ -193,7 +200,7 @@ feed:
 
 // runRow tries one row until it settles. Only a fatal error is returned (it
 // stops the group): a failing row is journaled and the pool goes on.
-func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Writer, job *jobs.Job, begun bool,
+func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Writer, watch *downWatch, job *jobs.Job, begun bool,
 	maxAttempts int, backoff time.Duration, record func(journal.Record) error) error {
 	start := time.Now()
 	state := &jobs.State{Begun: begun}
@@ -219,6 +226,19 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 		if synapse.IsAuth(err) {
 			return fmt.Errorf("the token was refused (%w): check it is a server admin's and still valid", err)
 		}
+		var ne *synapse.NetError
+		if errors.As(err, &ne) && watch.isDown() {
+			// The server is away, not the row at fault: wait for it
+			// without spending the row's attempts.
+			if werr := watch.wait(ctx); werr != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return werr
+			}
+			attempt--
+			continue
+		}
 		var se *synapse.Error
 		if errors.As(err, &se) {
 			rec.Status, rec.Errcode = se.Status, se.Errcode
@@ -229,7 +249,6 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 			}
 			continue
 		}
-		var ne *synapse.NetError
 		if errors.As(err, &ne) {
 			// The server is away, not the row at fault: stop, so a resume redoes it.
 			return fmt.Errorf("server unreachable after %d attempts: %w", attempt, err)

@@ -56,6 +56,30 @@ type Client struct {
 	pauseUntil atomic.Int64
 	requests   atomic.Int64
 	writes     atomic.Int64
+	// failing counts requests in a row that got no HTTP answer at all.
+	failing atomic.Int64
+}
+
+// Failing is how many requests in a row got no answer from the server.
+func (c *Client) Failing() int64 { return c.failing.Load() }
+
+// Probe asks the server whether it is up, without the rate limiter or the
+// pause: it is what decides when they may resume.
+func (c *Client) Probe(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+c.adminPath+"/v1/server_version", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return stripURL(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 == 5 {
+		return fmt.Errorf("server answers %d", resp.StatusCode)
+	}
+	c.failing.Store(0)
+	return nil
 }
 
 // New builds a client from cfg.
@@ -272,8 +296,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
+		c.failing.Add(1)
 		return 0, &NetError{Method: method, Path: path, Sent: wasSent(err), Err: stripURL(err)}
 	}
+	c.failing.Store(0)
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {

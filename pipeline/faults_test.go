@@ -1,0 +1,220 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/synbatch/synbatch/journal"
+)
+
+// manifestOf writes n rows of users prefix0..prefixN-1 with a display name.
+func (r *rig) manifestOf(prefix string, n int) Source {
+	var b strings.Builder
+	b.WriteString("user_id,displayname\n")
+	for i := range n {
+		fmt.Fprintf(&b, "%s%d,Name %d\n", prefix, i, i)
+	}
+	return r.manifest(prefix+".csv", b.String())
+}
+
+// reset answers by closing the connection without a response, as a
+// crashed server or a proxy dropping it would.
+func reset(w http.ResponseWriter) {
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+func TestServerAwayThenBackCompletesOnItsOwn(t *testing.T) {
+	r := newRig(t)
+	var writes atomic.Int64
+	var downUntil atomic.Int64
+	r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
+		if until := downUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+			reset(w)
+			return true
+		}
+		if req.Method == http.MethodPut && writes.Add(1) == 20 {
+			downUntil.Store(time.Now().Add(1500 * time.Millisecond).UnixNano())
+			reset(w)
+			return true
+		}
+		return false
+	}
+	src := r.manifestOf("away", 100)
+	st, err := r.apply(src, filepath.Join(r.dir, "j"), func(c *Config) { c.DownAfter = 3 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Outcomes["done"] != 100 || st.Outcomes["failed"] != 0 {
+		t.Fatalf("outcomes %v", st.Outcomes)
+	}
+	for i := range 100 {
+		if u := r.fake.User(fmt.Sprintf("@away%d:hs.test", i)); u == nil || u.Displayname != fmt.Sprintf("Name %d", i) {
+			t.Fatalf("row %d not applied: %+v", i, u)
+		}
+	}
+}
+
+func TestServerAwayTooLongStopsWithoutFailingRows(t *testing.T) {
+	r := newRig(t)
+	var n atomic.Int64
+	r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
+		if n.Add(1) > 30 {
+			reset(w)
+			return true
+		}
+		return false
+	}
+	src := r.manifestOf("gone", 60)
+	jp := filepath.Join(r.dir, "j")
+	st, err := r.apply(src, jp, func(c *Config) { c.DownAfter = 3; c.DownLimit = 300 * time.Millisecond })
+	if !errors.Is(err, ErrStopped) || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("err = %v, want a stop because the server is unreachable", err)
+	}
+	if st.Outcomes["failed"] != 0 || st.NotDone == 0 {
+		t.Fatalf("rows must be left not done, never failed: %+v", st)
+	}
+	// The server is back: the same command finishes the job.
+	r.fake.Fault = nil
+	st, err = r.apply(src, jp, nil)
+	if err != nil || st.Resumed+st.Outcomes["done"]+st.Outcomes["unchanged"] != 60 {
+		t.Fatalf("resume: %v %+v", err, st)
+	}
+}
+
+func Test503AndResetsOnAShareOfWritesAllSucceed(t *testing.T) {
+	r := newRig(t)
+	var writes atomic.Int64
+	r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Method != http.MethodPut {
+			return false
+		}
+		switch writes.Add(1) % 5 {
+		case 1:
+			w.WriteHeader(503)
+			return true
+		case 2:
+			reset(w) // before the fake applies it
+			return true
+		}
+		return false
+	}
+	jp := filepath.Join(r.dir, "j")
+	st, err := r.apply(r.manifestOf("flaky", 100), jp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Outcomes["done"] != 100 {
+		t.Fatalf("outcomes %v", st.Outcomes)
+	}
+	sum, _ := journal.Summarize(jp)
+	if sum.Outcomes["done"] != 100 {
+		t.Fatalf("journal: %+v", sum)
+	}
+	// Two of every five writes fail, so about 1.7 writes a row; the budget
+	// is the retry count, never exceeded.
+	if w := writes.Load(); w > 100*5 {
+		t.Fatalf("%d writes for 100 rows", w)
+	}
+}
+
+func Test429HintsInEveryForm(t *testing.T) {
+	for name, answer := range map[string]func(w http.ResponseWriter){
+		"retry_after_ms": func(w http.ResponseWriter) {
+			w.WriteHeader(429)
+			fmt.Fprint(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests","retry_after_ms":200}`)
+		},
+		"Retry-After seconds": func(w http.ResponseWriter) {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(429)
+			fmt.Fprint(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests"}`)
+		},
+		"Retry-After date": func(w http.ResponseWriter) {
+			w.Header().Set("Retry-After", time.Now().Add(time.Second).UTC().Format(http.TimeFormat))
+			w.WriteHeader(429)
+			fmt.Fprint(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests"}`)
+		},
+		"no hint": func(w http.ResponseWriter) {
+			w.WriteHeader(429)
+			fmt.Fprint(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests"}`)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t)
+			var writes atomic.Int64
+			r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
+				if req.Method == http.MethodPut && writes.Add(1)%7 == 3 {
+					answer(w)
+					return true
+				}
+				return false
+			}
+			st, err := r.apply(r.manifestOf("lim", 15), filepath.Join(r.dir, "j"), nil)
+			if err != nil || st.Outcomes["done"] != 15 {
+				t.Fatalf("%v %+v", err, st)
+			}
+		})
+	}
+}
+
+func TestSpamChecker429IsNotRetried(t *testing.T) {
+	r := newRig(t)
+	var puts atomic.Int64
+	r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Method == http.MethodPut {
+			puts.Add(1)
+			w.WriteHeader(429)
+			fmt.Fprint(w, `{"errcode":"M_UNKNOWN","error":"Rate limited"}`)
+			return true
+		}
+		return false
+	}
+	jp := filepath.Join(r.dir, "j")
+	st, err := r.apply(r.manifestOf("spam", 3), jp, nil)
+	if err != nil || st.Outcomes["failed"] != 3 || puts.Load() != 3 {
+		t.Fatalf("%v %+v, %d writes", err, st, puts.Load())
+	}
+	sum, _ := journal.Summarize(jp)
+	if sum.Failed[0].Status != 429 || sum.Failed[0].Errcode != "M_UNKNOWN" {
+		t.Fatalf("journaled %+v", sum.Failed[0])
+	}
+}
+
+func TestFullDiskSendsNothingUnrecorded(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("this test mounts a tmpfs and must run as root in CI")
+		}
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	r := newRig(t)
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	jp := filepath.Join(dir, "j")
+	_, err := r.apply(r.manifestOf("full", 200), jp, nil)
+	if err == nil || !strings.Contains(err.Error(), "no space") {
+		t.Fatalf("err = %v, want no space left", err)
+	}
+	// Every write that went out has its begin record in the journal.
+	b, _ := os.ReadFile(jp)
+	begun := strings.Count(string(b), `"type":"begin"`)
+	if w := r.fake.Writes.Load(); w == 0 || w > int64(begun) {
+		t.Fatalf("%d writes sent, %d begin records journaled", w, begun)
+	}
+	if w := r.fake.Writes.Load(); w >= 200 {
+		t.Fatal("the disk never filled")
+	}
+}
