@@ -49,6 +49,8 @@ func applyCommand(soft, hard context.Context, stdin io.Reader, stdout, stderr io
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "go on without asking when rows deactivate, delete devices, reset passwords or remove external ids"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and change nothing (the same as synbatch plan)"},
 		&cli.BoolFlag{Name: "list", Aliases: []string{"l"}, Usage: "print a line for each row as it finishes"},
+		&cli.BoolFlag{Name: "allow-changed", Usage: "resume a journal although the manifest changed since (rows are matched by content) or it names another server URL"},
+		&cli.DurationFlag{Name: "down-limit", Value: 10 * time.Minute, Usage: "how long to wait for a server that stopped answering before stopping (exit 3)"},
 	)
 	return &cli.Command{
 		Name:      "apply",
@@ -169,6 +171,9 @@ func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdou
 		r.cfg.Passwords = pf
 	}
 	r.cfg.Journal = jpath
+	r.cfg.AllowChanged = c.Bool("allow-changed")
+	r.cfg.DownLimit = c.Duration("down-limit")
+	r.cfg.Log = stderr
 	r.cfg.Header = journal.Header{Tool: "synbatch", Version: version, Manifest: r.src.Path, ManifestSHA256: sum,
 		Server: r.conn.cfg.Server, Started: time.Now().UTC(), Insecure: r.conn.cfg.Insecure,
 		Args: []string{"action=" + c.String("action"), "on-exists=" + c.String("on-exists"),

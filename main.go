@@ -69,7 +69,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.Is(err, pipeline.ErrInvalid):
+	case errors.Is(err, pipeline.ErrInvalid), errors.Is(err, pipeline.ErrJournalMismatch):
 		return exitUsage
 	case errors.Is(err, pipeline.ErrStopped), errors.Is(err, context.Canceled):
 		return exitStopped

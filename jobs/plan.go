@@ -80,8 +80,9 @@ type Env struct {
 	// Passwords keeps generated passwords; nil when no row generates one.
 	Passwords *PasswordFile
 	// Begin journals that a write for the row is about to be sent. It must
-	// return before the write goes out, so a killed run leaves a trace.
-	Begin func() error
+	// return before the write goes out, so a killed run leaves a trace;
+	// with durable, the record is fsynced first (destructive writes).
+	Begin func(durable bool) error
 }
 
 // State carries what earlier attempts at the same row learned.
@@ -220,7 +221,11 @@ func (j *Job) Run(ctx context.Context, env Env, st *State) (Result, error) {
 		return j.settled(st, res), nil
 	}
 	if env.Begin != nil && !st.Begun {
-		if err := env.Begin(); err != nil {
+		durable := j.Action.Destructive()
+		for _, s := range sent {
+			durable = durable || s.password
+		}
+		if err := env.Begin(durable); err != nil {
 			return res, err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -183,8 +184,12 @@ func (st *State) add(line []byte) error {
 // Writer appends records through one goroutine.
 type Writer struct {
 	f    *os.File
+	lock *os.File
 	reqs chan request
 	done chan error
+	// Stale names a run that held the lock and died without releasing it
+	// (its lock file was left; the kernel had freed the lock itself).
+	Stale string
 }
 
 type request struct {
@@ -196,15 +201,16 @@ type request struct {
 // Create opens path for appending (creating it 0600), takes an exclusive
 // lock so a second run cannot write the same journal, and writes h.
 func Create(path string, h Header) (*Writer, error) {
+	lock, stale, err := takeLock(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
+		releaseLock(lock)
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("journal %s is in use by another synbatch run", path)
-	}
-	w := &Writer{f: f, reqs: make(chan request, 256), done: make(chan error, 1)}
+	w := &Writer{f: f, lock: lock, Stale: stale, reqs: make(chan request, 256), done: make(chan error, 1)}
 	go w.loop()
 	h.Type = "run"
 	if err := w.append(h, true); err != nil {
@@ -294,12 +300,50 @@ func (w *Writer) loop() {
 	w.done <- failed
 }
 
-// Close flushes, fsyncs and closes the journal.
+// Close flushes, fsyncs and closes the journal, and releases its lock.
 func (w *Writer) Close() error {
 	close(w.reqs)
 	err := <-w.done
 	if cerr := w.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close journal: %w", cerr)
 	}
+	releaseLock(w.lock)
 	return err
+}
+
+// takeLock locks path with flock, which the kernel releases when the
+// holder dies, and writes who holds it so a second run can name them.
+func takeLock(path string) (f *os.File, stale string, err error) {
+	f, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, "", fmt.Errorf("journal lock: %w", err)
+	}
+	holder, _ := io.ReadAll(io.LimitReader(f, 512))
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		who := strings.TrimSpace(string(holder))
+		if who == "" {
+			who = "another synbatch run"
+		}
+		return nil, "", fmt.Errorf("the journal is in use by %s (lock %s): wait for it to finish, or stop it", who, path)
+	}
+	// The lock is ours. A holder still written in the file died without
+	// cleaning up; the kernel freed its lock, so it is only reported.
+	stale = strings.TrimSpace(string(holder))
+	host, _ := os.Hostname()
+	me := fmt.Sprintf("synbatch pid %d on %s since %s", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(me+"\n"), 0) // only informative: the flock is the lock
+	}
+	return f, stale, nil
+}
+
+func releaseLock(f *os.File) {
+	if f == nil {
+		return
+	}
+	// Clear our name before unlocking; the file stays, since removing a
+	// lock file lets two later runs lock two different files.
+	_ = f.Truncate(0)
+	f.Close()
 }

@@ -107,7 +107,8 @@ func TestSecondWriterIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if _, err := Create(p, Header{}); err == nil || !strings.Contains(err.Error(), "in use") {
+	_, err = Create(p, Header{})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("in use by synbatch pid %d", os.Getpid())) {
 		t.Fatalf("second writer: %v", err)
 	}
 }
@@ -126,5 +127,24 @@ func TestSummaryLatestRecordWins(t *testing.T) {
 	}
 	if s.Rows != 2 || s.Outcomes["done"] != 1 || s.Outcomes["failed"] != 1 || len(s.Failed) != 1 || s.Failed[0].Row != 3 || s.Pending != 1 {
 		t.Fatalf("summary %+v", s)
+	}
+}
+
+func TestStaleLockIsReportedAndCleared(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "j")
+	// What a run killed with -9 leaves: the lock file with its name, no flock.
+	if err := os.WriteFile(p+".lock", []byte("synbatch pid 99999 on host since 2026-01-01T00:00:00Z\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Create(p, Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(w.Stale, "pid 99999") {
+		t.Fatalf("stale = %q", w.Stale)
+	}
+	w.Close()
+	if b, _ := os.ReadFile(p + ".lock"); len(b) != 0 {
+		t.Fatalf("the lock file still names a holder: %q", b)
 	}
 }

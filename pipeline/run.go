@@ -38,7 +38,10 @@ type Config struct {
 	DownAfter int
 	DownLimit time.Duration
 	Log       io.Writer // notes for people (stderr); may be nil
-	Progress  *Progress // may be nil
+	// AllowChanged resumes a journal written for another version of the
+	// manifest or for another server; rows keep their identity by content.
+	AllowChanged bool
+	Progress     *Progress // may be nil
 	// OnRecord, when set, sees every row result as it is journaled. It is
 	// called from many workers at once.
 	OnRecord func(journal.Record)
@@ -77,9 +80,15 @@ func Apply(soft, hard context.Context, client *synapse.Client, cfg Config) (*Sta
 	if err != nil {
 		return nil, err
 	}
+	if err := checkJournal(st, cfg); err != nil {
+		return nil, err
+	}
 	w, err := journal.Create(cfg.Journal, cfg.Header)
 	if err != nil {
 		return nil, err
+	}
+	if w.Stale != "" && cfg.Log != nil {
+		fmt.Fprintf(cfg.Log, "synbatch: the journal's last run (%s) ended without releasing its lock; it is cleared\n", w.Stale)
 	}
 	stats := &Stats{Rows: cfg.Checked.Rows, Outcomes: map[string]int{}, Journal: cfg.Journal, Repaired: st.Repaired}
 	var counts [5]atomic.Int64
@@ -205,8 +214,12 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 	start := time.Now()
 	state := &jobs.State{Begun: begun}
 	env := jobs.Env{Client: c, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays,
-		Passwords: cfg.Passwords, Begin: func() error {
-			return w.Append(journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.UserID, Action: string(job.Action)})
+		Passwords: cfg.Passwords, Begin: func(durable bool) error {
+			rec := journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.UserID, Action: string(job.Action)}
+			if durable {
+				return w.AppendSync(rec)
+			}
+			return w.Append(rec)
 		}}
 	rec := journal.Record{Row: job.Row, Key: job.Key, UserID: job.UserID, Action: string(job.Action)}
 	for attempt := 1; ; attempt++ {
@@ -279,4 +292,26 @@ func backoffWait(ctx context.Context, base time.Duration, attempt int, err error
 	case <-t.C:
 		return nil
 	}
+}
+
+// ErrJournalMismatch is a journal that belongs to another manifest or server.
+var ErrJournalMismatch = errors.New("the journal belongs to another run")
+
+// checkJournal refuses to resume a journal written for a different manifest
+// or server unless told to: its finished rows would be taken as finished
+// here too.
+func checkJournal(st *journal.State, cfg Config) error {
+	if len(st.Runs) == 0 || cfg.AllowChanged {
+		return nil
+	}
+	last := st.Runs[len(st.Runs)-1]
+	switch {
+	case last.Server != "" && cfg.Header.Server != "" && last.Server != cfg.Header.Server:
+		return fmt.Errorf("%w: %s was written against %s, not %s; use another --journal, or --allow-changed if this is the same server",
+			ErrJournalMismatch, cfg.Journal, last.Server, cfg.Header.Server)
+	case last.ManifestSHA256 != "" && last.ManifestSHA256 != cfg.Header.ManifestSHA256:
+		return fmt.Errorf("%w: %s was written for another version of %s (it changed since); with --allow-changed rows keep their identity by content: finished rows are skipped, new and edited rows run",
+			ErrJournalMismatch, cfg.Journal, last.Manifest)
+	}
+	return nil
 }
