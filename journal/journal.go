@@ -102,8 +102,14 @@ func Load(path string) (*State, error) {
 			return nil, fmt.Errorf("read journal: %w", rerr)
 		}
 		if len(line) > 0 {
+			// A line without its newline is torn even if it parses: it is
+			// cut off (and its row planned again), never half counted.
+			var perr error
 			complete := line[len(line)-1] == '\n'
-			if perr := st.add(bytes.TrimSpace(line)); perr != nil || !complete {
+			if complete {
+				perr = st.add(bytes.TrimSpace(line))
+			}
+			if perr != nil || !complete {
 				last := rerr == io.EOF
 				if !last {
 					_, peekErr := r.Peek(1)
