@@ -314,29 +314,33 @@ func TestKillNineThenResume(t *testing.T) {
 	writeFile(t, dir, "big.csv", csvOf(ss))
 	jpath := filepath.Join(dir, "big.csv.journal.jsonl")
 
-	cmd := exec.Command(e.bin, "apply", "big.csv", "--concurrency", "8", "--rate", "0")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SYNBATCH_SERVER="+e.server, "SYNBATCH_TOKEN_FILE="+e.tokenFile, "SYNBATCH_SERVER_NAME="+e.serverName, "HOME="+dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for countRows(t, jpath) < 250 {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("the run did not journal 250 rows in 2 minutes")
+	// Three kills at different moments, each followed by the same command.
+	killedAt := 0
+	for _, at := range []int{150, 400, 650} {
+		cmd := exec.Command(e.bin, "apply", "big.csv", "--concurrency", "8", "--rate", "0")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "SYNBATCH_SERVER="+e.server, "SYNBATCH_TOKEN_FILE="+e.tokenFile, "SYNBATCH_SERVER_NAME="+e.serverName, "HOME="+dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		deadline := time.Now().Add(2 * time.Minute)
+		for countRows(t, jpath) < at {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("the run did not journal %d rows in 2 minutes", at)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		killedAt = countRows(t, jpath)
+		if killedAt >= 1000 {
+			t.Fatalf("the run finished before the kill (%d rows)", killedAt)
+		}
+		t.Logf("killed after %d journaled rows", killedAt)
 	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	killedAt := countRows(t, jpath)
-	if killedAt >= 1000 {
-		t.Fatalf("the run finished before the kill (%d rows)", killedAt)
-	}
-	t.Logf("killed after %d journaled rows", killedAt)
 
 	st := e.applyJSON(t, dir, 0, "big.csv", "--concurrency", "8", "--rate", "0")
 	if st.Resumed != killedAt || st.Resumed+st.Outcomes["done"]+st.Outcomes["unchanged"] != 1000 {
