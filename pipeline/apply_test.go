@@ -217,6 +217,18 @@ func TestApplyStopsWhenTokenRefused(t *testing.T) {
 	if st.Outcomes["failed"] != 0 || st.NotDone == 0 {
 		t.Fatalf("a refused token must leave rows not done, not failed: %+v", st)
 	}
+	// A new token: the same command finishes the job.
+	r.fake.Fault = nil
+	r.fake.Token = "new-token"
+	c, err := synapse.New(synapse.Config{Server: r.fake.URL, Token: "new-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.client = c
+	st, err = r.apply(r.manifest("m.csv", b.String()), filepath.Join(r.dir, "j"), nil)
+	if err != nil || st.Resumed+st.Outcomes["done"] != 100 {
+		t.Fatalf("resume with a new token: %v %+v", err, st)
+	}
 }
 
 func TestApplyRetries5xxThenFailsRowWithStatus(t *testing.T) {
