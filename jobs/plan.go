@@ -83,6 +83,9 @@ type Env struct {
 	// return before the write goes out, so a killed run leaves a trace;
 	// with durable, the record is fsynced first (destructive writes).
 	Begin func(durable bool) error
+	// Task journals, durably, the id of a long-running server task a row
+	// started, as soon as the server returns it.
+	Task func(id string) error
 }
 
 // State carries what earlier attempts at the same row learned.
@@ -93,6 +96,9 @@ type State struct {
 	// PasswordUnsure: a write holding the password got no answer, so it may
 	// have been applied. It is not sent again.
 	PasswordUnsure bool
+	// TaskID is a long-running server task this row started, in this run
+	// or an interrupted one: poll it, never start a second.
+	TaskID string
 	// generated is this row's generated password, kept across attempts so a
 	// retry after a refused write sends the one already in the file.
 	generated string

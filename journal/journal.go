@@ -50,7 +50,9 @@ type Header struct {
 }
 
 // Record is one row's result, or with Type "begin" the note that a write for
-// it is about to be sent (so a resumed run can tell what a killed run did).
+// it is about to be sent (so a resumed run can tell what a killed run did),
+// or with Type "task" the id of a long-running server task the row started
+// (so a resumed run polls that task instead of starting a second one).
 // It never holds a password or anything a password could be recovered from.
 type Record struct {
 	Type       string   `json:"type"` // "row" or "begin"
@@ -63,6 +65,7 @@ type Record struct {
 	Errcode    string   `json:"errcode,omitempty"`
 	Error      string   `json:"error,omitempty"`
 	Changed    []string `json:"changed,omitempty"`
+	Task       string   `json:"task,omitempty"` // a server-side task's id (type "task")
 	Note       string   `json:"note,omitempty"`
 	Attempts   int      `json:"attempts,omitempty"`
 	DurationMS int64    `json:"duration_ms,omitempty"`
@@ -73,6 +76,7 @@ type Record struct {
 type State struct {
 	Final    map[string]Outcome // key -> final outcome
 	Begun    map[string]bool    // keys with a write sent but no final record
+	Tasks    map[string]string  // key -> id of a long-running server task the row started
 	Runs     []Header
 	Records  int
 	Repaired string // path of the saved torn tail, when one was cut
@@ -82,7 +86,7 @@ type State struct {
 // line torn by a kill is cut off and kept in path+".torn"; damage before the
 // last line is an error with its byte offset, since the rest cannot be trusted.
 func Load(path string) (*State, error) {
-	st := &State{Final: map[string]Outcome{}, Begun: map[string]bool{}}
+	st := &State{Final: map[string]Outcome{}, Begun: map[string]bool{}, Tasks: map[string]string{}}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
@@ -160,6 +164,7 @@ func (st *State) add(line []byte) error {
 		Type    string  `json:"type"`
 		Key     string  `json:"key"`
 		Outcome Outcome `json:"outcome"`
+		Task    string  `json:"task"`
 	}
 	if err := json.Unmarshal(line, &p); err != nil {
 		return err
@@ -181,6 +186,8 @@ func (st *State) add(line []byte) error {
 		if _, done := st.Final[p.Key]; !done {
 			st.Begun[p.Key] = true
 		}
+	case "task":
+		st.Tasks[p.Key] = p.Task
 	default:
 		return fmt.Errorf("unknown record type %q", p.Type)
 	}

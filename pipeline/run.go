@@ -165,9 +165,9 @@ feed:
 			break feed
 		default:
 		}
-		begun := st.Begun[job.Key]
+		resumed := jobs.State{Begun: st.Begun[job.Key], TaskID: st.Tasks[job.Key]}
 		g.Go(func() error {
-			return runRow(gctx, client, cfg, w, watch, job, begun, maxAttempts, backoff, record)
+			return runRow(gctx, client, cfg, w, watch, job, resumed, maxAttempts, backoff, record)
 		})
 	}
 	werr := g.Wait()
@@ -209,10 +209,10 @@ feed:
 
 // runRow tries one row until it settles. Only a fatal error is returned (it
 // stops the group): a failing row is journaled and the pool goes on.
-func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Writer, watch *downWatch, job *jobs.Job, begun bool,
+func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Writer, watch *downWatch, job *jobs.Job, resumed jobs.State,
 	maxAttempts int, backoff time.Duration, record func(journal.Record) error) error {
 	start := time.Now()
-	state := &jobs.State{Begun: begun}
+	state := &resumed
 	env := jobs.Env{Client: c, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays,
 		Passwords: cfg.Passwords, Begin: func(durable bool) error {
 			rec := journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.UserID, Action: string(job.Action)}
