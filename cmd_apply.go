@@ -39,7 +39,28 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "retries", Value: 4, Usage: "times a row is retried after a 429, a 5xx or a lost connection"},
 		&cli.StringFlag{Name: "on-exists", Value: "skip", Usage: "what a create row does when the user exists: skip, update or fail"},
 		&cli.IntFlag{Name: "inactive-days", Usage: "delete-devices: only devices not seen for this many days"},
+		&cli.StringFlag{Name: "shard", Usage: "K/N: run only the rows whose user id hashes to shard K of N (0-based; stable across runs and formats)", EnvVars: []string{"SYNBATCH_SHARD"}},
+		&cli.IntFlag{Name: "shards", Usage: "N shards, K taken from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)", EnvVars: []string{"SYNBATCH_SHARDS"}},
 	)
+}
+
+// shardOf reads --shard K/N, or --shards N with K from JOB_COMPLETION_INDEX.
+func shardOf(c *cli.Context) (k, n int, err error) {
+	if v := c.String("shard"); v != "" {
+		if _, err := fmt.Sscanf(v, "%d/%d", &k, &n); err != nil || n < 1 || k < 0 || k >= n {
+			return 0, 0, usageErr("--shard %q: want K/N with 0 <= K < N", v)
+		}
+		return k, n, nil
+	}
+	n = c.Int("shards")
+	if n <= 1 {
+		return 0, 1, nil
+	}
+	idx, ok := os.LookupEnv("JOB_COMPLETION_INDEX")
+	if _, err := fmt.Sscanf(idx, "%d", &k); !ok || err != nil || k < 0 || k >= n {
+		return 0, 0, usageErr("--shards %d needs JOB_COMPLETION_INDEX between 0 and %d (got %q), or give --shard K/N", n, n-1, idx)
+	}
+	return k, n, nil
 }
 
 func applyCommand(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
@@ -96,6 +117,9 @@ func prepare(ctx context.Context, c *cli.Context, stderr io.Writer, confirm func
 	}
 	src, err := sourceFrom(c, cn.serverName)
 	if err != nil {
+		return nil, err
+	}
+	if src.Shard, src.Shards, err = shardOf(c); err != nil {
 		return nil, err
 	}
 	checked, err := pipeline.Validate(src)
@@ -158,7 +182,12 @@ func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdou
 		return usageErr("%v", err)
 	}
 	jpath := c.String("journal")
-	if jpath == "" {
+	switch {
+	case jpath != "":
+	case r.src.Shards > 1:
+		// Shards may share a directory: each keeps its own journal.
+		jpath = fmt.Sprintf("%s.shard-%d-of-%d.journal.jsonl", r.src.Path, r.src.Shard, r.src.Shards)
+	default:
 		jpath = r.src.Path + ".journal.jsonl"
 	}
 	if passwordsOut != "" {
@@ -177,7 +206,8 @@ func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdou
 	r.cfg.Header = journal.Header{Tool: "synbatch", Version: version, Manifest: r.src.Path, ManifestSHA256: sum,
 		Server: r.conn.cfg.Server, Started: time.Now().UTC(), Insecure: r.conn.cfg.Insecure,
 		Args: []string{"action=" + c.String("action"), "on-exists=" + c.String("on-exists"),
-			fmt.Sprintf("replace-lists=%t", c.Bool("replace-lists")), "match-by=" + r.src.Parse.MatchBy}}
+			fmt.Sprintf("replace-lists=%t", c.Bool("replace-lists")), "match-by=" + r.src.Parse.MatchBy,
+			fmt.Sprintf("shard=%d/%d", r.src.Shard, max(r.src.Shards, 1))}}
 
 	isTTY := false
 	if f, ok := stderr.(*os.File); ok {

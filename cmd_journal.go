@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"github.com/urfave/cli/v2"
@@ -37,8 +38,65 @@ func journalCommand(stdout io.Writer) *cli.Command {
 				printSummary(stdout, s)
 				return nil
 			},
+		}, {
+			Name:      "merge",
+			Usage:     "one summary of several journals, such as the shards of one manifest; --out also writes them as one journal",
+			ArgsUsage: "JOURNAL...",
+			Flags: []cli.Flag{outputFlag(),
+				&cli.StringFlag{Name: "out", Usage: "write every record of the journals, in order, to this new journal (0600)"}},
+			Action: func(c *cli.Context) error {
+				asJSON, err := outputMode(c)
+				if err != nil {
+					return err
+				}
+				if c.NArg() < 1 {
+					return usageErr("journal merge: want one or more JOURNAL arguments")
+				}
+				s, err := journal.SummarizeAll(c.Args().Slice()...)
+				if err != nil {
+					return usageErr("%v", err)
+				}
+				if out := c.String("out"); out != "" {
+					if err := concatJournals(out, c.Args().Slice()); err != nil {
+						return err
+					}
+				}
+				if asJSON {
+					return writeJSON(stdout, s)
+				}
+				printSummary(stdout, s)
+				return nil
+			},
 		}},
 	}
+}
+
+// concatJournals writes the journals one after the other into a new file:
+// each keeps its run headers, so the result reads like one journal of
+// several runs.
+func concatJournals(out string, paths []string) error {
+	f, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return usageErr("merged journal: %v", err)
+	}
+	for _, p := range paths {
+		in, err := os.Open(p)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("merge %s: %w", p, err)
+		}
+		_, err = io.Copy(f, in)
+		in.Close()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("merge %s: %w", p, err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("merged journal: %w", err)
+	}
+	return f.Close()
 }
 
 func printSummary(w io.Writer, s *journal.Summary) {

@@ -134,6 +134,15 @@ type Job struct {
 	MessagesPerSecond, BurstCount int64
 }
 
+// Identity names what the row is about: its user id, or the value it
+// matches its user by. Shards and duplicate checks go by it.
+func (j *Job) Identity() string {
+	if j.UserID != "" {
+		return j.UserID
+	}
+	return "match:" + j.Match
+}
+
 // Generates reports whether the row may generate a password.
 func (j *Job) Generates() bool { return j.generate }
 

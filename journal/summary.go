@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 )
 
 // Summary is what a journal says, with the latest record of each row winning.
@@ -22,46 +23,19 @@ type Summary struct {
 
 // Summarize reads the journal at path.
 func Summarize(path string) (*Summary, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open journal: %w", err)
-	}
-	defer f.Close()
-	s := &Summary{Path: path, Outcomes: map[string]int{}, Failed: []Record{}}
+	return SummarizeAll(path)
+}
+
+// SummarizeAll reads several journals as one, such as the journals of the
+// shards of one manifest: the latest record of each row wins.
+func SummarizeAll(paths ...string) (*Summary, error) {
+	s := &Summary{Path: strings.Join(paths, ", "), Outcomes: map[string]int{}, Failed: []Record{}}
 	latest := map[string]Record{}
 	begun := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		b := sc.Bytes()
-		if len(b) == 0 {
-			continue
+	for _, p := range paths {
+		if err := s.read(p, latest, begun); err != nil {
+			return nil, err
 		}
-		var r struct {
-			Record
-			Manifest string `json:"manifest"`
-			Server   string `json:"server"`
-		}
-		if err := json.Unmarshal(b, &r); err != nil {
-			if !sc.Scan() { // a torn last line: the next run repairs it
-				break
-			}
-			return nil, fmt.Errorf("journal %s: line %d: %v", path, line, err)
-		}
-		switch r.Type {
-		case "run":
-			s.Runs++
-			s.Manifest, s.Server = r.Manifest, r.Server
-		case "begin":
-			begun[r.Key] = true
-		case "row":
-			latest[r.Key] = r.Record
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read journal: %w", err)
 	}
 	for k, r := range latest {
 		s.Rows++
@@ -80,4 +54,46 @@ func Summarize(path string) (*Summary, error) {
 	}
 	sort.Slice(s.Failed, func(a, b int) bool { return s.Failed[a].Row < s.Failed[b].Row })
 	return s, nil
+}
+
+func (s *Summary) read(path string, latest map[string]Record, begun map[string]bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open journal: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if len(b) == 0 {
+			continue
+		}
+		var r struct {
+			Record
+			Manifest string `json:"manifest"`
+			Server   string `json:"server"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			if !sc.Scan() { // a torn last line: the next run repairs it
+				break
+			}
+			return fmt.Errorf("journal %s: line %d: %v", path, line, err)
+		}
+		switch r.Type {
+		case "run":
+			s.Runs++
+			s.Manifest, s.Server = r.Manifest, r.Server
+		case "begin":
+			begun[r.Key] = true
+		case "row":
+			latest[r.Key] = r.Record
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read journal %s: %w", path, err)
+	}
+	return nil
 }

@@ -354,3 +354,52 @@ func TestSoftStopFinishesInFlightThenResumes(t *testing.T) {
 		t.Fatalf("resume: %+v, writes %d", st, r.fake.Writes.Load())
 	}
 }
+
+// TestShardsCoverEveryRowOnce: shards 0..N-1 of a manifest, in any format
+// or row order, run every row exactly once between them.
+func TestShardsCoverEveryRowOnce(t *testing.T) {
+	r := newRig(t)
+	var csvB, jsonB strings.Builder
+	csvB.WriteString("user_id,displayname\n")
+	const rows = 500
+	for i := range rows {
+		fmt.Fprintf(&csvB, "sh%d,S %d\n", i, i)
+	}
+	for i := rows - 1; i >= 0; i-- { // the same rows, reversed, in JSONL
+		fmt.Fprintf(&jsonB, `{"user_id":"@sh%d:hs.test","displayname":"S %d"}`+"\n", i, i)
+	}
+	csvSrc := r.manifest("m.csv", csvB.String())
+	jsonSrc := r.manifest("m.jsonl", jsonB.String())
+	const n = 4
+	total := 0
+	for k := range n {
+		for _, src := range []Source{csvSrc, jsonSrc} {
+			src.Shard, src.Shards = k, n
+			ch, err := Validate(src)
+			if err != nil || ch.Total > 0 {
+				t.Fatal(err, ch.Problems)
+			}
+			if ch.AllRows != rows {
+				t.Fatalf("shard %d of %s sees %d rows of %d", k, src.Path, ch.AllRows, rows)
+			}
+			before := r.fake.Writes.Load()
+			st, err := Apply(context.Background(), context.Background(), r.client, Config{Source: src, Checked: ch,
+				Journal: filepath.Join(r.dir, fmt.Sprintf("j-%d-%s", k, filepath.Ext(src.Path))), Concurrency: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if src.Path == csvSrc.Path {
+				total += st.Outcomes["done"]
+				if st.Rows != ch.Rows || st.Outcomes["done"] != ch.Rows {
+					t.Fatalf("shard %d: %+v, validation said %d rows", k, st, ch.Rows)
+				}
+			} else if st.Outcomes["unchanged"] != ch.Rows || r.fake.Writes.Load() != before {
+				// The JSONL shard k holds exactly the users CSV shard k wrote.
+				t.Fatalf("JSONL shard %d is not CSV shard %d: %+v", k, k, st)
+			}
+		}
+	}
+	if total != rows || r.fake.Writes.Load() != rows {
+		t.Fatalf("shards wrote %d rows (%d writes), want each of %d once", total, r.fake.Writes.Load(), rows)
+	}
+}

@@ -70,6 +70,9 @@ func Plan(ctx context.Context, client *synapse.Client, cfg Config, emit func(Pla
 		if len(probs) > 0 {
 			return nil, fmt.Errorf("%w: %v", ErrInvalid, probs[0])
 		}
+		if !cfg.Source.Mine(job) {
+			continue
+		}
 		s := seq
 		seq++
 		if first, dup := cfg.Checked.DupOf[row.Num]; dup {

@@ -145,6 +145,9 @@ feed:
 			readErr = fmt.Errorf("%w: %v (the manifest changed during the run?)", ErrInvalid, probs[0])
 			break
 		}
+		if !cfg.Source.Mine(job) {
+			continue // another shard's row
+		}
 		if _, ok := st.Final[job.Key]; ok {
 			resumed++
 			cfg.Progress.Add(1)

@@ -20,11 +20,21 @@ type Source struct {
 	Path  string
 	Sheet string
 	Parse jobs.ParseOptions
+	// Shard K of Shards (0-based): only the rows whose identity hashes to
+	// K are run. Shards 0 or 1 runs every row.
+	Shard, Shards int
+}
+
+// Mine reports whether a job belongs to this source's shard. The hash of
+// the row's user id is the same whatever the file's format or row order.
+func (s Source) Mine(j *jobs.Job) bool {
+	return s.Shards <= 1 || hash(j.Identity())%uint64(s.Shards) == uint64(s.Shard)
 }
 
 // Checked is what validation learned about a manifest.
 type Checked struct {
-	Rows     int                 // data rows
+	Rows     int                 // data rows (of this shard, when sharded)
+	AllRows  int                 // data rows of the whole manifest
 	Problems []error             // at most MaxProblems; each a *formats.Problem
 	Total    int                 // problems found, even past MaxProblems
 	DupOf    map[int]int         // row -> earlier row with the same user and the same intent
@@ -84,20 +94,26 @@ func Validate(src Source) (*Checked, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", src.Path, err)
 		}
-		out.Rows++
+		out.AllRows++
 		j, probs := jobs.Parse(row, src.Parse)
 		for _, p := range probs {
 			add(p)
 		}
 		if j == nil {
+			out.Rows++ // an invalid row stops every shard alike
 			continue
+		}
+		if src.Mine(j) {
+			out.Rows++
 		}
 		if j.UserID != "" && j.UserID[0] != '@' {
 			out.Bare = true
 		}
-		out.Actions[j.Action]++
-		if j.Generates() {
-			out.Generate++
+		if src.Mine(j) {
+			out.Actions[j.Action]++
+			if j.Generates() {
+				out.Generate++
+			}
 		}
 		who := j.UserID
 		if who == "" {
