@@ -20,6 +20,7 @@ func exportCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command 
 		Usage: "export users as a manifest, or everything the server holds about users",
 		Subcommands: []*cli.Command{
 			exportUsersCommand(hard, stdout, stderr),
+			exportDataCommand(hard, stdout, stderr),
 		},
 	}
 }

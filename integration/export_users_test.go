@@ -111,3 +111,31 @@ func TestExportUsersRoundTrip(t *testing.T) {
 		t.Fatalf("apply changed %v, want only displayname", changed)
 	}
 }
+
+// TestExportDataCommand runs `export data` as an admin would: users by
+// argument and by a manifest matched by email; a second run skips them.
+func TestExportDataCommand(t *testing.T) {
+	e := realServer(t)
+	dir := t.TempDir()
+	ss := specs(uniq(t), 2)
+	writeFile(t, dir, "seed.csv", csvOf(ss))
+	e.applyJSON(t, dir, 0, "seed.csv")
+	writeFile(t, dir, "who.csv", "email\n"+ss[1].emails[0]+"\n")
+	r := e.synbatch(t, dir, "export", "data", ss[0].local, "--users", "who.csv", "--match-by", "email", "--out", "bundles")
+	if r.code != 0 {
+		t.Fatalf("export data: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, s := range ss {
+		if !strings.Contains(r.stdout, e.id(s.local)+": ") || !strings.Contains(r.stdout, "9 files") {
+			t.Fatalf("output does not list %s's bundle:\n%s", s.local, r.stdout)
+		}
+	}
+	index, err := os.ReadFile(filepath.Join(dir, "bundles", "index.csv"))
+	if err != nil || !strings.Contains(string(index), e.id(ss[1].local)) {
+		t.Fatalf("index.csv: %v\n%s", err, index)
+	}
+	r = e.synbatch(t, dir, "export", "data", ss[0].local, "--out", "bundles")
+	if r.code != 0 || !strings.Contains(r.stdout, "complete from an earlier run") {
+		t.Fatalf("second run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

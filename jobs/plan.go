@@ -158,7 +158,7 @@ func (j *Job) PlanRow(ctx context.Context, env Env) (*Plan, error) {
 // Plan reads what the server holds and works out the writes the row needs.
 // It sends only GET requests.
 func (j *Job) Plan(ctx context.Context, env Env, st *State) (*Plan, error) {
-	id, err := j.resolve(ctx, env)
+	id, err := j.Resolve(ctx, env)
 	if err != nil {
 		return nil, err
 	}
@@ -178,9 +178,9 @@ func (j *Job) Plan(ctx context.Context, env Env, st *State) (*Plan, error) {
 	return p, nil
 }
 
-// resolve finds the row's user: its user_id, or the account its email or
+// Resolve finds the row's user: its user_id, or the account its email or
 // external id belongs to.
-func (j *Job) resolve(ctx context.Context, env Env) (string, error) {
+func (j *Job) Resolve(ctx context.Context, env Env) (string, error) {
 	if j.Match == "" {
 		return j.UserID, nil
 	}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/synbatch/synbatch/export"
+	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/jobs"
+	"github.com/synbatch/synbatch/pipeline"
+	"github.com/synbatch/synbatch/synapse"
+)
+
+func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
+	flags := append(connFlags(), poolFlags()...)
+	flags = append(flags,
+		&cli.StringFlag{Name: "out", Required: true, Usage: "output directory: one folder (or .zip) per user, and index.csv"},
+		&cli.StringFlag{Name: "users", Usage: "a manifest naming the users (any format; rows matched like apply's)"},
+		&cli.StringFlag{Name: "sheet", Usage: "XLSX sheet of --users (default: the first)"},
+		&cli.StringFlag{Name: "match-by", Value: "user_id", Usage: "how --users rows name their user: user_id, email or external_id:PROVIDER"},
+		&cli.BoolFlag{Name: "media", Usage: "also download the files of each user's own media, with their checksums"},
+		&cli.BoolFlag{Name: "archive", Usage: "pack each user's folder into FOLDER.zip for handing over"},
+	)
+	return &cli.Command{
+		Name:      "data",
+		Usage:     "everything the server holds about users, one folder per user (for an access request, or before an erase)",
+		ArgsUsage: "[@user:server...]",
+		Description: "Writes user.json, devices.json, connections.json, rooms.json, account_data.json, media.json,\n" +
+			"pushers.json, ratelimit.json and manifest.json (each file's size and sha256) per user. Run again\n" +
+			"to resume: complete bundles are skipped, half-written ones redone.",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 && c.String("users") == "" {
+				return usageErr("export data: name users as arguments or give --users FILE")
+			}
+			if err := jobs.CheckMatchBy(c.String("match-by")); err != nil {
+				return usageErr("%v", err)
+			}
+			client, err := exportClient(hard, c, stderr)
+			if err != nil {
+				return err
+			}
+			users, err := exportUsersFrom(hard, c, client)
+			if err != nil {
+				return err
+			}
+			isTTY := false
+			if fd, ok := stderr.(*os.File); ok {
+				isTTY = term.IsTerminal(int(fd.Fd()))
+			}
+			prog := pipeline.NewProgress(stderr, isTTY, "export data")
+			prog.Start(len(users))
+			last := 0
+			results, err := export.Bundles(hard, client, export.BundleConfig{Out: c.String("out"), Users: users,
+				Concurrency: c.Int("concurrency"), Media: c.Bool("media"), Archive: c.Bool("archive"),
+				Tool: "synbatch " + version, Progress: func(done int) { prog.Add(done - last); last = done }})
+			prog.Finish()
+			failed := 0
+			for _, r := range results {
+				switch {
+				case r.Err != nil && errors.Is(r.Err, export.ErrNotRun):
+				case r.Err != nil:
+					failed++
+					fmt.Fprintf(stdout, "%s: failed: %v\n", r.UserID, r.Err)
+				case r.Skipped:
+					fmt.Fprintf(stdout, "%s: %s (complete from an earlier run)\n", r.UserID, r.Path)
+				default:
+					fmt.Fprintf(stdout, "%s: %s (%d files, %d bytes)\n", r.UserID, r.Path, r.Files, r.Bytes)
+				}
+				for _, n := range r.Notes {
+					fmt.Fprintf(stderr, "%s: note: %s\n", r.UserID, n)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("%w: export data: %w (run the same command again to resume)", pipeline.ErrStopped, err)
+			}
+			if failed > 0 {
+				return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d users failed", failed, len(users))}
+			}
+			return nil
+		},
+	}
+}
+
+// exportUsersFrom collects the users to export: the arguments, then the
+// rows of --users, resolved like apply resolves them.
+func exportUsersFrom(ctx context.Context, c *cli.Context, client *synapse.Client) ([]string, error) {
+	me, err := client.Whoami(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_, serverName, _ := strings.Cut(me, ":")
+	var users []string
+	for _, a := range c.Args().Slice() {
+		id, err := jobs.NormaliseUserID(a, serverName)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		users = append(users, id)
+	}
+	path := c.String("users")
+	if path == "" {
+		return users, nil
+	}
+	src := pipeline.Source{Path: path, Sheet: c.String("sheet"), Parse: jobs.ParseOptions{File: path, ServerName: serverName,
+		DefaultAction: jobs.Update, MatchBy: c.String("match-by")}}
+	checked, err := pipeline.Validate(src)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	if checked.Total > 0 {
+		for _, p := range checked.Problems {
+			fmt.Fprintln(c.App.ErrWriter, p)
+		}
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("%w: %s", pipeline.ErrInvalid, path)}
+	}
+	r, err := formats.Open(path, formats.Options{Sheet: src.Sheet})
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	defer r.Close()
+	env := jobs.Env{Client: client, MatchBy: src.Parse.MatchBy}
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		j, probs := jobs.Parse(row, src.Parse)
+		if len(probs) > 0 {
+			return nil, usageErr("%v", probs[0])
+		}
+		id, err := j.Resolve(ctx, env)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, row.Num, err)
+		}
+		users = append(users, id)
+	}
+	return users, nil
+}

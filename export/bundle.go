@@ -1,0 +1,372 @@
+// Package export writes what synbatch exports from a homeserver to disk.
+//
+// Bundles writes one folder per user under an output directory, holding
+// everything the Admin API knows about the account (profile, devices,
+// connections, rooms, account data, media list, pushers, rate limit) and,
+// on request, the user's media files:
+//
+//	index.csv              user_id,folder for every user this or an earlier run was given
+//	<folder>/user.json     … one JSON document per API, as the server sent it
+//	<folder>/media/<id>    the user's uploads (with BundleConfig.Media)
+//	<folder>/manifest.json size and sha256 of every file above, written last
+//	<folder>.zip           with BundleConfig.Archive: the folder packed (the folder is removed)
+//
+// Every file is written to a temporary file in its directory, synced, and
+// renamed; manifest.json is renamed into place only after every other file's
+// directory entry is on disk. So a bundle is complete exactly when its
+// manifest.json exists and the files match it: a later run skips it, and
+// redoes from scratch any folder without a valid manifest.
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/synbatch/synbatch/synapse"
+)
+
+// BundleConfig is one export of user bundles.
+type BundleConfig struct {
+	Out         string   // output directory (created 0700 if missing)
+	Users       []string // full user ids, already resolved; repeats are exported once
+	Concurrency int      // users exported at once; <= 0 means 1
+	Media       bool     // also download the user's own media files
+	// Archive packs each finished folder into <folder>.zip and then removes
+	// the folder, so a bundle exists once on disk (media can be large).
+	Archive bool
+	// Progress, when set, is told how many users have finished (exported,
+	// skipped or failed). It is called from the workers, one call at a time.
+	Progress func(done int)
+
+	Tool          string        // written into manifest.json, e.g. "synbatch 1.4.0"; "synbatch" when empty
+	MediaPageSize int           // media list page size; <= 0 means 100
+	MaxAttempts   int           // per request, counting the first; <= 0 means 4
+	BaseBackoff   time.Duration // first retry wait (doubled each time, with jitter); <= 0 means 500ms
+}
+
+// BundleResult is what became of one user.
+type BundleResult struct {
+	UserID string
+	// Folder is the bundle's folder name inside Out (never a path: it has no
+	// separator). With Archive the bundle is Folder+".zip" instead.
+	Folder string
+	// Path is where the bundle is: Out/Folder, or Out/Folder.zip. Both are
+	// empty for an id that is not a user id.
+	Path string
+	// Skipped is set when an earlier run had finished the bundle, so no
+	// request was made for this user (an earlier folder may just have been packed).
+	Skipped bool
+	// Err is this user's failure; the run went on with the others. A user the
+	// run never finished (it stopped first) has an Err that wraps ErrNotRun.
+	Err   error
+	Files int   // files in the bundle, manifest.json included
+	Bytes int64 // their total size (uncompressed)
+	// Notes say what the bundle lacks without failing the user: media that
+	// was quarantined or gone, rooms without details.
+	Notes []string
+}
+
+// ErrNotRun marks users a stopped run did not finish. Their folders, if
+// any, have no manifest and are redone by the next run.
+var ErrNotRun = errors.New("not exported: the run stopped first")
+
+// Bundles exports each user in cfg.Users into a bundle under cfg.Out, several
+// users at once. One user's failure is recorded in its result and the others
+// go on. The error is only for what would fail every user: the context ended,
+// the token was refused (synapse.IsAuth), the server stopped answering, or
+// the output directory cannot be written. Results are returned even then,
+// one per distinct user id in the order given.
+func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]BundleResult, error) {
+	if cfg.Out == "" {
+		return nil, errors.New("export: no output directory")
+	}
+	out, err := filepath.Abs(cfg.Out)
+	if err != nil {
+		return nil, fmt.Errorf("output directory %s: %w", cfg.Out, err)
+	}
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	users := distinctIDs(cfg.Users)
+	idx, err := loadBundleIndex(out)
+	if err != nil {
+		return nil, err
+	}
+	// Only well-formed ids get a folder (and a line in the index).
+	var valid []string
+	for _, u := range users {
+		if _, ok := userServer(u); ok {
+			valid = append(valid, u)
+		}
+	}
+	assigned, err := idx.assign(valid)
+	if err != nil {
+		return nil, err
+	}
+	folderOf := make(map[string]string, len(valid))
+	for i, u := range valid {
+		folderOf[u] = assigned[i]
+	}
+	// The index is written before any bundle, so that every folder a run
+	// can leave behind, even a killed one, is named in it.
+	if err := idx.write(out); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+
+	b := &bundler{c: c, cfg: cfg, out: out, tool: cfg.Tool}
+	if b.tool == "" {
+		b.tool = "synbatch"
+	}
+	b.pageSize = cfg.MediaPageSize
+	if b.pageSize <= 0 {
+		b.pageSize = 100
+	}
+	b.attempts = cfg.MaxAttempts
+	if b.attempts <= 0 {
+		b.attempts = 4
+	}
+	b.backoff = cfg.BaseBackoff
+	if b.backoff <= 0 {
+		b.backoff = 500 * time.Millisecond
+	}
+
+	results := make([]BundleResult, len(users))
+	for i, u := range users {
+		if f, ok := folderOf[u]; ok {
+			results[i] = BundleResult{UserID: u, Folder: f, Path: b.bundlePath(f), Err: ErrNotRun}
+		} else {
+			results[i] = BundleResult{UserID: u, Err: fmt.Errorf("%q: not a full user id (@localpart:server_name)", u)}
+		}
+	}
+	var mu sync.Mutex
+	done := 0
+	finished := func() {
+		if cfg.Progress == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		done++
+		cfg.Progress(done)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(cfg.Concurrency, 1))
+	for i, u := range users {
+		if gctx.Err() != nil {
+			break
+		}
+		folder, ok := folderOf[u]
+		if !ok {
+			finished()
+			continue
+		}
+		g.Go(func() error {
+			res, fatal := b.user(gctx, u, folder)
+			results[i] = res
+			if fatal == nil && !errors.Is(res.Err, ErrNotRun) {
+				finished()
+			}
+			return fatal
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return results, err
+	}
+	if err := ctx.Err(); err != nil {
+		return results, fmt.Errorf("export stopped: %w", err)
+	}
+	return results, nil
+}
+
+// distinctIDs drops repeated ids: two workers in one folder would ruin it.
+func distinctIDs(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// bundler exports users; one is shared by all workers and never changes.
+type bundler struct {
+	c        *synapse.Client
+	cfg      BundleConfig
+	out      string
+	tool     string
+	pageSize int
+	attempts int
+	backoff  time.Duration
+}
+
+func (b *bundler) bundlePath(folder string) string {
+	p := filepath.Join(b.out, folder)
+	if b.cfg.Archive {
+		p += ".zip"
+	}
+	return p
+}
+
+// user exports one user. It returns a fatal error only for what stops the
+// whole run; anything else is in the result.
+func (b *bundler) user(ctx context.Context, id, folder string) (BundleResult, error) {
+	res := BundleResult{UserID: id, Folder: folder, Path: b.bundlePath(folder)}
+	server, _ := userServer(id) // checked by Bundles
+	dir := filepath.Join(b.out, folder)
+
+	done, err := b.finishedEarlier(id, folder, &res)
+	if err != nil {
+		return b.fail(ctx, &res, dir, err)
+	}
+	if done {
+		return res, nil
+	}
+	m, err := b.export(ctx, id, server, dir, &res)
+	if err != nil {
+		return b.fail(ctx, &res, dir, err)
+	}
+	res.Files, res.Bytes = m.totals()
+	if b.cfg.Archive {
+		if err := b.pack(folder, m); err != nil {
+			return b.fail(ctx, &res, dir, err)
+		}
+	}
+	return res, nil
+}
+
+// finishedEarlier reports whether an earlier run left a complete bundle for
+// id (packing it when Archive asks for a zip), and otherwise clears what that
+// run left so the export starts from nothing.
+func (b *bundler) finishedEarlier(id, folder string, res *BundleResult) (bool, error) {
+	dir := filepath.Join(b.out, folder)
+	zipPath := dir + ".zip"
+	enough := func(m *Manifest) bool { return m.Media || !b.cfg.Media }
+
+	m, err := checkZip(zipPath, folder, id, false)
+	switch {
+	case err == nil && enough(m):
+		res.Skipped, res.Path = true, zipPath
+		res.Files, res.Bytes = m.totals()
+		return true, nil
+	case errors.Is(err, errOtherUser):
+		return false, err
+	}
+	m, err = checkFolder(dir, id, false)
+	switch {
+	case err == nil && enough(m):
+		res.Skipped, res.Path = true, dir
+		res.Files, res.Bytes = m.totals()
+		if b.cfg.Archive {
+			if err := b.pack(folder, m); err != nil {
+				return false, err
+			}
+			res.Path = zipPath
+			res.Notes = append(res.Notes, "packed the folder an earlier run had finished")
+		}
+		return true, nil
+	case errors.Is(err, errOtherUser):
+		return false, err
+	}
+
+	// Half-written, from a run without media when media is wanted now, or
+	// nothing at all: start over.
+	leftovers, _ := filepath.Glob(filepath.Join(b.out, "."+folder+".zip.tmp-*"))
+	for _, p := range append(leftovers, zipPath) {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return false, diskErr(fmt.Errorf("remove %s: %w", p, err))
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return false, diskErr(fmt.Errorf("remove unfinished bundle %s: %w", dir, err))
+	}
+	return false, nil
+}
+
+// fail sorts err into a user's failure or a fatal error. A failed user's
+// folder is removed, so that nothing half-written looks like an export.
+func (b *bundler) fail(ctx context.Context, res *BundleResult, dir string, err error) (BundleResult, error) {
+	if ctx.Err() != nil {
+		// Stopped by the caller or by another worker's fatal error; the
+		// folder has no manifest and the next run redoes it.
+		res.Err = fmt.Errorf("%s: %w (%w)", res.UserID, ErrNotRun, ctx.Err())
+		return *res, nil
+	}
+	res.Err = fmt.Errorf("%s: %w", res.UserID, err)
+	var ne *synapse.NetError
+	switch {
+	case synapse.IsAuth(err):
+		return *res, fmt.Errorf("the token was refused (%w): check it is a server admin's and still valid", err)
+	case isDiskErr(err):
+		return *res, fmt.Errorf("write the bundle of %s: %w", res.UserID, err)
+	case errors.As(err, &ne):
+		// The server is away, not this user at fault: every other user would
+		// fail the same way, after the same retries.
+		return *res, fmt.Errorf("server unreachable (%s): %w", res.UserID, err)
+	}
+	if !errors.Is(err, errOtherUser) {
+		_ = os.RemoveAll(dir)
+	}
+	return *res, nil
+}
+
+// retry runs fn until it succeeds, fails for good, or attempts run out.
+func (b *bundler) retry(ctx context.Context, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if !(synapse.IsRetryable(err) || errors.Is(err, errMismatch)) || attempt >= b.attempts {
+			if attempt > 1 {
+				return fmt.Errorf("after %d attempts: %w", attempt, err)
+			}
+			return err
+		}
+		if err := b.wait(ctx, attempt, err); err != nil {
+			return err
+		}
+	}
+}
+
+// wait sleeps before attempt+1. After a 429 with a hint the client's shared
+// pause already holds every request; otherwise full jitter spreads the
+// workers' retries apart.
+func (b *bundler) wait(ctx context.Context, attempt int, err error) error {
+	var se *synapse.Error
+	if errors.As(err, &se) && se.Status == http.StatusTooManyRequests && se.RetryAfter > 0 {
+		return ctx.Err()
+	}
+	d := time.Duration(rand.Int64N(int64(b.backoff<<(attempt-1)) + 1))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// userServer is the part of a user id after the localpart: the server whose
+// media repository holds the user's uploads.
+func userServer(id string) (string, bool) {
+	local, server, ok := strings.Cut(strings.TrimPrefix(id, "@"), ":")
+	if !strings.HasPrefix(id, "@") || !ok || local == "" || server == "" {
+		return "", false
+	}
+	return server, true
+}
