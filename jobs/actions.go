@@ -82,7 +82,9 @@ func (j *Job) planAction(ctx context.Context, env Env, st *State, p *Plan) error
 			if !j.AllDevices && !slices.Contains(j.Devices, d.DeviceID) {
 				continue
 			}
-			if env.InactiveDays > 0 && d.LastSeenTS >= cutoff {
+			// A device never seen (no last_seen_ts: it has made no request
+			// since it was created, perhaps a login seconds ago) is kept.
+			if env.InactiveDays > 0 && (d.LastSeenTS == 0 || d.LastSeenTS >= cutoff) {
 				continue
 			}
 			del = append(del, d.DeviceID)
@@ -103,7 +105,7 @@ func (j *Job) planAction(ctx context.Context, env Env, st *State, p *Plan) error
 			what = "deactivated and erased"
 		}
 		p.Changes = append(p.Changes, FieldChange{Field: "account", Old: accountState(u), New: what})
-		p.steps = append(p.steps, step{fields: []string{"deactivated"}, do: func(ctx context.Context) (int, error) {
+		p.steps = append(p.steps, step{fields: []string{"account"}, do: func(ctx context.Context) (int, error) {
 			return 200, c.Deactivate(ctx, id, j.Erase)
 		}})
 
@@ -116,7 +118,7 @@ func (j *Job) planAction(ctx context.Context, env Env, st *State, p *Plan) error
 		if withPassword {
 			p.Changes = append(p.Changes, FieldChange{Field: "password", New: "set"})
 		}
-		p.steps = append(p.steps, step{fields: []string{"deactivated"}, password: withPassword, do: func(ctx context.Context) (int, error) {
+		p.steps = append(p.steps, step{fields: []string{"account"}, password: withPassword, do: func(ctx context.Context) (int, error) {
 			body := map[string]any{"deactivated": false}
 			if withPassword {
 				pw, err := j.passwordFor(env, st, id)
@@ -166,7 +168,8 @@ func (j *Job) planAction(ctx context.Context, env Env, st *State, p *Plan) error
 			}
 			return nil
 		}
-		mps, burst := j.MessagesPerSecond, j.BurstCount
+		// An empty cell keeps the current value (0 when none is set).
+		mps, burst := valueOr(j.MessagesPerSecond, cur.MessagesPerSecond), valueOr(j.BurstCount, cur.BurstCount)
 		if cur.MessagesPerSecond == nil || *cur.MessagesPerSecond != mps || cur.BurstCount == nil || *cur.BurstCount != burst {
 			p.Changes = append(p.Changes, FieldChange{Field: "ratelimit", Old: old, New: ratelimitText(synapse.Ratelimit{MessagesPerSecond: &mps, BurstCount: &burst})})
 			p.steps = append(p.steps, step{fields: []string{"ratelimit"}, do: func(ctx context.Context) (int, error) {
@@ -186,8 +189,9 @@ func (j *Job) putStep(env Env, p *Plan, field string, v any, old, new string) {
 	})
 }
 
-// planJoinsResolved plans joins to the rooms the user is not in yet;
-// aliases are resolved to compare them with the user's rooms.
+// planJoinsResolved plans joins to the rooms the user is not in yet
+// (joined is nil for a new user). Every room must exist here first, so a
+// typo never leaves a user created but in none of their rooms.
 func (j *Job) planJoinsResolved(ctx context.Context, env Env, p *Plan, joined []string) error {
 	for _, r := range j.Rooms {
 		roomID := r
@@ -200,6 +204,10 @@ func (j *Job) planJoinsResolved(ctx context.Context, env Env, p *Plan, joined []
 				return fmt.Errorf("resolve %s: %w", r, err)
 			}
 			roomID = id
+		} else if err := env.Client.RoomExists(ctx, r); synapse.IsNotFound(err) {
+			return rowErr("room %s is not known to this server", r)
+		} else if err != nil {
+			return fmt.Errorf("look up room %s: %w", r, err)
 		}
 		if !slices.Contains(joined, roomID) {
 			j.joinStep(env, p, r)
@@ -210,7 +218,7 @@ func (j *Job) planJoinsResolved(ctx context.Context, env Env, p *Plan, joined []
 
 func (j *Job) joinStep(env Env, p *Plan, room string) {
 	id := p.UserID
-	p.add("join "+room, FieldChange{Field: "rooms", New: "join " + room}, func(ctx context.Context) (int, error) {
+	p.add("rooms", FieldChange{Field: "rooms", New: "join " + room}, func(ctx context.Context) (int, error) {
 		return 200, env.Client.Join(ctx, room, id)
 	})
 }
@@ -237,4 +245,14 @@ func ratelimitText(r synapse.Ratelimit) string {
 		burst = *r.BurstCount
 	}
 	return fmt.Sprintf("%d/s burst %d", mps, burst)
+}
+
+func valueOr(v, cur *int64) int64 {
+	switch {
+	case v != nil:
+		return *v
+	case cur != nil:
+		return *cur
+	}
+	return 0
 }

@@ -131,7 +131,8 @@ type Job struct {
 	AllDevices bool
 	Rooms      []string // room ids or aliases
 
-	MessagesPerSecond, BurstCount int64
+	// set-ratelimit: nil keeps the user's current value.
+	MessagesPerSecond, BurstCount *int64
 }
 
 // Identity names what the row is about: its user id, or the value it
@@ -164,7 +165,7 @@ func (j *Job) computeKey() {
 		Dev        []string
 		AllDev     bool
 		Rooms      []string
-		MPS, Burst int64
+		MPS, Burst *int64
 	}{U: j.UserID, M: j.Match, A: string(j.Action), D: j.Displayname, Av: j.AvatarURL, T: j.UserType,
 		Ad: j.Admin, L: j.LogoutDevices, Er: j.Erase, Pw: j.password != "", G: j.generate, E: j.Emails, Ms: j.Msisdns,
 		XR: j.ReplaceIDs, XH: j.HasIDs, Dev: slices.Sorted(slices.Values(j.Devices)), AllDev: j.AllDevices,

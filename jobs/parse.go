@@ -233,6 +233,9 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 	if j.Action == SetRatelimit {
 		j.MessagesPerSecond = p.count("messages_per_second")
 		j.BurstCount = p.count("burst_count")
+		if j.MessagesPerSecond == nil && j.BurstCount == nil {
+			p.bad("messages_per_second", "set-ratelimit needs messages_per_second or burst_count (0 and 0 lift the user's limit)")
+		}
 	}
 
 	if len(p.problems) > 0 {
@@ -282,16 +285,16 @@ func (p *parser) who(j *Job) {
 	}
 }
 
-func (p *parser) count(col string) int64 {
+func (p *parser) count(col string) *int64 {
 	v, ok := p.scalar(col)
 	if !ok {
-		return 0
+		return nil
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
 		p.bad(col, "%q is not a whole number of 0 or more", v)
 	}
-	return n
+	return &n
 }
 
 func joinActions() string {

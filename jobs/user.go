@@ -26,10 +26,7 @@ func (j *Job) planUser(ctx context.Context, env Env, st *State, p *Plan) error {
 			return err
 		}
 		// The new user is in no room yet.
-		for _, r := range j.Rooms {
-			j.joinStep(env, p, r)
-		}
-		return nil
+		return j.planJoinsResolved(ctx, env, p, nil)
 	}
 	if j.Action == Create {
 		switch {

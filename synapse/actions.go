@@ -105,3 +105,10 @@ func (c *Client) DeleteRatelimit(ctx context.Context, id string) error {
 	_, err := c.do(ctx, http.MethodDelete, c.userPath("v1", id, "/override_ratelimit"), nil, nil)
 	return err
 }
+
+// RoomExists returns nil when the server knows the room, or an error for
+// which IsNotFound is true.
+func (c *Client) RoomExists(ctx context.Context, roomID string) error {
+	_, err := c.do(ctx, http.MethodGet, c.admin("/v1/rooms/%s", url.PathEscape(roomID)), nil, nil)
+	return err
+}
