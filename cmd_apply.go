@@ -22,20 +22,23 @@ import (
 	"github.com/synbatch/synbatch/synapse"
 )
 
-// Defaults for a production server: at most 8 requests in flight stays
-// inside Synapse's pool of 10 password-hashing threads, and 100 requests/s
-// (a row takes 2 to 5) leaves the main process room for its users.
+// Defaults. apply adapts the rows in flight to the server (up to
+// defaultMaxConcurrency) and sets no rate: the server's latency says when
+// it is busy, and --rate caps requests when an admin wants a ceiling.
+// Exports, which only read, use a fixed pool of defaultConcurrency.
 const (
-	defaultConcurrency = 8
-	defaultRate        = 100
+	defaultConcurrency    = 8
+	defaultMaxConcurrency = 32
+	defaultRate           = 0
 )
 
 // runFlags are the flags of every command that runs rows against a server.
 func runFlags() []cli.Flag {
 	flags := append(manifestFlags(), connFlags()...)
 	return append(flags, outputFlag(),
-		&cli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Value: defaultConcurrency, Usage: "requests in flight at most"},
-		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "requests per second at most, over all workers; 0 lifts the limit"},
+		&cli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Usage: "rows in flight, fixed; 0 (the default) adapts to the server's latency"},
+		&cli.IntFlag{Name: "max-concurrency", Value: defaultMaxConcurrency, Usage: "the most rows in flight the adaptive level may reach"},
+		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "requests per second at most, over all workers; 0 (the default) sets no cap"},
 		&cli.IntFlag{Name: "retries", Value: 4, Usage: "times a row is retried after a 429, a 5xx or a lost connection"},
 		&cli.StringFlag{Name: "on-exists", Value: "skip", Usage: "what a create row does when the user exists: skip, update or fail"},
 		&cli.IntFlag{Name: "inactive-days", Usage: "delete-devices: only devices not seen for this many days"},
@@ -108,8 +111,8 @@ func prepare(ctx context.Context, c *cli.Context, stderr io.Writer, confirm func
 	if !slices.Contains([]jobs.OnExists{jobs.ExistsSkip, jobs.ExistsUpdate, jobs.ExistsFail}, onExists) {
 		return nil, usageErr("--on-exists %q: want skip, update or fail", onExists)
 	}
-	if c.Int("concurrency") < 1 || c.Float64("rate") < 0 || c.Int("retries") < 0 || c.Int("inactive-days") < 0 {
-		return nil, usageErr("--concurrency must be at least 1; --rate, --retries and --inactive-days at least 0")
+	if c.Int("concurrency") < 0 || c.Int("max-concurrency") < 1 || c.Float64("rate") < 0 || c.Int("retries") < 0 || c.Int("inactive-days") < 0 {
+		return nil, usageErr("--max-concurrency must be at least 1; --concurrency, --rate, --retries and --inactive-days at least 0")
 	}
 	cn, err := resolveConn(c, stderr)
 	if err != nil {
@@ -138,8 +141,8 @@ func prepare(ctx context.Context, c *cli.Context, stderr io.Writer, confirm func
 		}
 	}
 	cn.cfg.Rate = c.Float64("rate")
-	cn.cfg.Burst = max(1, c.Int("concurrency"))
-	cn.cfg.MaxConns = c.Int("concurrency")
+	cn.cfg.Burst = max(1, min(c.Int("concurrency"), 8))
+	cn.cfg.MaxConns = max(c.Int("concurrency"), c.Int("max-concurrency"))
 	client, err := synapse.New(cn.cfg)
 	if err != nil {
 		return nil, usageErr("%v", err)
@@ -160,7 +163,7 @@ func prepare(ctx context.Context, c *cli.Context, stderr io.Writer, confirm func
 		}
 	}
 	return &prepared{asJSON: asJSON, src: src, checked: checked, conn: cn, client: client, cfg: pipeline.Config{
-		Source: src, Checked: checked, Concurrency: c.Int("concurrency"), OnExists: onExists,
+		Source: src, Checked: checked, Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), OnExists: onExists,
 		MatchBy: src.Parse.MatchBy, InactiveDays: c.Int("inactive-days"), MaxAttempts: c.Int("retries") + 1,
 	}}, nil
 }
@@ -286,7 +289,11 @@ func printStats(stdout, stderr io.Writer, asJSON bool, s *pipeline.Stats) error 
 		parts = append(parts, "nothing to do")
 	}
 	fmt.Fprintf(stdout, "%d rows: %s\n", s.Rows, strings.Join(parts, ", "))
-	fmt.Fprintf(stdout, "%.1fs, %.1f rows/s, %d requests (%d writes)\n", s.ElapsedS, s.RowsPerS, s.Requests, s.Writes)
+	level := fmt.Sprintf("%d rows in flight", s.Concurrency)
+	if s.Adaptive {
+		level = fmt.Sprintf("adaptive concurrency reached %d rows in flight (%d at the end)", s.ConcurrencyMax, s.Concurrency)
+	}
+	fmt.Fprintf(stdout, "%.1fs, %.1f rows/s, %d requests (%d writes), %s\n", s.ElapsedS, s.RowsPerS, s.Requests, s.Writes, level)
 	fmt.Fprintf(stdout, "journal: %s\n", s.Journal)
 	if s.Repaired != "" {
 		fmt.Fprintf(stderr, "synbatch: the journal's last line was torn by a kill; it was cut and kept in %s\n", s.Repaired)

@@ -29,7 +29,7 @@ func exportCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command 
 func poolFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Value: defaultConcurrency, Usage: "requests in flight at most"},
-		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "requests per second at most; 0 lifts the limit"},
+		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "requests per second at most; 0 (the default) sets no cap"},
 	}
 }
 

@@ -111,6 +111,13 @@ func printSummary(w io.Writer, s *journal.Summary) {
 		fmt.Fprintf(w, " %d %s", s.Outcomes[k], k)
 	}
 	fmt.Fprintln(w)
+	if e := s.LastRun; e != nil {
+		level := fmt.Sprintf("%d rows in flight", e.Concurrency)
+		if e.Adaptive {
+			level = fmt.Sprintf("adaptive concurrency reached %d rows in flight (%d at the end)", e.ConcurrencyMax, e.Concurrency)
+		}
+		fmt.Fprintf(w, "last run: %.1fs, %s\n", e.ElapsedS, level)
+	}
 	if s.Pending > 0 {
 		fmt.Fprintf(w, "%d rows had a write sent but no result (the next run settles them)\n", s.Pending)
 	}

@@ -188,6 +188,7 @@ func (st *State) add(line []byte) error {
 		}
 	case "task":
 		st.Tasks[p.Key] = p.Task
+	case "end":
 	default:
 		return fmt.Errorf("unknown record type %q", p.Type)
 	}
@@ -231,6 +232,24 @@ func Create(path string, h Header) (*Writer, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// End closes a run's part of the journal with what it did; summary shows it.
+type End struct {
+	Type           string         `json:"type"` // "end"
+	Outcomes       map[string]int `json:"outcomes"`
+	NotDone        int            `json:"not_done"`
+	Concurrency    int            `json:"concurrency"`
+	ConcurrencyMax int            `json:"concurrency_max"`
+	Adaptive       bool           `json:"adaptive"`
+	ElapsedS       float64        `json:"elapsed_seconds"`
+	StoppedBy      string         `json:"stopped_by,omitempty"`
+}
+
+// End writes the run's closing record.
+func (w *Writer) End(e End) error {
+	e.Type = "end"
+	return w.append(e, true)
 }
 
 // Append writes r; it returns once the record is in the kernel's hands.

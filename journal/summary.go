@@ -19,6 +19,7 @@ type Summary struct {
 	Outcomes map[string]int `json:"outcomes"`
 	Failed   []Record       `json:"failed"`  // failed and uncertain rows, by row number
 	Pending  int            `json:"pending"` // rows with a write begun but no result
+	LastRun  *End           `json:"last_run,omitempty"`
 }
 
 // Summarize reads the journal at path.
@@ -88,6 +89,11 @@ func (s *Summary) read(path string, latest map[string]Record, begun map[string]b
 			s.Manifest, s.Server = r.Manifest, r.Server
 		case "begin":
 			begun[r.Key] = true
+		case "end":
+			var e End
+			if err := json.Unmarshal(b, &e); err == nil {
+				s.LastRun = &e
+			}
 		case "row":
 			latest[r.Key] = r.Record
 		}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -56,7 +57,8 @@ func Plan(ctx context.Context, client *synapse.Client, cfg Config, emit func(Pla
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(cfg.Concurrency, 1))
+	// Plan sends only reads: a fixed pool is enough (8 unless told).
+	g.SetLimit(cmp.Or(cfg.Concurrency, 8))
 	seq := 0
 	for {
 		row, err := r.Next()

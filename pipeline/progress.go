@@ -25,6 +25,21 @@ type Progress struct {
 	stop  chan struct{}
 	wg    sync.WaitGroup
 	start time.Time
+	level func() int // rows in flight allowed now; nil when not known
+}
+
+// setLevel lets the display show the concurrency level as it adapts.
+func (p *Progress) setLevel(f func() int) {
+	if p != nil {
+		p.level = f
+	}
+}
+
+func (p *Progress) levelText() string {
+	if p.level == nil {
+		return ""
+	}
+	return fmt.Sprintf(", %d in flight", p.level())
 }
 
 // NewProgress writes to out; terminal chooses the bar.
@@ -64,9 +79,9 @@ func (p *Progress) Start(total int) {
 				n := p.done.Load()
 				el := time.Since(p.start).Seconds()
 				if p.total > 0 {
-					fmt.Fprintf(p.out, "%s: %d/%d rows, %.1f rows/s\n", p.label, n, p.total, float64(n)/el)
+					fmt.Fprintf(p.out, "%s: %d/%d rows, %.1f rows/s%s\n", p.label, n, p.total, float64(n)/el, p.levelText())
 				} else {
-					fmt.Fprintf(p.out, "%s: %d rows, %.1f rows/s\n", p.label, n, float64(n)/el)
+					fmt.Fprintf(p.out, "%s: %d rows, %.1f rows/s%s\n", p.label, n, float64(n)/el, p.levelText())
 				}
 			}
 		}
@@ -80,6 +95,9 @@ func (p *Progress) Add(n int) {
 	}
 	p.done.Add(int64(n))
 	if p.bar != nil {
+		if p.level != nil {
+			p.bar.Describe(p.label + p.levelText())
+		}
 		_ = p.bar.Add(n) // drawing errors are not worth stopping a run for
 	}
 }

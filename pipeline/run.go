@@ -25,9 +25,11 @@ type Config struct {
 	Checked     *Checked // from Validate, with the same Source
 	Journal     string
 	Header      journal.Header
-	Concurrency int
-	OnExists    jobs.OnExists
-	MatchBy     string
+	Concurrency int // rows in flight; 0 adapts it to the server, up to MaxConcurrency
+	// MaxConcurrency bounds the adaptive level (0 means 32).
+	MaxConcurrency int
+	OnExists       jobs.OnExists
+	MatchBy        string
 	// InactiveDays limits delete-devices to devices not seen for that long.
 	InactiveDays int
 	Passwords    *jobs.PasswordFile
@@ -49,18 +51,23 @@ type Config struct {
 
 // Stats counts what a run did. Resumed counts rows a previous run finished.
 type Stats struct {
-	Rows      int            `json:"rows"`
-	Resumed   int            `json:"resumed"`
-	Outcomes  map[string]int `json:"outcomes"`
-	NotDone   int            `json:"not_done"`
-	Requests  int64          `json:"requests"`
-	Writes    int64          `json:"writes"`
-	Elapsed   time.Duration  `json:"-"`
-	ElapsedS  float64        `json:"elapsed_seconds"`
-	RowsPerS  float64        `json:"rows_per_second"`
-	Journal   string         `json:"journal"`
-	Repaired  string         `json:"repaired_tail,omitempty"`
-	StoppedBy string         `json:"stopped_by,omitempty"`
+	Rows     int            `json:"rows"`
+	Resumed  int            `json:"resumed"`
+	Outcomes map[string]int `json:"outcomes"`
+	NotDone  int            `json:"not_done"`
+	Requests int64          `json:"requests"`
+	// Concurrency is the rows in flight allowed at the end; ConcurrencyMax
+	// the most at any time (they differ when Adaptive).
+	Concurrency    int           `json:"concurrency"`
+	ConcurrencyMax int           `json:"concurrency_max"`
+	Adaptive       bool          `json:"adaptive"`
+	Writes         int64         `json:"writes"`
+	Elapsed        time.Duration `json:"-"`
+	ElapsedS       float64       `json:"elapsed_seconds"`
+	RowsPerS       float64       `json:"rows_per_second"`
+	Journal        string        `json:"journal"`
+	Repaired       string        `json:"repaired_tail,omitempty"`
+	StoppedBy      string        `json:"stopped_by,omitempty"`
 }
 
 // Failed is how many rows ended failed or uncertain in this run.
@@ -109,11 +116,13 @@ func Apply(soft, hard context.Context, client *synapse.Client, cfg Config) (*Sta
 	if backoff <= 0 {
 		backoff = 500 * time.Millisecond
 	}
-	conc := max(cfg.Concurrency, 1)
+	maxConc := cmp.Or(cfg.MaxConcurrency, 32)
+	lim := newConcLimit(cfg.Concurrency, maxConc)
+	cfg.Progress.setLevel(func() int { n, _ := lim.level(); return n })
 
 	watch := &downWatch{client: client, threshold: int64(cmp.Or(cfg.DownAfter, 5)), limit: cmp.Or(cfg.DownLimit, 10*time.Minute), log: cfg.Log}
 	g, gctx := errgroup.WithContext(hard)
-	g.SetLimit(conc)
+	g.SetLimit(max(cfg.Concurrency, maxConc))
 	record := func(rec journal.Record) error {
 		if err := w.Append(rec); err != nil {
 			return err
@@ -169,12 +178,37 @@ feed:
 		default:
 		}
 		resumed := jobs.State{Begun: st.Begun[job.Key], TaskID: st.Tasks[job.Key]}
+		if lim.acquire(gctx) != nil {
+			break feed
+		}
 		g.Go(func() error {
-			return runRow(gctx, client, cfg, w, watch, job, resumed, maxAttempts, backoff, record)
+			start := time.Now()
+			attempts := 0
+			err := runRow(gctx, client, cfg, w, watch, job, resumed, maxAttempts, backoff, func(rec journal.Record) error {
+				attempts = rec.Attempts
+				return record(rec)
+			})
+			lim.release(time.Since(start), attempts > 1)
+			return err
 		})
 	}
 	werr := g.Wait()
+	now, reached := lim.level()
+	end := journal.End{Outcomes: map[string]int{}, Concurrency: now, ConcurrencyMax: reached, Adaptive: cfg.Concurrency <= 0,
+		ElapsedS: time.Since(start).Seconds()}
+	for o, i := range outcomeIdx {
+		if n := counts[i].Load(); n > 0 {
+			end.Outcomes[string(o)] = int(n)
+		}
+	}
+	if werr != nil {
+		end.StoppedBy = werr.Error()
+	}
+	eerr := w.End(end)
 	cerr := w.Close()
+	if cerr == nil {
+		cerr = eerr
+	}
 	cfg.Progress.Finish()
 
 	stats.Resumed = resumed
@@ -188,6 +222,8 @@ feed:
 		finished += n
 	}
 	stats.NotDone = stats.Rows - finished
+	stats.Concurrency, stats.ConcurrencyMax = lim.level()
+	stats.Adaptive = cfg.Concurrency <= 0
 	stats.Requests = client.Requests()
 	stats.Writes = client.Writes()
 	stats.Elapsed = time.Since(start)
