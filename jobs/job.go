@@ -8,10 +8,12 @@ package jobs
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"fmt"
+	"io"
 	"slices"
-	"sort"
+	"strings"
 
+	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/synapse"
 )
 
@@ -150,31 +152,34 @@ func (j *Job) Generates() bool { return j.generate }
 // HasPassword reports whether the row sets a password (given or generated).
 func (j *Job) HasPassword() bool { return j.password != "" || j.generate }
 
-// computeKey hashes everything the row asks for except the password itself,
-// so a resumed run knows the row by its content, whatever its position.
-func (j *Job) computeKey() {
-	type ids struct{ P, I string }
-	v := struct {
-		U, M, A    string
-		D, Av, T   *string
-		Ad, L      *bool
-		Er, Pw, G  bool
-		E, Ms      *List
-		X          []ids
-		XR, XH     bool
-		Dev        []string
-		AllDev     bool
-		Rooms      []string
-		MPS, Burst *int64
-	}{U: j.UserID, M: j.Match, A: string(j.Action), D: j.Displayname, Av: j.AvatarURL, T: j.UserType,
-		Ad: j.Admin, L: j.LogoutDevices, Er: j.Erase, Pw: j.password != "", G: j.generate, E: j.Emails, Ms: j.Msisdns,
-		XR: j.ReplaceIDs, XH: j.HasIDs, Dev: slices.Sorted(slices.Values(j.Devices)), AllDev: j.AllDevices,
-		Rooms: slices.Sorted(slices.Values(j.Rooms)), MPS: j.MessagesPerSecond, Burst: j.BurstCount}
-	for _, x := range j.ExternalIDs {
-		v.X = append(v.X, ids{x.AuthProvider, x.ExternalID})
+// RowKey is a row's identity: a hash of its cells, with the password's
+// value left out (only whether it is given or generated counts), and of the
+// options that give the cells their meaning. A resumed run knows a row by
+// it whatever the row's position, and can skip a finished row without
+// parsing it.
+func RowKey(row formats.Row, opt ParseOptions) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "a=%s\x00r=%t\x00m=%s\x00p=%s\x00g=%t\x00s=%s\x00", opt.DefaultAction, opt.ReplaceLists,
+		opt.MatchBy, opt.AuthProvider, opt.GeneratePasswords, opt.ServerName)
+	names := make([]string, 0, len(row.Fields))
+	for name := range row.Fields {
+		names = append(names, name)
 	}
-	sort.Slice(v.X, func(a, b int) bool { return v.X[a].P+"\x00"+v.X[a].I < v.X[b].P+"\x00"+v.X[b].I })
-	b, _ := json.Marshal(v) // strings, bools, numbers and slices always encode
-	sum := sha256.Sum256(b)
-	j.Key = hex.EncodeToString(sum[:16])
+	slices.Sort(names)
+	for _, name := range names {
+		f := row.Fields[name]
+		v := f.Value
+		if f.List != nil {
+			v = strings.Join(f.List, "\x01")
+		}
+		if name == "password" && v != "generate" {
+			v = "set"
+		}
+		io.WriteString(h, name)
+		h.Write([]byte{0})
+		io.WriteString(h, v)
+		h.Write([]byte{0})
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }

@@ -241,7 +241,7 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 	if len(p.problems) > 0 {
 		return nil, p.problems
 	}
-	j.computeKey()
+	j.Key = RowKey(row, opt)
 	return j, nil
 }
 
@@ -398,13 +398,10 @@ func ParseBool(v string) (bool, error) {
 }
 
 var (
-	localpartRE = regexp.MustCompile(`^[a-z0-9._=\-/+]+$`)
-	digitsRE    = regexp.MustCompile(`^[0-9]+$`)
-	serverRE    = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$`)
-	emailRE     = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
-	exponentRE  = regexp.MustCompile(`^[0-9.]+[eE][+-]?[0-9]+$`)
-	mxcRE       = regexp.MustCompile(`^mxc://[^/\s]+/[A-Za-z0-9_\-]+$`)
-	roomRE      = regexp.MustCompile(`^[!#][^:\s]+:[^\s]+$`)
+	serverRE   = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$`)
+	exponentRE = regexp.MustCompile(`^[0-9.]+[eE][+-]?[0-9]+$`)
+	mxcRE      = regexp.MustCompile(`^mxc://[^/\s]+/[A-Za-z0-9_\-]+$`)
+	roomRE     = regexp.MustCompile(`^[!#][^:\s]+:[^\s]+$`)
 )
 
 // NormaliseUserID checks id against the spec's grammar for a user Synapse
@@ -432,11 +429,11 @@ func NormaliseUserID(id, serverName string) (string, error) {
 	switch {
 	case local == "":
 		return "", fmt.Errorf("%q: empty localpart", id)
-	case !localpartRE.MatchString(local):
+	case !validLocalpart(local):
 		return "", fmt.Errorf("%q: a localpart may hold only a-z, 0-9 and . _ = - / + (lowercase)", id)
 	case strings.HasPrefix(local, "_"):
 		return "", fmt.Errorf("%q: a localpart may not start with _", id)
-	case digitsRE.MatchString(local):
+	case allDigits(local):
 		return "", fmt.Errorf("%q: a localpart may not be all digits", id)
 	}
 	if server == "" {
@@ -463,7 +460,7 @@ func checkMXC(v string) error {
 // canonicalEmail puts an address in the form Synapse stores: trimmed, lower case.
 func canonicalEmail(v string) (string, error) {
 	v = strings.TrimSpace(v)
-	if !emailRE.MatchString(v) {
+	if !looksLikeEmail(v) {
 		return "", fmt.Errorf("%q is not an email address", v)
 	}
 	return strings.ToLower(v), nil
@@ -480,7 +477,7 @@ func canonicalMsisdn(v string) (string, error) {
 		return "", fmt.Errorf("%q: the spreadsheet stored this phone number as a number and dropped digits; format the column as text and enter the number again", v)
 	}
 	d := strings.TrimPrefix(v, "+")
-	if !digitsRE.MatchString(d) {
+	if !allDigits(d) {
 		return "", fmt.Errorf("%q: an msisdn is digits only, with country code (e.g. 447700900123)", v)
 	}
 	if len(d) < 5 || len(d) > 15 {
@@ -493,4 +490,43 @@ func canonicalMsisdn(v string) (string, error) {
 func sigDigits(v string) int {
 	mant, _, _ := strings.Cut(strings.ToLower(v), "e")
 	return len(strings.TrimLeft(strings.ReplaceAll(mant, ".", ""), "0"))
+}
+
+// The checks below run on every row of a million-row manifest: plain loops
+// are several times faster than the equivalent regular expressions.
+
+// validLocalpart reports whether s is made of a-z 0-9 . _ = - / + only.
+func validLocalpart(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("._=-/+", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// looksLikeEmail: one @, something before it, a dot in the domain, no spaces.
+func looksLikeEmail(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || strings.IndexByte(s[at+1:], '@') >= 0 || strings.ContainsAny(s, " \t\r\n") {
+		return false
+	}
+	dot := strings.LastIndexByte(s[at+1:], '.')
+	return dot > 0 && dot < len(s[at+1:])-1
 }

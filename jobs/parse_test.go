@@ -101,13 +101,25 @@ func TestExcelExponentWithAllDigitsIsAccepted(t *testing.T) {
 	}
 }
 
-func TestKeyIgnoresPasswordAndOrder(t *testing.T) {
+func TestKeyIgnoresThePasswordsValue(t *testing.T) {
 	opt := ParseOptions{File: "m.csv", ServerName: "hs"}
-	a, _ := Parse(row("user_id", "a", "password", "one", "emails", "x@y.org;z@y.org"), opt)
-	b, _ := Parse(row("user_id", "a", "password", "two", "emails", "z@y.org;x@y.org"), opt)
-	c, _ := Parse(row("user_id", "a", "emails", "x@y.org;z@y.org"), opt)
-	if a.Key != b.Key || a.Key == c.Key || strings.Contains(a.Key, "one") {
-		t.Fatalf("keys %s %s %s", a.Key, b.Key, c.Key)
+	a, _ := Parse(row("user_id", "a", "password", "one", "emails", "x@y.org"), opt)
+	b, _ := Parse(row("user_id", "a", "password", "two", "emails", "x@y.org"), opt)
+	c, _ := Parse(row("user_id", "a", "emails", "x@y.org"), opt)
+	g, _ := Parse(row("user_id", "a", "password", "generate", "emails", "x@y.org"), opt)
+	if a.Key != b.Key || a.Key == c.Key || a.Key == g.Key || strings.Contains(a.Key, "one") {
+		t.Fatalf("keys %s %s %s %s", a.Key, b.Key, c.Key, g.Key)
+	}
+	// The options that give cells their meaning are part of the identity.
+	opt.ReplaceLists = true
+	if d, _ := Parse(row("user_id", "a", "password", "one", "emails", "x@y.org"), opt); d.Key == a.Key {
+		t.Fatal("--replace-lists does not change the key")
+	}
+	// The row's position is not.
+	r := row("user_id", "a", "password", "one", "emails", "x@y.org")
+	r.Num = 99
+	if e, _ := Parse(r, ParseOptions{File: "m.csv", ServerName: "hs"}); e.Key != a.Key {
+		t.Fatal("the row number changes the key")
 	}
 }
 

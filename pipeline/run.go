@@ -149,6 +149,13 @@ feed:
 			readErr = fmt.Errorf("read %s during the run (did it change since validation?): %w", cfg.Source.Path, err)
 			break
 		}
+		// A row the journal finished is skipped by its key, unparsed: a
+		// resume over a long journal reaches its first new row quickly.
+		if _, ok := st.Final[jobs.RowKey(row, cfg.Source.Parse)]; ok {
+			resumed++
+			cfg.Progress.Add(1)
+			continue
+		}
 		job, probs := jobs.Parse(row, cfg.Source.Parse)
 		if len(probs) > 0 {
 			readErr = fmt.Errorf("%w: %v (the manifest changed during the run?)", ErrInvalid, probs[0])
@@ -156,11 +163,6 @@ feed:
 		}
 		if !cfg.Source.Mine(job) {
 			continue // another shard's row
-		}
-		if _, ok := st.Final[job.Key]; ok {
-			resumed++
-			cfg.Progress.Add(1)
-			continue
 		}
 		if first, dup := cfg.Checked.DupOf[row.Num]; dup {
 			if err := record(journal.Record{Row: row.Num, Key: job.Key + "-dup", UserID: job.UserID, Action: string(job.Action),
