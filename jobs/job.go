@@ -6,6 +6,7 @@
 package jobs
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -159,8 +160,10 @@ func (j *Job) HasPassword() bool { return j.password != "" || j.generate }
 // parsing it.
 func RowKey(row formats.Row, opt ParseOptions) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "a=%s\x00r=%t\x00m=%s\x00p=%s\x00g=%t\x00s=%s\x00", opt.DefaultAction, opt.ReplaceLists,
-		opt.MatchBy, opt.AuthProvider, opt.GeneratePasswords, opt.ServerName)
+	// Defaults spelt out or left empty mean the same.
+	action, matchBy := cmp.Or(opt.DefaultAction, Upsert), cmp.Or(opt.MatchBy, "user_id")
+	fmt.Fprintf(h, "a=%s\x00r=%t\x00m=%s\x00p=%s\x00g=%t\x00s=%s\x00", action, opt.ReplaceLists,
+		matchBy, opt.AuthProvider, opt.GeneratePasswords, opt.ServerName)
 	names := make([]string, 0, len(row.Fields))
 	for name := range row.Fields {
 		names = append(names, name)

@@ -115,6 +115,10 @@ func TestKeyIgnoresThePasswordsValue(t *testing.T) {
 	if d, _ := Parse(row("user_id", "a", "password", "one", "emails", "x@y.org"), opt); d.Key == a.Key {
 		t.Fatal("--replace-lists does not change the key")
 	}
+	// Nor are defaults, given or not.
+	if f, _ := Parse(row("user_id", "a", "password", "one", "emails", "x@y.org"), ParseOptions{File: "m.csv", ServerName: "hs", DefaultAction: Upsert, MatchBy: "user_id"}); f.Key != a.Key {
+		t.Fatal("spelt-out defaults change the key")
+	}
 	// The row's position is not.
 	r := row("user_id", "a", "password", "one", "emails", "x@y.org")
 	r.Num = 99
