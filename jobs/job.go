@@ -9,9 +9,9 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/synbatch/synbatch/formats"
@@ -162,8 +162,11 @@ func RowKey(row formats.Row, opt ParseOptions) string {
 	h := sha256.New()
 	// Defaults spelt out or left empty mean the same.
 	action, matchBy := cmp.Or(opt.DefaultAction, Upsert), cmp.Or(opt.MatchBy, "user_id")
-	fmt.Fprintf(h, "a=%s\x00r=%t\x00m=%s\x00p=%s\x00g=%t\x00s=%s\x00", action, opt.ReplaceLists,
-		matchBy, opt.AuthProvider, opt.GeneratePasswords, opt.ServerName)
+	for _, v := range []string{string(action), strconv.FormatBool(opt.ReplaceLists), matchBy, opt.AuthProvider,
+		strconv.FormatBool(opt.GeneratePasswords), opt.ServerName} {
+		io.WriteString(h, v)
+		h.Write([]byte{0})
+	}
 	names := make([]string, 0, len(row.Fields))
 	for name := range row.Fields {
 		names = append(names, name)
