@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test unit integration demo synapse-up synapse-down synapse-reset fuzz vet clean
+.PHONY: build test unit integration demo bench synapse-up synapse-down synapse-reset fuzz vet clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o synbatch .
@@ -29,6 +29,13 @@ demo: build synapse-up
 	echo "$$ synbatch validate samples/users.csv"; ./synbatch validate samples/users.csv && \
 	echo "$$ synbatch apply samples/users.csv --list"; ./synbatch apply samples/users.csv --list --journal .synapse/demo.journal.jsonl; \
 	echo "The sample users are on $$SYNBATCH_SERVER; run 'make demo' again to see every row unchanged."
+
+# bench: client overhead, memory, resume and real-Synapse throughput (takes
+# several minutes); the figures replace BENCHMARKS.md only when all ran.
+bench: synapse-up
+	$(GO) run ./bench > BENCHMARKS.md.new
+	mv BENCHMARKS.md.new BENCHMARKS.md
+	cat BENCHMARKS.md
 
 synapse-up:
 	@scripts/synapse up >/dev/null
