@@ -102,7 +102,8 @@ type prepared struct {
 
 // prepare validates the manifest (sending nothing when it is bad), asks
 // confirm whether to go on, then connects and checks the token.
-func prepare(ctx context.Context, c *cli.Context, stderr io.Writer, confirm func(*pipeline.Checked) error) (*prepared, error) {
+func prepare(ctx context.Context, c *cli.Context, stderr io.Writer, confirm func(*pipeline.Checked) error,
+	reuse func(pipeline.Source) (*pipeline.Checked, error)) (*prepared, error) {
 	asJSON, err := outputMode(c)
 	if err != nil {
 		return nil, err
@@ -125,9 +126,21 @@ func prepare(ctx context.Context, c *cli.Context, stderr io.Writer, confirm func
 	if src.Shard, src.Shards, err = shardOf(c); err != nil {
 		return nil, err
 	}
-	checked, err := pipeline.Validate(src)
+	validate := func(src pipeline.Source) (*pipeline.Checked, error) {
+		if reuse != nil && src.Parse.ServerName != "" {
+			if ch, err := reuse(src); err != nil || ch != nil {
+				return ch, err
+			}
+		}
+		ch, err := pipeline.Validate(src)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		return ch, nil
+	}
+	checked, err := validate(src)
 	if err != nil {
-		return nil, usageErr("%v", err)
+		return nil, err
 	}
 	// Without the server name, a valid result is not the last word yet.
 	if checked.Total > 0 || src.Parse.ServerName != "" {
@@ -155,8 +168,8 @@ func prepare(ctx context.Context, c *cli.Context, stderr io.Writer, confirm func
 		// Now the server name is known: check bare localparts and foreign ids.
 		_, name, _ := strings.Cut(me, ":")
 		src.Parse.ServerName = name
-		if checked, err = pipeline.Validate(src); err != nil {
-			return nil, usageErr("%v", err)
+		if checked, err = validate(src); err != nil {
+			return nil, err
 		}
 		if err := reportValidation(stderr, stderr, false, src, checked); err != nil {
 			return nil, err
@@ -176,23 +189,39 @@ func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdou
 		}
 		return confirmDestructive(ch, c.Bool("yes"), stdin, stderr)
 	}
-	r, err := prepare(hard, c, stderr, confirm)
+	// A resume of the same bytes with the same options reuses the
+	// validation its journal recorded: a long manifest is not read twice
+	// before the first new row.
+	var state *journal.State
+	var sum string
+	reuse := func(src pipeline.Source) (*pipeline.Checked, error) {
+		var err error
+		if sum == "" {
+			if sum, err = fileSHA256(src.Path); err != nil {
+				return nil, usageErr("%v", err)
+			}
+		}
+		if state == nil {
+			if state, err = journal.Load(journalPath(c, src)); err != nil {
+				return nil, err
+			}
+		}
+		ch, err := pipeline.Revalidated(state, pipeline.Fingerprint(src, sum))
+		if ch != nil {
+			fmt.Fprintf(stderr, "%s: unchanged since its journal's run validated it (%d rows)\n", src.Path, ch.Rows)
+		}
+		return ch, err
+	}
+	r, err := prepare(hard, c, stderr, confirm, reuse)
 	if err != nil {
 		return err
 	}
-	sum, err := fileSHA256(r.src.Path)
-	if err != nil {
-		return usageErr("%v", err)
+	if sum == "" {
+		if sum, err = fileSHA256(r.src.Path); err != nil {
+			return usageErr("%v", err)
+		}
 	}
-	jpath := c.String("journal")
-	switch {
-	case jpath != "":
-	case r.src.Shards > 1:
-		// Shards may share a directory: each keeps its own journal.
-		jpath = fmt.Sprintf("%s.shard-%d-of-%d.journal.jsonl", r.src.Path, r.src.Shard, r.src.Shards)
-	default:
-		jpath = r.src.Path + ".journal.jsonl"
-	}
+	jpath := journalPath(c, r.src)
 	if passwordsOut != "" {
 		_, statErr := os.Stat(jpath)
 		pf, err := jobs.OpenPasswordFile(passwordsOut, statErr == nil)
@@ -203,11 +232,13 @@ func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdou
 		r.cfg.Passwords = pf
 	}
 	r.cfg.Journal = jpath
+	r.cfg.State = state
 	r.cfg.AllowChanged = c.Bool("allow-changed")
 	r.cfg.DownLimit = c.Duration("down-limit")
 	r.cfg.Log = stderr
 	r.cfg.Header = journal.Header{Tool: "synbatch", Version: version, Manifest: r.src.Path, ManifestSHA256: sum,
 		Server: r.conn.cfg.Server, Started: time.Now().UTC(), Insecure: r.conn.cfg.Insecure,
+		Validated: r.checked.Record(pipeline.Fingerprint(r.src, sum)),
 		Args: []string{"action=" + c.String("action"), "on-exists=" + c.String("on-exists"),
 			fmt.Sprintf("replace-lists=%t", c.Bool("replace-lists")), "match-by=" + r.src.Parse.MatchBy,
 			fmt.Sprintf("shard=%d/%d", r.src.Shard, max(r.src.Shards, 1))}}
@@ -341,4 +372,16 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// journalPath is --journal, or the manifest's default journal (one per
+// shard, since shards may share a directory).
+func journalPath(c *cli.Context, src pipeline.Source) string {
+	switch {
+	case c.String("journal") != "":
+		return c.String("journal")
+	case src.Shards > 1:
+		return fmt.Sprintf("%s.shard-%d-of-%d.journal.jsonl", src.Path, src.Shard, src.Shards)
+	}
+	return src.Path + ".journal.jsonl"
 }

@@ -27,7 +27,7 @@ func planCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
 }
 
 func runPlan(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) error {
-	r, err := prepare(ctx, c, stderr, nil)
+	r, err := prepare(ctx, c, stderr, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,9 @@ type Header struct {
 	Started        time.Time `json:"started"`
 	Insecure       bool      `json:"insecure,omitempty"`
 	Args           []string  `json:"args,omitempty"` // flags that change behaviour, never a secret
+	// Validated is what the run learnt validating the manifest (its
+	// fingerprint, counts and duplicate rows), for a resume to reuse.
+	Validated json.RawMessage `json:"validated,omitempty"`
 }
 
 // Record is one row's result, or with Type "begin" the note that a write for
@@ -123,6 +126,13 @@ func Load(path string) (*State, error) {
 					return nil, fmt.Errorf("journal %s: damaged record at byte %d: %v", path, off, perr)
 				}
 				// A kill can tear only the record being written, the last one.
+				// A live run may be writing it right now: repair only under
+				// the journal's lock.
+				lock, _, err := takeLock(path + ".lock")
+				if err != nil {
+					return nil, err
+				}
+				defer releaseLock(lock)
 				if err := saveTorn(path, line); err != nil {
 					return nil, err
 				}

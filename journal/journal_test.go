@@ -205,3 +205,23 @@ func TestFlippedByteInTheMiddleStopsWithItsOffset(t *testing.T) {
 		t.Fatalf("err = %v, want damage at byte %d", err, off)
 	}
 }
+
+func TestLoadDoesNotCutALiveRunsLastLine(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "j")
+	w, err := Create(p, Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	// What a reader may see while the live run is half-way through a write.
+	f, _ := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"type":"row","row":2,"key":"a","outc`)
+	f.Close()
+	before, _ := os.ReadFile(p)
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("Load = %v, want the lock's holder named", err)
+	}
+	if after, _ := os.ReadFile(p); string(after) != string(before) {
+		t.Fatal("Load cut a live run's journal")
+	}
+}

@@ -40,6 +40,9 @@ type Config struct {
 	DownAfter int
 	DownLimit time.Duration
 	Log       io.Writer // notes for people (stderr); may be nil
+	// State is the journal as already loaded (by the caller, to reuse its
+	// validation); nil loads it here.
+	State *journal.State
 	// AllowChanged resumes a journal written for another version of the
 	// manifest or for another server; rows keep their identity by content.
 	AllowChanged bool
@@ -83,9 +86,12 @@ var ErrStopped = errors.New("stopped early")
 // stop taking new rows (the first Ctrl-C); hard cancels requests in flight.
 func Apply(soft, hard context.Context, client *synapse.Client, cfg Config) (*Stats, error) {
 	start := time.Now()
-	st, err := journal.Load(cfg.Journal)
-	if err != nil {
-		return nil, err
+	st := cfg.State
+	if st == nil {
+		var err error
+		if st, err = journal.Load(cfg.Journal); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkJournal(st, cfg); err != nil {
 		return nil, err

@@ -1,0 +1,80 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/synbatch/synbatch/jobs"
+	"github.com/synbatch/synbatch/journal"
+)
+
+// validated is what a run keeps of its validation in its journal header,
+// so that resuming a byte-identical manifest with the same options does not
+// read and check a million rows again before the first new one.
+type validated struct {
+	Fingerprint string              `json:"fingerprint"`
+	Rows        int                 `json:"rows"`
+	AllRows     int                 `json:"all_rows"`
+	Actions     map[jobs.Action]int `json:"actions"`
+	Generate    int                 `json:"generate"`
+	DupOf       map[int]int         `json:"dup_of,omitempty"`
+}
+
+// maxKeptDups bounds what a header carries; past it, a resume validates again.
+const maxKeptDups = 10_000
+
+// Fingerprint identifies a manifest's bytes with everything that gives its
+// rows their meaning.
+func Fingerprint(src Source, manifestSHA256 string) string {
+	b, _ := json.Marshal(struct {
+		SHA           string
+		Parse         jobs.ParseOptions
+		Sheet         string
+		Shard, Shards int
+	}{manifestSHA256, src.Parse, src.Sheet, src.Shard, src.Shards})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Record returns what a journal header keeps of a passed validation, or
+// nil when it is too large to keep.
+func (c *Checked) Record(fingerprint string) json.RawMessage {
+	if c.Total > 0 || len(c.DupOf) > maxKeptDups {
+		return nil
+	}
+	b, err := json.Marshal(validated{Fingerprint: fingerprint, Rows: c.Rows, AllRows: c.AllRows, Actions: c.Actions,
+		Generate: c.Generate, DupOf: c.DupOf})
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// Revalidated returns the validation an earlier run of the same journal
+// recorded for the same fingerprint, or nil when the manifest must be
+// validated again.
+func Revalidated(st *journal.State, fingerprint string) (*Checked, error) {
+	if len(st.Runs) == 0 {
+		return nil, nil
+	}
+	last := st.Runs[len(st.Runs)-1]
+	if len(last.Validated) == 0 {
+		return nil, nil
+	}
+	var v validated
+	if err := json.Unmarshal(last.Validated, &v); err != nil {
+		return nil, fmt.Errorf("journal header: %w", err)
+	}
+	if v.Fingerprint != fingerprint {
+		return nil, nil
+	}
+	if v.DupOf == nil {
+		v.DupOf = map[int]int{}
+	}
+	if v.Actions == nil {
+		v.Actions = map[jobs.Action]int{}
+	}
+	return &Checked{Rows: v.Rows, AllRows: v.AllRows, Actions: v.Actions, Generate: v.Generate, DupOf: v.DupOf}, nil
+}
