@@ -308,7 +308,7 @@ func TestValidateFindsConflictsBetweenRows(t *testing.T) {
 		msgs = append(msgs, p.Error())
 	}
 	got := strings.Join(msgs, "\n")
-	if ch.Total != 2 || !strings.Contains(got, "m.csv:4:user_id: @a:hs.test is also on row 2") || !strings.Contains(got, "m.csv:5:emails: email x@example.org is also given to another user on row 2") {
+	if ch.Total != 2 || !strings.Contains(got, "m.csv:4:user_id: this row's user is also on row 2") || !strings.Contains(got, "m.csv:5:emails: email: the same value is given to another user on row 2") {
 		t.Fatalf("problems:\n%s", got)
 	}
 	if ch.DupOf[3] != 2 {

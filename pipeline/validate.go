@@ -5,10 +5,12 @@
 package pipeline
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/synbatch/synbatch/formats"
@@ -50,10 +52,18 @@ const MaxProblems = 1000
 // ErrInvalid is returned when a manifest fails validation.
 var ErrInvalid = errors.New("manifest is not valid")
 
-type seen struct {
-	row    int32
-	intent uint64
+// claim is one row's hold on a user or an address, 16 bytes, kept in a
+// slice and sorted at the end: a million rows cost tens of megabytes where
+// maps cost hundreds.
+type claim struct {
+	what uint64 // hash of the user's identity, or of an address
+	aux  uint32 // users: the row's intent; addresses: the claiming user
+	row  uint32 // row number, with the column in the top two bits (addresses)
 }
+
+const rowMask = 1<<30 - 1
+
+var claimColumns = []string{"emails", "msisdns", "external_ids"}
 
 // Validate reads the whole manifest and reports every problem: bad cells,
 // unknown columns, and rows that disagree about one user (two rows for the
@@ -75,8 +85,7 @@ func Validate(src Source) (*Checked, error) {
 	for _, p := range jobs.CheckColumns(src.Path, r.Columns()) {
 		add(p)
 	}
-	users := map[uint64]seen{}
-	owners := map[uint64]seen{} // threepid or external id -> user and first row
+	var users, owners []claim
 	for {
 		row, err := r.Next()
 		if err == io.EOF {
@@ -119,48 +128,69 @@ func Validate(src Source) (*Checked, error) {
 		if who == "" {
 			who = "match:" + j.Match
 		}
-		uh, ih := hash(who), hash(j.Key)
-		if prev, ok := users[uh]; ok {
-			if prev.intent == ih {
-				out.DupOf[row.Num] = int(prev.row)
-			} else {
-				add(&formats.Problem{File: src.Path, Row: row.Num, Column: colName(row, "user_id"),
-					Msg: fmt.Sprintf("%s is also on row %d with different values: merge the rows, or split them into two manifests", strings.TrimPrefix(who, "match:"), prev.row)})
-			}
-			continue
-		}
-		users[uh] = seen{row: int32(row.Num), intent: ih}
-		claim := func(col, what string) {
-			h := hash(what)
-			if prev, ok := owners[h]; ok && prev.intent != uh {
-				add(&formats.Problem{File: src.Path, Row: row.Num, Column: colName(row, col),
-					Msg: fmt.Sprintf("%s is also given to another user on row %d", what, prev.row)})
-				return
-			}
-			owners[h] = seen{row: int32(row.Num), intent: uh}
+		uh := hash(who)
+		users = append(users, claim{what: uh, aux: uint32(hash(j.Key)), row: uint32(row.Num)})
+		hold := func(col uint32, what string) {
+			owners = append(owners, claim{what: hash(what), aux: uint32(uh), row: uint32(row.Num) | col<<30})
 		}
 		if j.Emails != nil {
 			for _, e := range j.Emails.Values {
-				claim("emails", "email "+e)
+				hold(0, "email "+e)
 			}
 		}
 		if j.Msisdns != nil {
 			for _, m := range j.Msisdns.Values {
-				claim("msisdns", "msisdn "+m)
+				hold(1, "msisdn "+m)
 			}
 		}
 		for _, x := range j.ExternalIDs {
-			claim("external_ids", "external id "+x.AuthProvider+":"+x.ExternalID)
+			hold(2, "external id "+x.AuthProvider+":"+x.ExternalID)
 		}
 	}
-	return out, nil
-}
-
-func colName(row formats.Row, col string) string {
-	if f, ok := row.Fields[col]; ok && f.Column != "" {
-		return f.Column
+	byWhatThenRow := func(a, b claim) int {
+		return cmp.Or(cmp.Compare(a.what, b.what), cmp.Compare(a.row&rowMask, b.row&rowMask))
 	}
-	return col
+	// Two rows for one user: the same intent is a harmless repeat (skipped
+	// at apply), a different one is a problem to solve in the sheet.
+	slices.SortFunc(users, byWhatThenRow)
+	for i := 1; i < len(users); i++ {
+		first := users[i-1]
+		for i < len(users) && users[i].what == first.what {
+			u := users[i]
+			if u.aux == first.aux {
+				out.DupOf[int(u.row)] = int(first.row)
+			} else {
+				add(&formats.Problem{File: src.Path, Row: int(u.row), Column: "user_id",
+					Msg: fmt.Sprintf("this row's user is also on row %d, with different values: merge the rows, or split them into two manifests", first.row)})
+			}
+			i++
+		}
+	}
+	users = nil
+	// One address or external id given to two users.
+	slices.SortFunc(owners, byWhatThenRow)
+	for i := 1; i < len(owners); i++ {
+		first := owners[i-1]
+		for i < len(owners) && owners[i].what == first.what {
+			if o := owners[i]; o.aux != first.aux {
+				col := claimColumns[o.row>>30]
+				add(&formats.Problem{File: src.Path, Row: int(o.row & rowMask), Column: col,
+					Msg: fmt.Sprintf("%s: the same value is given to another user on row %d", strings.TrimSuffix(col, "s"), first.row&rowMask)})
+			}
+			i++
+		}
+	}
+	// Problems found at the end join the others in row order.
+	slices.SortStableFunc(out.Problems, func(a, b error) int {
+		var pa, pb *formats.Problem
+		errors.As(a, &pa)
+		errors.As(b, &pb)
+		if pa == nil || pb == nil {
+			return 0
+		}
+		return cmp.Compare(pa.Row, pb.Row)
+	})
+	return out, nil
 }
 
 func hash(s string) uint64 {
