@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -49,6 +50,12 @@ func usageErr(format string, args ...any) error {
 }
 
 func main() {
+	// A million-row manifest keeps some tens of megabytes live; without a
+	// limit the collector lets the heap grow to twice that before it works.
+	// A soft limit keeps the footprint near what is live (GOMEMLIMIT wins).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(64 << 20)
+	}
 	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
 }
 
