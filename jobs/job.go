@@ -150,6 +150,12 @@ func (j *Job) Identity() string {
 // Generates reports whether the row may generate a password.
 func (j *Job) Generates() bool { return j.generate }
 
+// SetsPassword reports whether the row would set an existing account's
+// password (create and upsert rows set one only on a new account).
+func (j *Job) SetsPassword() bool {
+	return j.HasPassword() && (j.Action == Update || j.Action == ResetPassword || j.Action == Reactivate)
+}
+
 // HasPassword reports whether the row sets a password (given or generated).
 func (j *Job) HasPassword() bool { return j.password != "" || j.generate }
 

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -172,11 +173,7 @@ func (st *State) add(line []byte) error {
 	// A resume over a million records must be quick: the row records
 	// synbatch writes are read by their known shape, the rest decoded.
 	if key, outcome, ok := fastRow(line); ok {
-		st.Records++
-		if outcome.Final() {
-			st.Final[key] = outcome
-			delete(st.Begun, key)
-		}
+		st.row(key, outcome)
 		return nil
 	}
 	var p struct {
@@ -196,11 +193,7 @@ func (st *State) add(line []byte) error {
 		}
 		st.Runs = append(st.Runs, h)
 	case "row":
-		st.Records++
-		if p.Outcome.Final() {
-			st.Final[p.Key] = p.Outcome
-			delete(st.Begun, p.Key)
-		}
+		st.row(p.Key, p.Outcome)
 	case "begin":
 		if _, done := st.Final[p.Key]; !done {
 			st.Begun[p.Key] = true
@@ -216,10 +209,12 @@ func (st *State) add(line []byte) error {
 
 // Writer appends records through one goroutine.
 type Writer struct {
-	f    *os.File
-	lock *os.File
-	reqs chan request
-	done chan error
+	f     *os.File
+	lock  *os.File
+	reqs  chan request
+	done  chan error
+	errMu sync.Mutex
+	err   error // the first write error, for AppendNoWait callers
 	// Stale names a run that held the lock and died without releasing it
 	// (its lock file was left; the kernel had freed the lock itself).
 	Stale string
@@ -299,6 +294,32 @@ func (w *Writer) append(v any, sync bool) error {
 	return <-ack
 }
 
+// AppendNoWait queues r and returns at once, with the error of an earlier
+// write if one failed. For a row's result: if a kill loses it, the row's
+// begin record (always acknowledged) makes the resume re-plan the row and
+// find it applied, so nothing is done twice.
+func (w *Writer) AppendNoWait(r Record) error {
+	if err := w.lastErr(); err != nil {
+		return err
+	}
+	if r.Type == "" {
+		r.Type = "row"
+	}
+	r.Time = time.Now().UnixMilli()
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode journal record: %w", err)
+	}
+	w.reqs <- request{line: append(b, '\n')}
+	return nil
+}
+
+func (w *Writer) lastErr() error {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	return w.err
+}
+
 // loop is the single writer: it takes every record queued at the moment,
 // writes them with one write(2) and acknowledges them together. It fsyncs
 // when asked and at least once a second.
@@ -339,8 +360,15 @@ func (w *Writer) loop() {
 			}
 			lastSync, dirty = time.Now(), false
 		}
+		if failed != nil {
+			w.errMu.Lock()
+			w.err = failed
+			w.errMu.Unlock()
+		}
 		for _, a := range acks {
-			a <- failed
+			if a != nil {
+				a <- failed
+			}
 		}
 	}
 	if failed == nil && dirty {
@@ -397,6 +425,16 @@ func releaseLock(f *os.File) {
 	// lock file lets two later runs lock two different files.
 	_ = f.Truncate(0)
 	f.Close()
+}
+
+// row takes a row's result. Any result ends the row's begun write: a
+// failure means the run that began it got an answer.
+func (st *State) row(key string, o Outcome) {
+	st.Records++
+	if o.Final() {
+		st.Final[key] = o
+	}
+	delete(st.Begun, key)
 }
 
 // fastRow reads a row record as Writer writes it: {"type":"row","row":N,

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/internal/fakesynapse"
 	"github.com/synbatch/synbatch/jobs"
 	"github.com/synbatch/synbatch/journal"
@@ -401,5 +402,35 @@ func TestShardsCoverEveryRowOnce(t *testing.T) {
 	}
 	if total != rows || r.fake.Writes.Load() != rows {
 		t.Fatalf("shards wrote %d rows (%d writes), want each of %d once", total, r.fake.Writes.Load(), rows)
+	}
+}
+
+// TestResumedPasswordWriteIsNotResent: a run killed after it began an
+// update's password write leaves a begin record and no result. The resume
+// cannot tell whether the password landed, so it does not send it again
+// (a second write logs the user out again) and says so.
+func TestResumedPasswordWriteIsNotResent(t *testing.T) {
+	r := newRig(t)
+	r.fake.Put(fakesynapse.User{Name: "@pat:hs.test"})
+	src := r.manifest("m.csv", "user_id,action,password,displayname\npat,update,s3cret,Pat\n")
+	ch, _ := Validate(src)
+	rd, _ := formats.Open(src.Path, formats.Options{})
+	row, _ := rd.Next()
+	rd.Close()
+	job, _ := jobs.Parse(row, src.Parse)
+	jp := filepath.Join(r.dir, "j")
+	w, err := journal.Create(jp, journal.Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Append(journal.Record{Type: "begin", Row: 2, Key: job.Key, UserID: job.UserID})
+	w.Close()
+	st, err := Apply(context.Background(), context.Background(), r.client, Config{Source: src, Checked: ch, Journal: jp, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := r.fake.User("@pat:hs.test")
+	if st.Outcomes["uncertain"] != 1 || u.PasswordSets != 0 || u.Displayname != "Pat" {
+		t.Fatalf("outcomes %v, password sets %d, user %+v", st.Outcomes, u.PasswordSets, u)
 	}
 }

@@ -130,7 +130,14 @@ func Apply(soft, hard context.Context, client *synapse.Client, cfg Config) (*Sta
 	g, gctx := errgroup.WithContext(hard)
 	g.SetLimit(max(cfg.Concurrency, maxConc))
 	record := func(rec journal.Record) error {
-		if err := w.Append(rec); err != nil {
+		// A row's result need not wait for the kernel: its begin record did.
+		// An unchanged or skipped row sent nothing, so losing it costs a
+		// re-plan; a failed row is tried again anyway.
+		appendRec := w.AppendNoWait
+		if rec.Outcome == journal.Uncertain {
+			appendRec = w.Append // the one result a resume must not miss
+		}
+		if err := appendRec(rec); err != nil {
 			return err
 		}
 		counts[outcomeIdx[rec.Outcome]].Add(1)
@@ -260,6 +267,11 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 	maxAttempts int, backoff time.Duration, record func(journal.Record) error) error {
 	start := time.Now()
 	state := &resumed
+	// A write an interrupted run began may have landed: a password it held
+	// is not sent again (that would log the user out a second time).
+	if resumed.Begun && job.SetsPassword() {
+		state.PasswordUnsure = true
+	}
 	env := jobs.Env{Client: c, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays,
 		Passwords: cfg.Passwords, Begin: func(durable bool) error {
 			rec := journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.UserID, Action: string(job.Action)}
