@@ -166,13 +166,14 @@ func TestApplyPausesEveryWorkerOn429(t *testing.T) {
 			pausedAt.Store(time.Now().UnixNano())
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(429)
-			fmt.Fprint(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests","retry_after_ms":1500}`)
+			fmt.Fprint(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests","retry_after_ms":2000}`)
 			return true
 		}
 		// Requests already on their way when the 429 was sent may still
-		// arrive at first; from 300ms on, none may until the pause ends.
+		// arrive at first (later on a loaded machine); from 600ms on, none
+		// may until the pause ends.
 		if at := pausedAt.Load(); at != 0 {
-			if since := time.Since(time.Unix(0, at)); since > 300*time.Millisecond && since < 1400*time.Millisecond {
+			if since := time.Since(time.Unix(0, at)); since > 600*time.Millisecond && since < 1800*time.Millisecond {
 				during.Add(1)
 			}
 		}
