@@ -13,6 +13,7 @@ import (
 	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/jobs"
 	"github.com/synbatch/synbatch/journal"
+	"github.com/synbatch/synbatch/pipeline"
 )
 
 // benchResume writes a journal in which every row of a manifest but the
@@ -67,9 +68,18 @@ func finishedJournal(manifest, jpath string, n int) error {
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	sum, _ := fileSHA(manifest)
-	hb, _ := json.Marshal(journal.Header{Type: "run", Tool: "synbatch", Manifest: manifest, ManifestSHA256: sum, Started: time.Now().UTC()})
+	// As the run that wrote the journal would: its validation recorded for
+	// the same bytes and the options the command line gives.
+	src := pipeline.Source{Path: manifest, Shards: 1, Parse: jobs.ParseOptions{File: manifest, ServerName: "bench.test",
+		DefaultAction: jobs.Upsert, MatchBy: "user_id"}}
+	checked, err := pipeline.Validate(src)
+	if err != nil {
+		return err
+	}
+	hb, _ := json.Marshal(journal.Header{Type: "run", Tool: "synbatch", Manifest: manifest, ManifestSHA256: sum, Started: time.Now().UTC(),
+		Validated: checked.Record(pipeline.Fingerprint(src, sum))})
 	w.Write(append(hb, '\n'))
-	opt := jobs.ParseOptions{File: manifest, ServerName: "bench.test"}
+	opt := src.Parse
 	for i := 0; i < n; i++ {
 		row, err := r.Next()
 		if err != nil {

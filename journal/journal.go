@@ -78,9 +78,9 @@ type Record struct {
 
 // State is what an existing journal says about its rows.
 type State struct {
-	Final    map[string]Outcome // key -> final outcome
-	Begun    map[string]bool    // keys with a write sent but no final record
-	Tasks    map[string]string  // key -> id of a long-running server task the row started
+	Final    *Finished         // rows with a final outcome
+	Begun    map[string]bool   // keys with a write sent but no final record
+	Tasks    map[string]string // key -> id of a long-running server task the row started
 	Runs     []Header
 	Records  int
 	Repaired string // path of the saved torn tail, when one was cut
@@ -90,7 +90,7 @@ type State struct {
 // line torn by a kill is cut off and kept in path+".torn"; damage before the
 // last line is an error with its byte offset, since the rest cannot be trusted.
 func Load(path string) (*State, error) {
-	st := &State{Final: map[string]Outcome{}, Begun: map[string]bool{}, Tasks: map[string]string{}}
+	st := &State{Final: &Finished{}, Begun: map[string]bool{}, Tasks: map[string]string{}}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
@@ -195,9 +195,8 @@ func (st *State) add(line []byte) error {
 	case "row":
 		st.row(p.Key, p.Outcome)
 	case "begin":
-		if _, done := st.Final[p.Key]; !done {
-			st.Begun[p.Key] = true
-		}
+		// A begin always precedes its row's result in a journal.
+		st.Begun[p.Key] = true
 	case "task":
 		st.Tasks[p.Key] = p.Task
 	case "end":
@@ -432,7 +431,7 @@ func releaseLock(f *os.File) {
 func (st *State) row(key string, o Outcome) {
 	st.Records++
 	if o.Final() {
-		st.Final[key] = o
+		st.Final.add(key)
 	}
 	delete(st.Begun, key)
 }

@@ -44,10 +44,10 @@ func TestWriteThenLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Final) != 90 || st.Records != 100 || len(st.Runs) != 1 || !st.Begun["pending"] {
-		t.Fatalf("final %d records %d runs %d begun %v", len(st.Final), st.Records, len(st.Runs), st.Begun)
+	if st.Final.Len() != 90 || st.Records != 100 || len(st.Runs) != 1 || !st.Begun["pending"] {
+		t.Fatalf("final %d records %d runs %d begun %v", st.Final.Len(), st.Records, len(st.Runs), st.Begun)
 	}
-	if _, ok := st.Final["k10"]; ok {
+	if st.Final.Has("k10") {
 		t.Fatal("a failed row counts as final")
 	}
 }
@@ -63,7 +63,7 @@ func TestLoadRepairsTornTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Repaired == "" || len(st.Final) != 1 {
+	if st.Repaired == "" || st.Final.Len() != 1 {
 		t.Fatalf("repaired %q final %v", st.Repaired, st.Final)
 	}
 	b, _ := os.ReadFile(p)
@@ -83,7 +83,7 @@ func TestLoadRepairsTornTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	if st, err = Load(p); err != nil || len(st.Final) != 2 {
+	if st, err = Load(p); err != nil || st.Final.Len() != 2 {
 		t.Fatalf("after append: %v %v", err, st)
 	}
 }
@@ -178,8 +178,8 @@ func TestCutAtEveryOffsetOfTheLastRecord(t *testing.T) {
 		if cut == len(b) {
 			want = 5
 		}
-		if len(st.Final) != want {
-			t.Fatalf("cut at %d: %d final rows, want %d", cut, len(st.Final), want)
+		if st.Final.Len() != want {
+			t.Fatalf("cut at %d: %d final rows, want %d", cut, st.Final.Len(), want)
 		}
 		after, _ := os.ReadFile(p)
 		if len(after) > 0 && after[len(after)-1] != '\n' {

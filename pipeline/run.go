@@ -164,7 +164,7 @@ feed:
 		}
 		// A row the journal finished is skipped by its key, unparsed: a
 		// resume over a long journal reaches its first new row quickly.
-		if _, ok := st.Final[jobs.RowKey(row, cfg.Source.Parse)]; ok {
+		if st.Final.Has(jobs.RowKey(row, cfg.Source.Parse)) {
 			resumed++
 			cfg.Progress.Add(1)
 			continue
