@@ -9,10 +9,8 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/synapse"
@@ -165,33 +163,48 @@ func (j *Job) HasPassword() bool { return j.password != "" || j.generate }
 // it whatever the row's position, and can skip a finished row without
 // parsing it.
 func RowKey(row formats.Row, opt ParseOptions) string {
-	h := sha256.New()
+	// One buffer hashed in one call: this runs for every row of a resume.
+	var stack [512]byte
+	b := stack[:0]
 	// Defaults spelt out or left empty mean the same.
 	action, matchBy := cmp.Or(opt.DefaultAction, Upsert), cmp.Or(opt.MatchBy, "user_id")
-	for _, v := range []string{string(action), strconv.FormatBool(opt.ReplaceLists), matchBy, opt.AuthProvider,
-		strconv.FormatBool(opt.GeneratePasswords), opt.ServerName} {
-		io.WriteString(h, v)
-		h.Write([]byte{0})
-	}
-	names := make([]string, 0, len(row.Fields))
+	b = append(b, action...)
+	b = append(b, 0)
+	b = strconv.AppendBool(b, opt.ReplaceLists)
+	b = append(b, 0)
+	b = append(b, matchBy...)
+	b = append(b, 0)
+	b = append(b, opt.AuthProvider...)
+	b = append(b, 0)
+	b = strconv.AppendBool(b, opt.GeneratePasswords)
+	b = append(b, 0)
+	b = append(b, opt.ServerName...)
+	b = append(b, 0)
+	var nameStack [24]string
+	names := nameStack[:0]
 	for name := range row.Fields {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range names {
 		f := row.Fields[name]
-		v := f.Value
-		if f.List != nil {
-			v = strings.Join(f.List, "\x01")
+		b = append(b, name...)
+		b = append(b, 0)
+		switch {
+		case name == "password" && f.Value != "generate":
+			b = append(b, "set"...)
+		case f.List != nil:
+			for i, v := range f.List {
+				if i > 0 {
+					b = append(b, 1)
+				}
+				b = append(b, v...)
+			}
+		default:
+			b = append(b, f.Value...)
 		}
-		if name == "password" && v != "generate" {
-			v = "set"
-		}
-		io.WriteString(h, name)
-		h.Write([]byte{0})
-		io.WriteString(h, v)
-		h.Write([]byte{0})
+		b = append(b, 0)
 	}
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
