@@ -306,27 +306,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 		return resp.StatusCode, &NetError{Method: method, Path: path, Sent: true, Err: err}
 	}
 	if resp.StatusCode/100 != 2 {
-		e := &Error{Method: method, Path: path, Status: resp.StatusCode}
-		var eb struct {
-			Errcode      string `json:"errcode"`
-			Error        string `json:"error"`
-			RetryAfterMS int64  `json:"retry_after_ms"`
-		}
-		if json.Unmarshal(data, &eb) == nil {
-			e.Errcode, e.Message = eb.Errcode, eb.Error
-			e.RetryAfter = time.Duration(eb.RetryAfterMS) * time.Millisecond
-		} else {
-			e.Message = strings.TrimSpace(string(data[:min(len(data), 200)]))
-		}
-		if resp.StatusCode == http.StatusTooManyRequests {
-			if e.RetryAfter == 0 {
-				e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-			}
-			if e.RetryAfter > 0 {
-				c.Pause(e.RetryAfter)
-			}
-		}
-		return resp.StatusCode, e
+		return resp.StatusCode, c.answerError(method, path, resp, data)
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -334,6 +314,32 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 		}
 	}
 	return resp.StatusCode, nil
+}
+
+// answerError turns a non-2xx answer into an *Error and, after a 429 with
+// a hint, pauses every request.
+func (c *Client) answerError(method, path string, resp *http.Response, data []byte) error {
+	e := &Error{Method: method, Path: path, Status: resp.StatusCode}
+	var eb struct {
+		Errcode      string `json:"errcode"`
+		Error        string `json:"error"`
+		RetryAfterMS int64  `json:"retry_after_ms"`
+	}
+	if json.Unmarshal(data, &eb) == nil {
+		e.Errcode, e.Message = eb.Errcode, eb.Error
+		e.RetryAfter = time.Duration(eb.RetryAfterMS) * time.Millisecond
+	} else {
+		e.Message = strings.TrimSpace(string(data[:min(len(data), 200)]))
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		if e.RetryAfter == 0 {
+			e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		}
+		if e.RetryAfter > 0 {
+			c.Pause(e.RetryAfter)
+		}
+	}
+	return e
 }
 
 // parseRetryAfter reads a Retry-After header: seconds or an HTTP date.

@@ -258,29 +258,3 @@ func (c *Client) getRaw(ctx context.Context, path string) (json.RawMessage, erro
 	}
 	return raw, nil
 }
-
-// answerError turns a non-2xx answer into an *Error, as do does, and pauses
-// every request after a 429 with a hint.
-func (c *Client) answerError(method, path string, resp *http.Response, data []byte) error {
-	e := &Error{Method: method, Path: path, Status: resp.StatusCode}
-	var eb struct {
-		Errcode      string `json:"errcode"`
-		Error        string `json:"error"`
-		RetryAfterMS int64  `json:"retry_after_ms"`
-	}
-	if json.Unmarshal(data, &eb) == nil {
-		e.Errcode, e.Message = eb.Errcode, eb.Error
-		e.RetryAfter = time.Duration(eb.RetryAfterMS) * time.Millisecond
-	} else {
-		e.Message = strings.TrimSpace(string(data[:min(len(data), 200)]))
-	}
-	if resp.StatusCode == http.StatusTooManyRequests {
-		if e.RetryAfter == 0 {
-			e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		}
-		if e.RetryAfter > 0 {
-			c.Pause(e.RetryAfter)
-		}
-	}
-	return e
-}
