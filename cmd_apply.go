@@ -42,6 +42,7 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "retries", Value: 4, Usage: "times a row is retried after a 429, a 5xx or a lost connection"},
 		&cli.StringFlag{Name: "on-exists", Value: "skip", Usage: "what a create row does when the user exists: skip, update or fail"},
 		&cli.IntFlag{Name: "inactive-days", Usage: "delete-devices: only devices not seen for this many days"},
+		&cli.DurationFlag{Name: "task-timeout", Value: 30 * time.Minute, Usage: "delete-room, purge-history: how long a row polls its server task before it fails (a run again polls the same task)"},
 		&cli.StringFlag{Name: "shard", Usage: "K/N: run only the rows whose user id hashes to shard K of N (0-based; stable across runs and formats)", EnvVars: []string{"SYNBATCH_SHARD"}},
 		&cli.IntFlag{Name: "shards", Usage: "N shards, K taken from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)", EnvVars: []string{"SYNBATCH_SHARDS"}},
 	)
@@ -70,7 +71,7 @@ func applyCommand(soft, hard context.Context, stdin io.Reader, stdout, stderr io
 	flags := append(runFlags(),
 		&cli.StringFlag{Name: "journal", Usage: "result journal (default MANIFEST.journal.jsonl); the same journal resumes the run"},
 		&cli.StringFlag{Name: "passwords-out", Usage: "file for generated passwords (created 0600; the only place they are written)"},
-		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "go on without asking when rows deactivate, delete devices, reset passwords or remove external ids"},
+		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "go on without asking when rows deactivate, delete devices, reset passwords, remove external ids, delete rooms, purge history, or delete or quarantine media"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and change nothing (the same as synbatch plan)"},
 		&cli.BoolFlag{Name: "list", Aliases: []string{"l"}, Usage: "print a line for each row as it finishes"},
 		&cli.BoolFlag{Name: "allow-changed", Usage: "resume a journal although the manifest changed since (rows are matched by content) or it names another server URL"},
@@ -114,6 +115,9 @@ func prepare(ctx context.Context, c *cli.Context, stderr io.Writer, confirm func
 	}
 	if c.Int("concurrency") < 0 || c.Int("max-concurrency") < 1 || c.Float64("rate") < 0 || c.Int("retries") < 0 || c.Int("inactive-days") < 0 {
 		return nil, usageErr("--max-concurrency must be at least 1; --concurrency, --rate, --retries and --inactive-days at least 0")
+	}
+	if c.Duration("task-timeout") <= 0 {
+		return nil, usageErr("--task-timeout must be more than 0")
 	}
 	cn, err := resolveConn(c, stderr)
 	if err != nil {
@@ -178,6 +182,7 @@ func prepare(ctx context.Context, c *cli.Context, stderr io.Writer, confirm func
 	return &prepared{asJSON: asJSON, src: src, checked: checked, conn: cn, client: client, cfg: pipeline.Config{
 		Source: src, Checked: checked, Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), OnExists: onExists,
 		MatchBy: src.Parse.MatchBy, InactiveDays: c.Int("inactive-days"), MaxAttempts: c.Int("retries") + 1,
+		TaskTimeout: c.Duration("task-timeout"),
 	}}, nil
 }
 
@@ -277,7 +282,11 @@ func confirmDestructive(ch *pipeline.Checked, yes bool, stdin io.Reader, stderr 
 	var parts []string
 	for _, a := range jobs.Actions() {
 		if n := ch.Actions[a]; n > 0 && a.Destructive() {
-			parts = append(parts, fmt.Sprintf("%s %d %s", a, n, plural(n, "user", "users")))
+			one, many := "user", "users"
+			if a.Room() {
+				one, many = "room", "rooms"
+			}
+			parts = append(parts, fmt.Sprintf("%s %d %s", a, n, plural(n, one, many)))
 		}
 	}
 	if len(parts) == 0 {

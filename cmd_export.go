@@ -17,10 +17,11 @@ import (
 func exportCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:  "export",
-		Usage: "export users as a manifest, or everything the server holds about users",
+		Usage: "export users as a manifest, everything the server holds about users, or the room list",
 		Subcommands: []*cli.Command{
 			exportUsersCommand(hard, stdout, stderr),
 			exportDataCommand(hard, stdout, stderr),
+			exportRoomsCommand(hard, stdout, stderr),
 		},
 	}
 }

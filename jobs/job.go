@@ -39,6 +39,32 @@ const (
 	DeleteRatelimit   Action = "delete-ratelimit"
 )
 
+// Actions of room rows: room_id names the room; user_id, when the action
+// reads it, names the users it acts for.
+const (
+	Block         Action = "block"
+	Unblock       Action = "unblock"
+	DeleteRoom    Action = "delete-room"
+	MakeRoomAdmin Action = "make-room-admin"
+	Join          Action = "join"
+	PurgeHistory  Action = "purge-history"
+)
+
+// Actions of media rows: user_id names the user whose uploads they act on.
+const (
+	QuarantineMedia Action = "quarantine-media"
+	DeleteMedia     Action = "delete-media"
+)
+
+// Room reports whether rows of the action are about a room, not a user.
+func (a Action) Room() bool {
+	switch a {
+	case Block, Unblock, DeleteRoom, MakeRoomAdmin, Join, PurgeHistory:
+		return true
+	}
+	return false
+}
+
 // actionColumns lists, for each action, the columns it reads besides the
 // ones every row may have. A value in any other column is an error, so a row
 // never silently ignores what an admin wrote.
@@ -59,19 +85,28 @@ var actionColumns = map[Action][]string{
 	Unlock:            nil,
 	SetRatelimit:      {"messages_per_second", "burst_count"},
 	DeleteRatelimit:   nil,
+	Block:             nil,
+	Unblock:           nil,
+	DeleteRoom:        {"new_room_user_id", "room_name", "message", "block", "purge", "force_purge"},
+	MakeRoomAdmin:     {"user_id"},
+	Join:              {"user_id"},
+	PurgeHistory:      {"before", "delete_local_events"},
+	QuarantineMedia:   nil,
+	DeleteMedia:       {"before", "min_size"},
 }
 
 var userFields = []string{"displayname", "avatar_url", "password", "user_type", "admin", "logout_devices",
 	"emails", "msisdns", "external_ids", "clear", "rooms"}
 
 // commonColumns may appear on any row: who the row is about, and what it does.
-var commonColumns = []string{"user_id", "action", "email", "external_id"}
+var commonColumns = []string{"user_id", "action", "email", "external_id", "room_id"}
 
 // Destructive reports whether an action takes something from users: apply
 // asks before the first such write.
 func (a Action) Destructive() bool {
 	switch a {
-	case Deactivate, DeleteDevices, ResetPassword, RemoveExternalIDs:
+	case Deactivate, DeleteDevices, ResetPassword, RemoveExternalIDs,
+		DeleteRoom, PurgeHistory, DeleteMedia, QuarantineMedia:
 		return true
 	}
 	return false
@@ -80,7 +115,8 @@ func (a Action) Destructive() bool {
 // Actions lists every action in the order of the docs.
 func Actions() []Action {
 	return []Action{Create, Update, Upsert, ResetPassword, SetExternalIDs, RemoveExternalIDs, DeleteDevices,
-		Deactivate, Reactivate, JoinRooms, ShadowBan, UnshadowBan, Lock, Unlock, SetRatelimit, DeleteRatelimit}
+		Deactivate, Reactivate, JoinRooms, ShadowBan, UnshadowBan, Lock, Unlock, SetRatelimit, DeleteRatelimit,
+		Block, Unblock, DeleteRoom, MakeRoomAdmin, Join, PurgeHistory, QuarantineMedia, DeleteMedia}
 }
 
 // OnExists says what a create row does when its account exists.
@@ -134,15 +170,43 @@ type Job struct {
 
 	// set-ratelimit: nil keeps the user's current value.
 	MessagesPerSecond, BurstCount *int64
+
+	// Room rows. RoomID is a room id or an alias (resolved when planned);
+	// Members are the users of make-room-admin (one) and join.
+	RoomID  string
+	Members []string
+	// delete-room: nil leaves Synapse's default (no block, purge).
+	NewRoomUserID     string
+	RoomName, Message *string
+	BlockRoom         *bool
+	Purge, ForcePurge *bool
+	// purge-history and delete-media: unix ms, 0 for none.
+	Before            int64
+	DeleteLocalEvents bool
+	// delete-media: only files of at least this many bytes (nil: any).
+	MinSize *int64
 }
 
 // Identity names what the row is about: its user id, or the value it
-// matches its user by. Shards and duplicate checks go by it.
+// matches its user by, or for a room row its room. Shards and duplicate
+// checks go by it.
 func (j *Job) Identity() string {
+	if j.Action.Room() {
+		return "room:" + j.RoomID
+	}
 	if j.UserID != "" {
 		return j.UserID
 	}
 	return "match:" + j.Match
+}
+
+// Subject is what the row acts on, for journals and plans: its room for a
+// room row, else its user ("" until a matched user is resolved).
+func (j *Job) Subject() string {
+	if j.Action.Room() {
+		return j.RoomID
+	}
+	return j.UserID
 }
 
 // Generates reports whether the row may generate a password.

@@ -230,6 +230,7 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 	if j.Action == JoinRooms && len(j.Rooms) == 0 {
 		p.bad("rooms", "join-rooms needs rooms separated by ;")
 	}
+	p.roomColumns(j)
 	if j.Action == SetRatelimit {
 		j.MessagesPerSecond = p.count("messages_per_second")
 		j.BurstCount = p.count("burst_count")
@@ -245,8 +246,16 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 	return j, nil
 }
 
-// who reads how the row names its user: user_id, or the --match-by column.
+// who reads how the row names its user: user_id, or the --match-by column;
+// or, for a room row, its room.
 func (p *parser) who(j *Job) {
+	if j.Action.Room() {
+		p.room(j)
+		return
+	}
+	if _, ok := p.scalar("room_id"); ok {
+		p.bad("room_id", "action %s is about a user: room_id is for room actions (block, unblock, delete-room, make-room-admin, join, purge-history)", j.Action)
+	}
 	switch by := p.opt.MatchBy; {
 	case by == "email":
 		if v, ok := p.scalar("email"); ok {

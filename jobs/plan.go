@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/synbatch/synbatch/journal"
 	"github.com/synbatch/synbatch/synapse"
@@ -86,6 +87,8 @@ type Env struct {
 	// Task journals, durably, the id of a long-running server task a row
 	// started, as soon as the server returns it.
 	Task func(id string) error
+	// TaskTimeout bounds how long a row polls a server task (0: 30 minutes).
+	TaskTimeout time.Duration
 }
 
 // State carries what earlier attempts at the same row learned.
@@ -144,13 +147,13 @@ func (j *Job) PlanRow(ctx context.Context, env Env) (*Plan, error) {
 	case err == nil:
 		return p, nil
 	case errors.As(err, &re) && re.Conflict:
-		return &Plan{Kind: KindConflict, UserID: j.UserID, Reason: re.Msg}, nil
+		return &Plan{Kind: KindConflict, UserID: j.Subject(), Reason: re.Msg}, nil
 	case errors.As(err, &re):
-		return &Plan{Kind: KindError, UserID: j.UserID, Reason: re.Msg}, nil
+		return &Plan{Kind: KindError, UserID: j.Subject(), Reason: re.Msg}, nil
 	}
 	var se *synapse.Error
 	if errors.As(err, &se) && !synapse.IsAuth(err) && !synapse.IsRetryable(err) {
-		return &Plan{Kind: KindError, UserID: j.UserID, Reason: err.Error()}, nil
+		return &Plan{Kind: KindError, UserID: j.Subject(), Reason: err.Error()}, nil
 	}
 	return nil, err
 }
@@ -166,6 +169,10 @@ func (j *Job) Plan(ctx context.Context, env Env, st *State) (*Plan, error) {
 	switch j.Action {
 	case Create, Update, Upsert:
 		err = j.planUser(ctx, env, st, p)
+	case Block, Unblock, DeleteRoom, MakeRoomAdmin, Join, PurgeHistory:
+		err = j.planRoom(ctx, env, st, p) // sets p.UserID to the room id
+	case QuarantineMedia, DeleteMedia:
+		err = j.planMedia(ctx, env, st, p)
 	default:
 		err = j.planAction(ctx, env, st, p)
 	}
@@ -209,7 +216,7 @@ func (j *Job) Resolve(ctx context.Context, env Env) (string, error) {
 func (j *Job) Run(ctx context.Context, env Env, st *State) (Result, error) {
 	p, err := j.Plan(ctx, env, st)
 	if err != nil {
-		return Result{UserID: j.UserID}, err
+		return Result{UserID: j.Subject()}, err
 	}
 	res := Result{UserID: p.UserID}
 	if p.Kind == KindSkip {

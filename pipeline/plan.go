@@ -78,7 +78,7 @@ func Plan(ctx context.Context, client *synapse.Client, cfg Config, emit func(Pla
 		s := seq
 		seq++
 		if first, dup := cfg.Checked.DupOf[row.Num]; dup {
-			deliver(s, PlannedRow{Row: row.Num, UserID: job.UserID, Action: job.Action, Kind: jobs.KindSkip, Reason: fmt.Sprintf("same as row %d", first)})
+			deliver(s, PlannedRow{Row: row.Num, UserID: job.Subject(), Action: job.Action, Kind: jobs.KindSkip, Reason: fmt.Sprintf("same as row %d", first)})
 			continue
 		}
 		if gctx.Err() != nil {

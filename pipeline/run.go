@@ -50,6 +50,9 @@ type Config struct {
 	// OnRecord, when set, sees every row result as it is journaled. It is
 	// called from many workers at once.
 	OnRecord func(journal.Record)
+	// TaskTimeout bounds how long a row polls a server task (a room
+	// deletion, a history purge); 0 means 30 minutes.
+	TaskTimeout time.Duration
 }
 
 // Stats counts what a run did. Resumed counts rows a previous run finished.
@@ -178,7 +181,7 @@ feed:
 			continue // another shard's row
 		}
 		if first, dup := cfg.Checked.DupOf[row.Num]; dup {
-			if err := record(journal.Record{Row: row.Num, Key: job.Key + "-dup", UserID: job.UserID, Action: string(job.Action),
+			if err := record(journal.Record{Row: row.Num, Key: job.Key + "-dup", UserID: job.Subject(), Action: string(job.Action),
 				Outcome: journal.Skipped, Note: fmt.Sprintf("same as row %d", first)}); err != nil {
 				readErr = err
 				break
@@ -274,13 +277,16 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 	}
 	env := jobs.Env{Client: c, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays,
 		Passwords: cfg.Passwords, Begin: func(durable bool) error {
-			rec := journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.UserID, Action: string(job.Action)}
+			rec := journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action)}
 			if durable {
 				return w.AppendSync(rec)
 			}
 			return w.Append(rec)
+		}, TaskTimeout: cfg.TaskTimeout, Task: func(id string) error {
+			// Synced before polling starts: a resume must find it.
+			return w.AppendSync(journal.Record{Type: "task", Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action), Task: id})
 		}}
-	rec := journal.Record{Row: job.Row, Key: job.Key, UserID: job.UserID, Action: string(job.Action)}
+	rec := journal.Record{Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action)}
 	for attempt := 1; ; attempt++ {
 		res, err := job.Run(ctx, env, state)
 		if res.UserID != "" {

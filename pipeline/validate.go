@@ -124,12 +124,12 @@ func Validate(src Source) (*Checked, error) {
 				out.Generate++
 			}
 		}
-		who := j.UserID
-		if who == "" {
-			who = "match:" + j.Match
+		uh := hash(j.Identity())
+		var roomRow uint32 // marks a room row's claim, for the message
+		if j.Action.Room() {
+			roomRow = 1 << 30
 		}
-		uh := hash(who)
-		users = append(users, claim{what: uh, aux: uint32(hash(j.Key)), row: uint32(row.Num)})
+		users = append(users, claim{what: uh, aux: uint32(hash(j.Key)), row: uint32(row.Num) | roomRow})
 		hold := func(col uint32, what string) {
 			owners = append(owners, claim{what: hash(what), aux: uint32(uh), row: uint32(row.Num) | col<<30})
 		}
@@ -158,7 +158,10 @@ func Validate(src Source) (*Checked, error) {
 		for i < len(users) && users[i].what == first.what {
 			u := users[i]
 			if u.aux == first.aux {
-				out.DupOf[int(u.row)] = int(first.row)
+				out.DupOf[int(u.row&rowMask)] = int(first.row & rowMask)
+			} else if u.row&^rowMask != 0 {
+				add(&formats.Problem{File: src.Path, Row: int(u.row & rowMask), Column: "room_id",
+					Msg: fmt.Sprintf("this row's room is also on row %d, with different values: merge the rows (a join row takes several users), or split them into two manifests", first.row&rowMask)})
 			} else {
 				add(&formats.Problem{File: src.Path, Row: int(u.row), Column: "user_id",
 					Msg: fmt.Sprintf("this row's user is also on row %d, with different values: merge the rows, or split them into two manifests", first.row)})

@@ -176,7 +176,21 @@ func (c *Client) wait(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+	if ctx.Value(unlimited{}) != nil {
+		return nil
+	}
 	return c.limiter.Wait(ctx)
+}
+
+// unlimited marks the context of a request that skips the rate limiter.
+type unlimited struct{}
+
+// doUnlimited is do without the rate limiter (the pause after a 429 still
+// holds it). It is for polling a long-running server task, paced by its
+// caller: a row waiting minutes for a room deletion must not spend the
+// --rate budget the other rows share.
+func (c *Client) doUnlimited(ctx context.Context, method, path string, in, out any) (int, error) {
+	return c.do(context.WithValue(ctx, unlimited{}, true), method, path, in, out)
 }
 
 // Error is an answer from Synapse other than 2xx.
