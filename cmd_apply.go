@@ -248,11 +248,7 @@ func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdou
 			fmt.Sprintf("replace-lists=%t", c.Bool("replace-lists")), "match-by=" + r.src.Parse.MatchBy,
 			fmt.Sprintf("shard=%d/%d", r.src.Shard, max(r.src.Shards, 1))}}
 
-	isTTY := false
-	if f, ok := stderr.(*os.File); ok {
-		isTTY = term.IsTerminal(int(f.Fd()))
-	}
-	r.cfg.Progress = pipeline.NewProgress(stderr, isTTY, "apply")
+	r.cfg.Progress = newProgress(stderr, "apply")
 	if c.Bool("list") && !r.asJSON {
 		var mu sync.Mutex
 		r.cfg.OnRecord = func(rec journal.Record) {

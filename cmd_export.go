@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/synbatch/synbatch/export"
 	"github.com/synbatch/synbatch/pipeline"
@@ -55,10 +53,8 @@ func exportClient(ctx context.Context, c *cli.Context, stderr io.Writer) (*synap
 }
 
 func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
-	flags := append(connFlags(), poolFlags()...)
+	flags := append(append(connFlags(), poolFlags()...), outFlags()...)
 	flags = append(flags,
-		&cli.StringFlag{Name: "out", Required: true, Usage: "output file: .csv, .tsv, .xlsx or .jsonl; - for stdout"},
-		&cli.StringFlag{Name: "format", Value: "csv", Usage: "with --out -: csv or jsonl"},
 		&cli.StringFlag{Name: "name", Usage: "only users whose localpart or display name contains this"},
 		&cli.StringFlag{Name: "user-id", Usage: "only users whose id contains this"},
 		&cli.BoolFlag{Name: "deactivated", Usage: "include deactivated users"},
@@ -75,13 +71,10 @@ func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			"An interrupted export resumes from OUT.partial.jsonl when run again.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 0 {
-				return usageErr("export users takes no arguments (did you mean --out %s?)", c.Args().First())
+			if err := checkOut(c, "users"); err != nil {
+				return err
 			}
 			out := c.String("out")
-			if out == "-" && c.String("format") != "csv" && c.String("format") != "jsonl" {
-				return usageErr("--format %q: want csv or jsonl", c.String("format"))
-			}
 			if c.Bool("guests") && c.Bool("no-guests") {
 				return usageErr("--guests and --no-guests together")
 			}
@@ -95,11 +88,7 @@ func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			if err != nil {
 				return err
 			}
-			isTTY := false
-			if fd, ok := stderr.(*os.File); ok {
-				isTTY = term.IsTerminal(int(fd.Fd()))
-			}
-			prog := pipeline.NewProgress(stderr, isTTY, "export users")
+			prog := newProgress(stderr, "export users")
 			prog.Start(-1)
 			res, err := export.Users(hard, client, export.UsersConfig{Out: out, Format: c.String("format"), Stdout: stdout,
 				Filter: f, Concurrency: c.Int("concurrency"), Progress: prog.Add})

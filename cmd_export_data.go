@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/synbatch/synbatch/export"
 	"github.com/synbatch/synbatch/formats"
@@ -51,11 +49,7 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			if err != nil {
 				return err
 			}
-			isTTY := false
-			if fd, ok := stderr.(*os.File); ok {
-				isTTY = term.IsTerminal(int(fd.Fd()))
-			}
-			prog := pipeline.NewProgress(stderr, isTTY, "export data")
+			prog := newProgress(stderr, "export data")
 			prog.Start(len(users))
 			last := 0
 			results, err := export.Bundles(hard, client, export.BundleConfig{Out: c.String("out"), Users: users,

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/synbatch/synbatch/export"
 	"github.com/synbatch/synbatch/pipeline"
@@ -15,10 +13,8 @@ import (
 )
 
 func exportRoomsCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
-	flags := append(connFlags(), poolFlags()...)
+	flags := append(append(connFlags(), poolFlags()...), outFlags()...)
 	flags = append(flags,
-		&cli.StringFlag{Name: "out", Required: true, Usage: "output file: .csv, .tsv, .xlsx or .jsonl; - for stdout"},
-		&cli.StringFlag{Name: "format", Value: "csv", Usage: "with --out -: csv or jsonl"},
 		&cli.StringFlag{Name: "search", Usage: "only rooms whose name, alias localpart or room id contains this"},
 		&cli.BoolFlag{Name: "members", Usage: "add each room's joined members (a request per room)"},
 	)
@@ -32,22 +28,15 @@ func exportRoomsCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			"leading ' (read back as written).",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 0 {
-				return usageErr("export rooms takes no arguments (did you mean --out %s?)", c.Args().First())
+			if err := checkOut(c, "rooms"); err != nil {
+				return err
 			}
 			out := c.String("out")
-			if out == "-" && c.String("format") != "csv" && c.String("format") != "jsonl" {
-				return usageErr("--format %q: want csv or jsonl", c.String("format"))
-			}
 			client, err := exportClient(hard, c, stderr)
 			if err != nil {
 				return err
 			}
-			isTTY := false
-			if fd, ok := stderr.(*os.File); ok {
-				isTTY = term.IsTerminal(int(fd.Fd()))
-			}
-			prog := pipeline.NewProgress(stderr, isTTY, "export rooms")
+			prog := newProgress(stderr, "export rooms")
 			prog.Start(-1)
 			res, err := export.Rooms(hard, client, export.RoomsConfig{Out: out, Format: c.String("format"), Stdout: stdout,
 				Filter: synapse.RoomFilter{Search: c.String("search")}, Members: c.Bool("members"),

@@ -4,6 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+
+	"golang.org/x/term"
+
+	"github.com/synbatch/synbatch/pipeline"
 
 	"github.com/urfave/cli/v2"
 )
@@ -30,6 +35,35 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// newProgress shows progress on stderr: a bar when it is a terminal, a line
+// every few seconds otherwise.
+func newProgress(stderr io.Writer, label string) *pipeline.Progress {
+	tty := false
+	if f, ok := stderr.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	return pipeline.NewProgress(stderr, tty, label)
+}
+
+// outFlags are the output flags of the table exports (users, rooms).
+func outFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "out", Required: true, Usage: "output file: .csv, .tsv, .xlsx or .jsonl; - for stdout"},
+		&cli.StringFlag{Name: "format", Value: "csv", Usage: "with --out -: csv or jsonl"},
+	}
+}
+
+// checkOut checks a table export's arguments and --out/--format.
+func checkOut(c *cli.Context, what string) error {
+	if c.NArg() != 0 {
+		return usageErr("export %s takes no arguments (did you mean --out %s?)", what, c.Args().First())
+	}
+	if c.String("out") == "-" && c.String("format") != "csv" && c.String("format") != "jsonl" {
+		return usageErr("--format %q: want csv or jsonl", c.String("format"))
 	}
 	return nil
 }

@@ -22,8 +22,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -342,23 +340,9 @@ func (b *bundler) retry(ctx context.Context, fn func() error) error {
 	}
 }
 
-// wait sleeps before attempt+1. After a 429 with a hint the client's shared
-// pause already holds every request; otherwise full jitter spreads the
-// workers' retries apart.
+// wait sleeps before attempt+1 (see synapse.Backoff).
 func (b *bundler) wait(ctx context.Context, attempt int, err error) error {
-	var se *synapse.Error
-	if errors.As(err, &se) && se.Status == http.StatusTooManyRequests && se.RetryAfter > 0 {
-		return ctx.Err()
-	}
-	d := time.Duration(rand.Int64N(int64(b.backoff<<(attempt-1)) + 1))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return synapse.Backoff(ctx, b.backoff, attempt, err)
 }
 
 // userServer is the part of a user id after the localpart: the server whose

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"sort"
 	"sync"
@@ -299,11 +298,8 @@ func listRetry(ctx context.Context, f func() error) error {
 		if err == nil || attempt >= 5 || !synapse.IsRetryable(err) {
 			return err
 		}
-		d := time.Duration(rand.Int64N(int64(250*time.Millisecond) << attempt))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(d):
+		if err := synapse.Backoff(ctx, 250*time.Millisecond, attempt, err); err != nil {
+			return err
 		}
 	}
 }

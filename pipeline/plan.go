@@ -108,7 +108,7 @@ func planWithRetry(ctx context.Context, job *jobs.Job, env jobs.Env, cfg Config)
 		if err == nil || a >= attempts || !synapse.IsRetryable(err) {
 			return p, err
 		}
-		if err := backoffWait(ctx, cfg.BaseBackoff, a, err); err != nil {
+		if err := synapse.Backoff(ctx, cfg.BaseBackoff, a, err); err != nil {
 			return nil, err
 		}
 	}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -322,7 +320,7 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 			rec.Status, rec.Errcode = se.Status, se.Errcode
 		}
 		if synapse.IsRetryable(err) && attempt < maxAttempts {
-			if backoffWait(ctx, backoff, attempt, err) != nil {
+			if synapse.Backoff(ctx, backoff, attempt, err) != nil {
 				return nil
 			}
 			continue
@@ -333,29 +331,6 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 		}
 		rec.Outcome, rec.Error = journal.Failed, err.Error()
 		return record(rec)
-	}
-}
-
-// backoffWait waits before attempt+1. After a 429 with a hint the client's
-// shared pause already holds every request, so there is nothing to add;
-// otherwise full jitter spreads many workers' retries apart.
-func backoffWait(ctx context.Context, base time.Duration, attempt int, err error) error {
-	var se *synapse.Error
-	if errors.As(err, &se) && se.Status == http.StatusTooManyRequests && se.RetryAfter > 0 {
-		return ctx.Err()
-	}
-	if base <= 0 {
-		base = 500 * time.Millisecond
-	}
-	d := base << (attempt - 1)
-	d = time.Duration(rand.Int64N(int64(d) + 1))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

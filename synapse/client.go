@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -354,6 +355,29 @@ func (c *Client) answerError(method, path string, resp *http.Response, data []by
 		}
 	}
 	return e
+}
+
+// Backoff waits before try attempt+1 of a request that failed with err.
+// After a 429 with a hint the shared pause already holds every request, so
+// it adds nothing; otherwise full jitter (a random wait up to base·2^(n-1))
+// spreads many workers' retries apart. base 0 means 500ms.
+func Backoff(ctx context.Context, base time.Duration, attempt int, err error) error {
+	var se *Error
+	if errors.As(err, &se) && se.Status == http.StatusTooManyRequests && se.RetryAfter > 0 {
+		return ctx.Err()
+	}
+	if base <= 0 {
+		base = 500 * time.Millisecond
+	}
+	d := time.Duration(rand.Int64N(int64(base<<(attempt-1)) + 1))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // parseRetryAfter reads a Retry-After header: seconds or an HTTP date.
