@@ -74,6 +74,7 @@ func applyCommand(soft, hard context.Context, stdin io.Reader, stdout, stderr io
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "go on without asking when rows deactivate, delete devices, reset passwords, remove external ids, delete rooms, purge history, or delete or quarantine media"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and change nothing (the same as synbatch plan)"},
 		&cli.BoolFlag{Name: "list", Aliases: []string{"l"}, Usage: "print a line for each row as it finishes"},
+		&cli.BoolFlag{Name: "resend-uncertain", Usage: "send again the passwords of uncertain rows (a lost answer that a login check could not settle); each such write logs the user out"},
 		&cli.BoolFlag{Name: "allow-changed", Usage: "resume a journal although the manifest changed since (rows are matched by content) or it names another server URL"},
 		&cli.DurationFlag{Name: "down-limit", Value: 10 * time.Minute, Usage: "how long to wait for a server that stopped answering before stopping (exit 3)"},
 	)
@@ -239,6 +240,7 @@ func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdou
 	r.cfg.Journal = jpath
 	r.cfg.State = state
 	r.cfg.AllowChanged = c.Bool("allow-changed")
+	r.cfg.ResendUncertain = c.Bool("resend-uncertain")
 	r.cfg.DownLimit = c.Duration("down-limit")
 	r.cfg.Log = stderr
 	r.cfg.Header = journal.Header{Tool: "synbatch", Version: version, Manifest: r.src.Path, ManifestSHA256: sum,
@@ -249,9 +251,14 @@ func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdou
 			fmt.Sprintf("shard=%d/%d", r.src.Shard, max(r.src.Shards, 1))}}
 
 	r.cfg.Progress = newProgress(stderr, "apply")
-	if c.Bool("list") && !r.asJSON {
+	if !r.asJSON {
+		// An uncertain row is always named: it needs a person's decision.
+		list := c.Bool("list")
 		var mu sync.Mutex
 		r.cfg.OnRecord = func(rec journal.Record) {
+			if !list && rec.Outcome != journal.Uncertain {
+				return
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			fmt.Fprintln(stdout, rowLine(rec))
@@ -267,7 +274,11 @@ func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdou
 		return runErr
 	}
 	if stats.Failed() > 0 {
-		return &exitError{code: exitFailed, err: fmt.Errorf("%d rows failed: synbatch journal summary %s", stats.Failed(), jpath)}
+		what := fmt.Sprintf("%d rows failed", stats.Failed())
+		if n := stats.Outcomes[string(journal.Uncertain)]; n > 0 {
+			what = fmt.Sprintf("%d rows failed or uncertain (%d uncertain: listed above; each later run checks them again, --resend-uncertain sends them)", stats.Failed(), n)
+		}
+		return &exitError{code: exitFailed, err: fmt.Errorf("%s: synbatch journal summary %s", what, jpath)}
 	}
 	return nil
 }

@@ -30,7 +30,7 @@ func (j *Job) planAction(ctx context.Context, env Env, st *State, p *Plan) error
 	case ResetPassword:
 		// Synapse cannot say whether a password is already the one asked
 		// for; a resumed row whose write may have landed is not sent again.
-		if st.PasswordUnsure {
+		if st.PasswordUnsure || st.PasswordSet {
 			return nil
 		}
 		logout := j.LogoutDevices == nil || *j.LogoutDevices

@@ -218,6 +218,11 @@ func (j *Job) SetsPassword() bool {
 	return j.HasPassword() && (j.Action == Update || j.Action == ResetPassword || j.Action == Reactivate)
 }
 
+// Intent is what the row asks for, to tell a harmless repeat from a
+// disagreement: its key plus the password the key leaves out. It is only
+// compared in memory, never written anywhere.
+func (j *Job) Intent() string { return j.Key + "\x00" + j.password }
+
 // HasPassword reports whether the row sets a password (given or generated).
 func (j *Job) HasPassword() bool { return j.password != "" || j.generate }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sync"
@@ -77,6 +78,33 @@ func (p *PasswordFile) write(userID, pw string) error {
 		return fmt.Errorf("sync passwords file: %w", err)
 	}
 	return nil
+}
+
+// Last returns the password the file holds last for userID ("" if none),
+// the one in effect if its write landed.
+func (p *PasswordFile) Last(userID string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, err := os.Open(p.path)
+	if err != nil {
+		return "", fmt.Errorf("read passwords file: %w", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = 2
+	var pw string
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return pw, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("read passwords file %s: %w", p.path, err)
+		}
+		if rec[0] == userID {
+			pw = rec[1]
+		}
+	}
 }
 
 // Close closes the file.

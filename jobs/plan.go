@@ -96,9 +96,17 @@ type State struct {
 	// Begun: an earlier attempt or an interrupted run sent (or was about to
 	// send) a write for this row.
 	Begun bool
-	// PasswordUnsure: a write holding the password got no answer, so it may
-	// have been applied. It is not sent again.
+	// PasswordUnsure: a write holding the password to an account that
+	// existed got no answer, so it may have been applied. It is not sent
+	// again (a second one would log the user out again) unless Resend.
 	PasswordUnsure bool
+	// PasswordSet: a login check showed the row's password is in effect.
+	PasswordSet bool
+	// Resend sends an unsure password again when a login check cannot show
+	// it is in effect (--resend-uncertain).
+	Resend bool
+	// unsureWhy says why an unsure password could not be settled.
+	unsureWhy string
 	// TaskID is a long-running server task this row started, in this run
 	// or an interrupted one: poll it, never start a second.
 	TaskID string
@@ -214,6 +222,11 @@ func (j *Job) Resolve(ctx context.Context, env Env) (string, error) {
 // Run plans the row and sends the writes it needs. Errors from Synapse are
 // returned for the caller to classify (retry, stop, or fail the row).
 func (j *Job) Run(ctx context.Context, env Env, st *State) (Result, error) {
+	if st.PasswordUnsure {
+		if err := j.settlePassword(ctx, env, st); err != nil {
+			return Result{UserID: j.Subject()}, err
+		}
+	}
 	p, err := j.Plan(ctx, env, st)
 	if err != nil {
 		return Result{UserID: j.Subject()}, err
@@ -223,9 +236,14 @@ func (j *Job) Run(ctx context.Context, env Env, st *State) (Result, error) {
 		res.Outcome, res.Note = journal.Skipped, p.Reason
 		return res, nil
 	}
+	// A create goes to an account that does not exist: it has no sessions
+	// to log out, so its password is always sent, and a lost answer is
+	// settled by reading the account (it exists: the create, password
+	// included, landed; it does not: send it again).
+	create := p.Kind == KindCreate
 	var sent []step
 	for _, s := range p.steps {
-		if s.password && st.PasswordUnsure {
+		if s.password && st.PasswordUnsure && !create {
 			continue
 		}
 		sent = append(sent, s)
@@ -247,7 +265,7 @@ func (j *Job) Run(ctx context.Context, env Env, st *State) (Result, error) {
 	for _, s := range sent {
 		status, err := s.do(ctx)
 		if err != nil {
-			if s.password && synapse.Uncertain(err) {
+			if s.password && !create && synapse.Uncertain(err) {
 				st.PasswordUnsure = true
 			}
 			return res, fmt.Errorf("write %s of %s: %w", strings.Join(s.fields, ", "), p.UserID, err)
@@ -258,19 +276,34 @@ func (j *Job) Run(ctx context.Context, env Env, st *State) (Result, error) {
 		}
 	}
 	res.Outcome = journal.Done
-	if st.PasswordUnsure {
-		res.Outcome, res.Note = journal.Uncertain, passwordUnsure
+	switch {
+	case st.PasswordUnsure:
+		res.Outcome, res.Note = journal.Uncertain, st.UnsureNote()
+	case st.PasswordSet:
+		res.Note = passwordConfirmed
 	}
 	return res, nil
 }
 
-const passwordUnsure = "the password write's answer was lost, so it may or may not be set; it was not resent so nobody is logged out twice: check, or reset it"
+const passwordConfirmed = "the password write's answer was lost; a login with the new password showed it is set (that session was removed at once)"
+
+// UnsureNote says why a row is uncertain and how to settle it.
+func (st *State) UnsureNote() string {
+	why := st.unsureWhy
+	if why == "" {
+		why = "it could not be checked"
+	}
+	return "the password write's answer was lost and " + why + "; it was not sent again, so nobody is logged out twice. " +
+		"Each later run checks it again; --resend-uncertain sends it again"
+}
 
 // settled is the result for a row the server already matches.
 func (j *Job) settled(st *State, res Result) Result {
 	switch {
 	case st.PasswordUnsure:
-		res.Outcome, res.Note = journal.Uncertain, passwordUnsure
+		res.Outcome, res.Note = journal.Uncertain, st.UnsureNote()
+	case st.PasswordSet:
+		res.Outcome, res.Note = journal.Done, passwordConfirmed
 	case st.Begun:
 		res.Outcome, res.Note = journal.Done, "already applied by an interrupted attempt"
 	default:
@@ -298,4 +331,61 @@ func (j *Job) passwordFor(env Env, st *State, userID string) (string, error) {
 	}
 	st.generated = pw
 	return pw, nil
+}
+
+// settlePassword tries to settle an unsure password without writing it: a
+// login with it either works (the write landed: PasswordSet) or is refused
+// (it is not in effect now). A refused one is sent again only with Resend:
+// a write the server is still working on could land later, and the user
+// would be logged out twice. Errors worth retrying are returned.
+func (j *Job) settlePassword(ctx context.Context, env Env, st *State) error {
+	id, err := j.Resolve(ctx, env)
+	if err != nil {
+		return err
+	}
+	pw, ok, err := j.knownPassword(env, st, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		st.unsureWhy = "the generated password is not in --passwords-out to check it with"
+		if st.Resend {
+			st.PasswordUnsure = false
+		}
+		return nil
+	}
+	in, err := env.Client.PasswordLogsIn(ctx, id, pw)
+	switch {
+	case errors.Is(err, synapse.ErrCannotCheck):
+		st.unsureWhy = err.Error()
+	case err != nil:
+		return fmt.Errorf("check the password of %s by logging in: %w", id, err)
+	case in:
+		st.PasswordUnsure, st.PasswordSet = false, true
+		return nil
+	default:
+		st.unsureWhy = "a login with the new password is refused: the write has not taken effect (yet)"
+	}
+	if st.Resend {
+		st.PasswordUnsure = false
+	}
+	return nil
+}
+
+// knownPassword is the password an unsure write held: the row's own, or the
+// one generated for it (this run's, or the last in the passwords file).
+func (j *Job) knownPassword(env Env, st *State, id string) (string, bool, error) {
+	switch {
+	case !j.generate:
+		return j.password, true, nil
+	case st.generated != "":
+		return st.generated, true, nil
+	case env.Passwords == nil:
+		return "", false, nil
+	}
+	pw, err := env.Passwords.Last(id)
+	if err != nil {
+		return "", false, err
+	}
+	return pw, pw != "", nil
 }

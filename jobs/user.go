@@ -187,7 +187,7 @@ func (j *Job) planUpdate(ctx context.Context, env Env, u *synapse.User, st *Stat
 	// exists keeps its password, so re-applying an onboarding sheet never
 	// logs anyone out. An update row sets it, unless an earlier attempt's
 	// answer was lost (then it may be set already; see State).
-	withPassword := j.Action == Update && j.HasPassword() && !st.PasswordUnsure
+	withPassword := j.Action == Update && j.HasPassword() && !st.PasswordUnsure && !st.PasswordSet
 	b.step(j, env, st, p, withPassword)
 	return nil
 }

@@ -23,19 +23,22 @@ import (
 type Outcome string
 
 // Outcomes a row record may carry. Done, Unchanged and Skipped are final: a
-// resumed run does not touch such a row again. Failed rows are tried again.
+// resumed run does not touch such a row again. Failed rows are tried again;
+// uncertain rows are settled again (never counted as finished).
 const (
 	Done      Outcome = "done"
 	Unchanged Outcome = "unchanged"
 	Skipped   Outcome = "skipped"
 	Failed    Outcome = "failed"
 	// Uncertain is a write whose answer never came and whose effect cannot be
-	// read back (a password). It is not resent, so nobody is logged out twice.
+	// read back (a password). It is not resent unless asked, so nobody is
+	// logged out twice, but it is not finished either: every later run
+	// tries to settle it and reports it while it stays uncertain.
 	Uncertain Outcome = "uncertain"
 )
 
 // Final reports whether a resumed run leaves the row alone.
-func (o Outcome) Final() bool { return o != Failed && o != "" }
+func (o Outcome) Final() bool { return o != Failed && o != Uncertain && o != "" }
 
 // Header opens every run's part of the journal.
 type Header struct {
@@ -78,19 +81,22 @@ type Record struct {
 
 // State is what an existing journal says about its rows.
 type State struct {
-	Final    *Finished         // rows with a final outcome
-	Begun    map[string]bool   // keys with a write sent but no final record
-	Tasks    map[string]string // key -> id of a long-running server task the row started
-	Runs     []Header
-	Records  int
-	Repaired string // path of the saved torn tail, when one was cut
+	Final *Finished         // rows with a final outcome
+	Begun map[string]bool   // keys with a write sent but no final record
+	Tasks map[string]string // key -> id of a long-running server task the row started
+	// Uncertain holds keys whose latest result is uncertain: a password
+	// write that may have landed. A resume settles them without resending.
+	Uncertain map[string]bool
+	Runs      []Header
+	Records   int
+	Repaired  string // path of the saved torn tail, when one was cut
 }
 
 // Load reads the journal at path (a missing file is an empty journal). A last
 // line torn by a kill is cut off and kept in path+".torn"; damage before the
 // last line is an error with its byte offset, since the rest cannot be trusted.
 func Load(path string) (*State, error) {
-	st := &State{Final: &Finished{}, Begun: map[string]bool{}, Tasks: map[string]string{}}
+	st := &State{Final: &Finished{}, Begun: map[string]bool{}, Tasks: map[string]string{}, Uncertain: map[string]bool{}}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
@@ -432,6 +438,11 @@ func (st *State) row(key string, o Outcome) {
 	st.Records++
 	if o.Final() {
 		st.Final.add(key)
+	}
+	if o == Uncertain {
+		st.Uncertain[key] = true
+	} else {
+		delete(st.Uncertain, key)
 	}
 	delete(st.Begun, key)
 }

@@ -195,19 +195,27 @@ func TestSpamChecker429IsNotRetried(t *testing.T) {
 	}
 }
 
-func TestFullDiskSendsNothingUnrecorded(t *testing.T) {
+// smallDisk mounts a tmpfs of size (e.g. "8k") for the test: a disk that
+// fills up. It needs root, which CI has.
+func smallDisk(t *testing.T, size string) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") != "" {
 			t.Fatal("this test mounts a tmpfs and must run as root in CI")
 		}
 		t.Skip("needs root to mount a small tmpfs")
 	}
-	r := newRig(t)
 	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v: %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	return dir
+}
+
+func TestFullDiskSendsNothingUnrecorded(t *testing.T) {
+	dir := smallDisk(t, "8k")
+	r := newRig(t)
 	jp := filepath.Join(dir, "j")
 	_, err := r.apply(r.manifestOf("full", 200), jp, nil)
 	if err == nil || !strings.Contains(err.Error(), "no space") {

@@ -44,7 +44,10 @@ type Config struct {
 	// AllowChanged resumes a journal written for another version of the
 	// manifest or for another server; rows keep their identity by content.
 	AllowChanged bool
-	Progress     *Progress // may be nil
+	// ResendUncertain sends again the passwords of uncertain rows that a
+	// login check cannot show are in effect.
+	ResendUncertain bool
+	Progress        *Progress // may be nil
 	// OnRecord, when set, sees every row result as it is journaled. It is
 	// called from many workers at once.
 	OnRecord func(journal.Record)
@@ -193,7 +196,10 @@ feed:
 			break feed
 		default:
 		}
-		resumed := jobs.State{Begun: st.Begun[job.Key], TaskID: st.Tasks[job.Key]}
+		// An uncertain row of an earlier run is settled again, never taken
+		// as finished: its write is treated as begun and maybe landed.
+		unsure := st.Uncertain[job.Key]
+		resumed := jobs.State{Begun: st.Begun[job.Key] || unsure, TaskID: st.Tasks[job.Key], Resend: unsure && cfg.ResendUncertain}
 		if lim.acquire(gctx) != nil {
 			break feed
 		}
@@ -231,6 +237,16 @@ feed:
 	for o, i := range outcomeIdx {
 		if n := counts[i].Load(); n > 0 {
 			stats.Outcomes[string(o)] = int(n)
+		}
+	}
+	if cerr != nil {
+		// Results queued after the journal failed never reached it: count
+		// only what it holds, so the summary never claims a row a resume
+		// would not find finished.
+		if held, herr := journal.LastRunOutcomes(cfg.Journal); herr == nil {
+			stats.Outcomes = held
+		} else {
+			stats.Outcomes = map[string]int{}
 		}
 	}
 	finished := resumed
@@ -303,7 +319,7 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 			return fmt.Errorf("the token was refused (%w): check it is a server admin's and still valid", err)
 		}
 		var ne *synapse.NetError
-		if errors.As(err, &ne) && watch.isDown() {
+		if (errors.As(err, &ne) || synapse.IsGateway(err)) && watch.isDown() {
 			// The server is away, not the row at fault: wait for it
 			// without spending the row's attempts.
 			if werr := watch.wait(ctx); werr != nil {
@@ -330,6 +346,11 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 			return fmt.Errorf("server unreachable after %d attempts: %w", attempt, err)
 		}
 		rec.Outcome, rec.Error = journal.Failed, err.Error()
+		if state.PasswordUnsure {
+			// A failed row is tried again by a resume: one whose password
+			// may be set must not be, so it stays uncertain.
+			rec.Outcome, rec.Note = journal.Uncertain, state.UnsureNote()
+		}
 		return record(rec)
 	}
 }

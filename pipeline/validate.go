@@ -129,7 +129,7 @@ func Validate(src Source) (*Checked, error) {
 		if j.Action.Room() {
 			roomRow = 1 << 30
 		}
-		users = append(users, claim{what: uh, aux: uint32(hash(j.Key)), row: uint32(row.Num) | roomRow})
+		users = append(users, claim{what: uh, aux: uint32(hash(j.Intent())), row: uint32(row.Num) | roomRow})
 		hold := func(col uint32, what string) {
 			owners = append(owners, claim{what: hash(what), aux: uint32(uh), row: uint32(row.Num) | col<<30})
 		}

@@ -280,8 +280,23 @@ func Uncertain(err error) bool {
 	return errors.As(err, &e) && (e.Status == http.StatusBadGateway || e.Status == http.StatusGatewayTimeout || e.Status == http.StatusInternalServerError)
 }
 
-// do sends one request; path is already escaped. out may be nil.
+// do sends one request with the admin's token; path is already escaped.
+// out may be nil.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) (int, error) {
+	return c.send(ctx, call{method: method, path: path, in: in, out: out, token: c.token, sharedPause: true})
+}
+
+// call is one request. sharedPause makes a 429 with a hint pause every
+// request of the run; without it the caller handles the 429 alone.
+type call struct {
+	method, path string
+	in, out      any
+	token        string // "" sends no Authorization header
+	sharedPause  bool
+}
+
+func (c *Client) send(ctx context.Context, k call) (int, error) {
+	method, path, in, out := k.method, k.path, k.in, k.out
 	if err := c.wait(ctx); err != nil {
 		return 0, err
 	}
@@ -297,7 +312,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	if k.token != "" {
+		req.Header.Set("Authorization", "Bearer "+k.token)
+	}
 	req.Header.Set("User-Agent", c.userAgent)
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -314,14 +331,20 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 		c.failing.Add(1)
 		return 0, &NetError{Method: method, Path: path, Sent: wasSent(err), Err: stripURL(err)}
 	}
-	c.failing.Store(0)
+	// A reverse proxy answers 502/503/504 while Synapse restarts: for
+	// deciding whether the server is away they count as no answer.
+	if gatewayStatus(resp.StatusCode) {
+		c.failing.Add(1)
+	} else {
+		c.failing.Store(0)
+	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return resp.StatusCode, &NetError{Method: method, Path: path, Sent: true, Err: err}
 	}
 	if resp.StatusCode/100 != 2 {
-		return resp.StatusCode, c.answerError(method, path, resp, data)
+		return resp.StatusCode, c.answerError(method, path, resp, data, k.sharedPause)
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -333,7 +356,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 
 // answerError turns a non-2xx answer into an *Error and, after a 429 with
 // a hint, pauses every request.
-func (c *Client) answerError(method, path string, resp *http.Response, data []byte) error {
+func (c *Client) answerError(method, path string, resp *http.Response, data []byte, sharedPause bool) error {
 	e := &Error{Method: method, Path: path, Status: resp.StatusCode}
 	var eb struct {
 		Errcode      string `json:"errcode"`
@@ -350,7 +373,7 @@ func (c *Client) answerError(method, path string, resp *http.Response, data []by
 		if e.RetryAfter == 0 {
 			e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		}
-		if e.RetryAfter > 0 {
+		if e.RetryAfter > 0 && sharedPause {
 			c.Pause(e.RetryAfter)
 		}
 	}
@@ -396,14 +419,40 @@ func parseRetryAfter(h string, now time.Time) time.Duration {
 }
 
 // wasSent guesses whether a failed request may have reached the server: a
-// refused or unresolvable connection never did; a timeout or reset may have.
+// refused or unresolvable connection never did, nor one whose TLS handshake
+// failed (no request byte is sent before it completes); a timeout or reset
+// may have.
 func wasSent(err error) bool {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return false
 	}
 	var dns *net.DNSError
-	return !errors.As(err, &dns)
+	if errors.As(err, &dns) {
+		return false
+	}
+	var cert *tls.CertificateVerificationError
+	var rec tls.RecordHeaderError
+	var alert tls.AlertError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	if errors.As(err, &cert) || errors.As(err, &rec) || errors.As(err, &alert) || errors.As(err, &unknown) || errors.As(err, &host) {
+		return false
+	}
+	// net/http's own handshake timeout has no type of its own.
+	return !strings.Contains(err.Error(), "TLS handshake timeout")
+}
+
+// gatewayStatus is an answer a reverse proxy gives when it cannot reach
+// Synapse (or gave up waiting for it).
+func gatewayStatus(code int) bool {
+	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
+}
+
+// IsGateway reports whether err is a proxy's 502, 503 or 504.
+func IsGateway(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && gatewayStatus(e.Status)
 }
 
 // stripURL drops the *url.Error wrapper, whose text repeats the URL.

@@ -208,7 +208,7 @@ func (c *Client) Download(ctx context.Context, serverName, mediaID string, w io.
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return 0, c.answerError(method, path, resp, data)
+		return 0, c.answerError(method, path, resp, data, true)
 	}
 	var n int64
 	buf := make([]byte, 64<<10)

@@ -29,6 +29,8 @@ type User struct {
 	ExternalIDs [][2]string // provider, id
 	// PasswordSets counts password writes (each logs the user out).
 	PasswordSets int
+	// Sessions counts sessions opened by a password login and not logged out.
+	Sessions int
 }
 
 // Server is a fake homeserver.
@@ -47,6 +49,11 @@ type Server struct {
 	// Fault, when set, may answer a request instead of the fake: return true
 	// when it has written a response.
 	Fault func(w http.ResponseWriter, r *http.Request) bool
+	// NoPasswordLogin answers password logins as a server with password
+	// login disabled (SSO only) does.
+	NoPasswordLogin bool
+	// Logins counts password logins tried.
+	Logins atomic.Int64
 }
 
 // New starts a fake for server name with one admin, @admin:name.
@@ -91,6 +98,14 @@ func errJSON(w http.ResponseWriter, status int, code, msg string) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.Requests.Add(1)
 	if f := s.Fault; f != nil && f(w, r) {
+		return
+	}
+	switch r.URL.Path {
+	case "/_matrix/client/v3/login":
+		s.login(w, r)
+		return
+	case "/_matrix/client/v3/logout":
+		s.logout(w, r)
 		return
 	}
 	if r.Header.Get("Authorization") != "Bearer "+s.Token {
@@ -254,4 +269,46 @@ func (s *Server) putUser(w http.ResponseWriter, r *http.Request, id string) {
 		u.ExternalIDs = ids
 	}
 	writeJSON(w, status, map[string]any{"name": id})
+}
+
+// login takes a password login as Synapse does: 403 M_FORBIDDEN for a wrong
+// password, a session token (user id + "/" + session) for a right one.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	s.Logins.Add(1)
+	if s.NoPasswordLogin {
+		errJSON(w, 400, "M_UNKNOWN", "Unknown login type m.login.password")
+		return
+	}
+	var b struct {
+		Identifier struct {
+			User string `json:"user"`
+		} `json:"identifier"`
+		Password string `json:"password"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		errJSON(w, 400, "M_BAD_JSON", err.Error())
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[b.Identifier.User]
+	if u == nil || u.Password == "" || u.Password != b.Password {
+		errJSON(w, 403, "M_FORBIDDEN", "Invalid username or password")
+		return
+	}
+	u.Sessions++
+	writeJSON(w, 200, map[string]string{"user_id": u.Name, "access_token": "session/" + u.Name, "device_id": "CHECK"})
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	id, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer session/")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[id]
+	if !ok || u == nil || u.Sessions == 0 {
+		errJSON(w, 401, "M_UNKNOWN_TOKEN", "Invalid access token passed.")
+		return
+	}
+	u.Sessions--
+	writeJSON(w, 200, map[string]string{})
 }

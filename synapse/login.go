@@ -1,0 +1,86 @@
+package synapse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// ErrCannotCheck is a password check the server would not answer: password
+// login is disabled (SSO only, Matrix Authentication Service), the account
+// cannot log in (deactivated, locked), or logins are rate limited for long.
+var ErrCannotCheck = errors.New("cannot check the password by logging in")
+
+// PasswordLogsIn settles a password write whose answer was lost, without
+// writing the password again: it logs in as the user with the password and,
+// when that works, logs the new session out at once, so it leaves no device
+// behind. It reports false when the server refuses the password (so it is
+// not in effect now), and an error wrapping ErrCannotCheck when the server
+// cannot tell. Lost answers and gateway errors come back as they are, for
+// the caller to retry.
+//
+// A 429 on the login is waited out here when it is short: the shared pause
+// is for the Admin API, and the login limit (rc_login) is the user's own.
+func (c *Client) PasswordLogsIn(ctx context.Context, userID, password string) (bool, error) {
+	body := map[string]any{
+		"type":                        "m.login.password",
+		"identifier":                  map[string]any{"type": "m.id.user", "user": userID},
+		"password":                    password,
+		"initial_device_display_name": "synbatch password check (removed at once)",
+	}
+	var out struct {
+		AccessToken string `json:"access_token"`
+		DeviceID    string `json:"device_id"`
+	}
+	for try := 1; ; try++ {
+		_, err := c.send(ctx, call{method: http.MethodPost, path: "/_matrix/client/v3/login", in: body, out: &out})
+		var se *Error
+		switch {
+		case err == nil:
+			return true, c.endCheckSession(ctx, userID, out.AccessToken, out.DeviceID)
+		case errors.As(err, &se) && se.Status == http.StatusForbidden && se.Errcode == "M_FORBIDDEN":
+			return false, nil // "Invalid username or password"
+		case errors.As(err, &se) && se.Status == http.StatusTooManyRequests:
+			if se.RetryAfter <= 0 || se.RetryAfter > 10*time.Second || try >= 3 {
+				return false, fmt.Errorf("%w: logins for %s are rate limited (%v)", ErrCannotCheck, userID, err)
+			}
+			t := time.NewTimer(se.RetryAfter)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return false, ctx.Err()
+			case <-t.C:
+			}
+			continue
+		case IsRetryable(err):
+			return false, err
+		default:
+			// M_USER_DEACTIVATED, M_USER_LOCKED, an unknown login type
+			// (password login off), MAS's 404: the server cannot say.
+			return false, fmt.Errorf("%w: %v", ErrCannotCheck, err)
+		}
+	}
+}
+
+// endCheckSession removes the session a password check opened: a logout
+// with its own token, or, if that answer is lost, the admin's device delete.
+func (c *Client) endCheckSession(ctx context.Context, userID, token, deviceID string) error {
+	var err error
+	for try := 1; try <= 4; try++ {
+		if _, err = c.send(ctx, call{method: http.MethodPost, path: "/_matrix/client/v3/logout", in: map[string]any{}, token: token}); err == nil {
+			return nil
+		}
+		if deviceID != "" {
+			// The logout may have landed, taking the token with it.
+			if err = c.DeleteDevices(ctx, userID, []string{deviceID}); err == nil {
+				return nil
+			}
+		}
+		if !IsRetryable(err) || Backoff(ctx, 0, try, err) != nil {
+			break
+		}
+	}
+	return fmt.Errorf("remove the session of the password check (device %s of %s): %w", deviceID, userID, err)
+}
