@@ -97,16 +97,18 @@ type State struct {
 // last line is an error with its byte offset, since the rest cannot be trusted.
 func Load(path string) (*State, error) {
 	st := &State{Final: &Finished{}, Begun: map[string]bool{}, Tasks: map[string]string{}, Uncertain: map[string]bool{}}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := openNoFollow(path, os.O_RDWR, "journal")
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open journal: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("journal %s is not a regular file", path)
+	// Before anything is read as a result, let alone cut: a file synbatch
+	// did not write is left as it is.
+	if err := checkIsJournal(f, path); err != nil {
+		return nil, err
 	}
 	r := bufio.NewReaderSize(f, 1<<20)
 	var off int64
@@ -129,8 +131,10 @@ func Load(path string) (*State, error) {
 					_, peekErr := r.Peek(1)
 					last = peekErr == io.EOF
 				}
-				if !last {
-					return nil, fmt.Errorf("journal %s: damaged record at byte %d: %v", path, off, perr)
+				// A whole line of valid JSON holding what synbatch never
+				// writes was not torn by a kill: it is damage wherever it is.
+				if !last || (complete && json.Valid(line)) {
+					return nil, damaged(path, off, perr)
 				}
 				// A kill can tear only the record being written, the last one.
 				// A live run may be writing it right now: repair only under
@@ -161,7 +165,7 @@ func Load(path string) (*State, error) {
 }
 
 func saveTorn(path string, line []byte) error {
-	f, err := os.OpenFile(path+".torn", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := openNoFollow(path+".torn", os.O_CREATE|os.O_WRONLY|os.O_APPEND, "torn tail file")
 	if err != nil {
 		return fmt.Errorf("keep torn journal tail: %w", err)
 	}
@@ -184,11 +188,16 @@ func (st *State) add(line []byte) error {
 	}
 	var p struct {
 		Type    string  `json:"type"`
+		Tool    string  `json:"tool"`
+		Row     int     `json:"row"`
 		Key     string  `json:"key"`
 		Outcome Outcome `json:"outcome"`
 		Task    string  `json:"task"`
 	}
 	if err := json.Unmarshal(line, &p); err != nil {
+		return err
+	}
+	if err := checkRecord(p.Type, p.Key, p.Row, p.Outcome, p.Task, p.Tool); err != nil {
 		return err
 	}
 	switch p.Type {
@@ -205,9 +214,6 @@ func (st *State) add(line []byte) error {
 		st.Begun[p.Key] = true
 	case "task":
 		st.Tasks[p.Key] = p.Task
-	case "end":
-	default:
-		return fmt.Errorf("unknown record type %q", p.Type)
 	}
 	return nil
 }
@@ -234,14 +240,20 @@ type request struct {
 // Create opens path for appending (creating it 0600), takes an exclusive
 // lock so a second run cannot write the same journal, and writes h.
 func Create(path string, h Header) (*Writer, error) {
-	lock, stale, err := takeLock(path + ".lock")
+	// The file is judged before its lock is taken: nothing is written
+	// next to a file that is not a journal.
+	f, err := openNoFollow(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, "journal")
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err := checkIsJournal(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	lock, stale, err := takeLock(path + ".lock")
 	if err != nil {
-		releaseLock(lock)
-		return nil, fmt.Errorf("open journal: %w", err)
+		f.Close()
+		return nil, err
 	}
 	w := &Writer{f: f, lock: lock, Stale: stale, reqs: make(chan request, 256), done: make(chan error, 1)}
 	go w.loop()
@@ -398,9 +410,9 @@ func (w *Writer) Close() error {
 // takeLock locks path with flock, which the kernel releases when the
 // holder dies, and writes who holds it so a second run can name them.
 func takeLock(path string) (f *os.File, stale string, err error) {
-	f, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	f, err = openNoFollow(path, os.O_CREATE|os.O_RDWR, "journal lock")
 	if err != nil {
-		return nil, "", fmt.Errorf("journal lock: %w", err)
+		return nil, "", err
 	}
 	holder, _ := io.ReadAll(io.LimitReader(f, 512))
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
@@ -409,7 +421,7 @@ func takeLock(path string) (f *os.File, stale string, err error) {
 		if who == "" {
 			who = "another synbatch run"
 		}
-		return nil, "", fmt.Errorf("the journal is in use by %s (lock %s): wait for it to finish, or stop it", who, path)
+		return nil, "", fmt.Errorf("%w: the journal is in use by %s (lock %s): wait for it to finish, or stop it", ErrLocked, who, path)
 	}
 	// The lock is ours. A holder still written in the file died without
 	// cleaning up; the kernel freed its lock, so it is only reported.
@@ -469,12 +481,10 @@ func fastRow(line []byte) (key string, outcome Outcome, ok bool) {
 	if end <= 0 {
 		return "", "", false
 	}
-	for _, c := range rest[:end] {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c == '-' || c >= 'g' && c <= 'z') {
-			return "", "", false
-		}
-	}
 	key = string(rest[:end])
+	if !validKey(key) {
+		return "", "", false
+	}
 	o := bytes.Index(rest, []byte(`,"outcome":"`))
 	if o < 0 {
 		return "", "", false

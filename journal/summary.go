@@ -65,15 +65,17 @@ func (s *Summary) read(path string, latest map[string]Record, begun map[string]b
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	line := 0
+	var off, next int64
 	for sc.Scan() {
-		line++
+		// The scanner drops each newline: the offset is counted by hand.
 		b := sc.Bytes()
+		off, next = next, next+int64(len(b))+1
 		if len(b) == 0 {
 			continue
 		}
 		var r struct {
 			Record
+			Tool     string `json:"tool"`
 			Manifest string `json:"manifest"`
 			Server   string `json:"server"`
 		}
@@ -81,7 +83,10 @@ func (s *Summary) read(path string, latest map[string]Record, begun map[string]b
 			if !sc.Scan() { // a torn last line: the next run repairs it
 				break
 			}
-			return fmt.Errorf("journal %s: line %d: %v", path, line, err)
+			return damaged(path, off, err)
+		}
+		if err := checkRecord(r.Type, r.Key, r.Row, r.Outcome, r.Task, r.Tool); err != nil {
+			return damaged(path, off, err)
 		}
 		switch r.Type {
 		case "run":
