@@ -23,3 +23,21 @@ func TestReorderArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestSuggest(t *testing.T) {
+	app := newApp(context.Background(), context.Background(), nil, io.Discard, io.Discard)
+	for _, c := range []struct{ in, want string }{
+		{"aply", "apply"},
+		{"appyl", "apply"},
+		{"valdate", "validate"},
+		{"pla", "plan"},
+		{"exprot", "export"},
+		{"jour", "journal"},
+		{"frobnicate", ""},
+		{"x", ""},
+	} {
+		if got := suggest(c.in, app.Commands); got != c.want {
+			t.Errorf("suggest(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/synbatch/synbatch/journal"
 	"github.com/synbatch/synbatch/pipeline"
 )
 
@@ -76,7 +77,10 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.Is(err, pipeline.ErrInvalid), errors.Is(err, pipeline.ErrJournalMismatch):
+	case errors.Is(err, pipeline.ErrInvalid), errors.Is(err, pipeline.ErrJournalMismatch),
+		// A journal that is not synbatch's, is damaged or is in use stops
+		// the run before its first row: a person must act, nothing was sent.
+		errors.Is(err, journal.ErrForeign), errors.Is(err, journal.ErrDamaged), errors.Is(err, journal.ErrLocked):
 		return exitUsage
 	case errors.Is(err, pipeline.ErrStopped), errors.Is(err, context.Canceled):
 		return exitStopped
@@ -125,11 +129,59 @@ func newApp(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Write
 			journalCommand(stdout),
 		},
 	}
+	app.Action = unknownCommand(app.Commands)
 	for _, c := range app.Commands {
-		c.OnUsageError, c.UseShortOptionHandling = app.OnUsageError, true
+		usageErrors(c, c.Name, app.OnUsageError)
 		for _, s := range c.Subcommands {
-			s.OnUsageError, s.UseShortOptionHandling = app.OnUsageError, true
+			usageErrors(s, c.Name+" "+s.Name, app.OnUsageError)
 		}
 	}
 	return app
+}
+
+// usageErrors makes every usage mistake with a command an exit-2 error:
+// a bad flag, a missing required flag (urfave/cli returns that one past
+// OnUsageError) and, for a command of subcommands, an unknown subcommand.
+func usageErrors(c *cli.Command, fullName string, onUsage cli.OnUsageErrorFunc) {
+	c.OnUsageError, c.UseShortOptionHandling = onUsage, true
+	if len(c.Subcommands) > 0 && c.Action == nil {
+		c.Action = unknownCommand(c.Subcommands)
+	}
+	var required []string
+	for _, f := range c.Flags {
+		if sf, ok := f.(*cli.StringFlag); ok && sf.Required {
+			sf.Required = false
+			required = append(required, sf.Name)
+		}
+	}
+	if len(required) == 0 {
+		return
+	}
+	before := c.Before
+	c.Before = func(ctx *cli.Context) error {
+		for _, name := range required {
+			if !ctx.IsSet(name) {
+				return usageErr("%s: --%s is required", fullName, name)
+			}
+		}
+		if before != nil {
+			return before(ctx)
+		}
+		return nil
+	}
+}
+
+// unknownCommand is the action of the app, and of a command of
+// subcommands, when what follows names none of cmds.
+func unknownCommand(cmds []*cli.Command) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.NArg() == 0 {
+			return cli.ShowSubcommandHelp(c)
+		}
+		name := c.Args().First()
+		if s := suggest(name, cmds); s != "" {
+			return usageErr("unknown command %q: did you mean %s? (--help lists the commands)", name, s)
+		}
+		return usageErr("unknown command %q (--help lists the commands)", name)
+	}
 }

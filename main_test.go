@@ -13,6 +13,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/synbatch/synbatch/internal/fakesynapse"
+	"github.com/synbatch/synbatch/journal"
 )
 
 func TestMain(m *testing.M) {
@@ -45,6 +46,16 @@ func TestScripts(t *testing.T) {
 				fake := ts.Value("fake").(*fakesynapse.Server)
 				cfg := fmt.Sprintf("user: admin\ntoken: %s\nbase_url: %s\nadmin_path: /_synapse/admin\nmatrix_path: /_matrix\nssl_verify: true\ntimeout: 30\nformat: yaml\n", fake.Token, fake.URL)
 				ts.Check(os.WriteFile(ts.MkAbs(".config/synadm.yaml"), []byte(cfg), 0o600))
+			},
+			// hold-journal PATH: a run holds the journal at PATH (its lock
+			// taken) until the script ends.
+			"hold-journal": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: hold-journal PATH")
+				}
+				w, err := journal.Create(ts.MkAbs(args[0]), journal.Header{Tool: "synbatch"})
+				ts.Check(err)
+				ts.Defer(func() { w.Close() })
 			},
 			// exits N COMMAND [ARG]...: run COMMAND and require exit code N
 			// (exit codes are the interface scripts use).
