@@ -74,7 +74,12 @@ type Reader interface {
 
 // Options adjusts how Open reads a manifest.
 type Options struct {
-	Sheet string // XLSX sheet name, matched case-insensitively; "" means the first sheet
+	// Sheet is the XLSX sheet to read, matched case-insensitively; "" means
+	// the first visible sheet. A hidden sheet is read only when named.
+	Sheet string
+	// MaxUnzip bounds what an XLSX workbook may inflate to, all parts
+	// together; 0 means DefaultMaxUnzip.
+	MaxUnzip int64
 }
 
 // Open opens the manifest at path, choosing the format by extension: .csv,
@@ -91,7 +96,7 @@ func Open(path string, opts Options) (Reader, error) {
 	case ".tsv":
 		return openCSV(path, '\t')
 	case ".xlsx":
-		return openXLSX(path, opts.Sheet, xlsxOpenOptions())
+		return openXLSX(path, opts.Sheet, opts.MaxUnzip)
 	case ".jsonl", ".ndjson":
 		return openJSONL(path)
 	case ".xls":

@@ -60,7 +60,9 @@ func newHeader(file string, num int, cells []string) (*header, []error) {
 				Msg: "header is not valid UTF-8 (save the file as UTF-8)"})
 			continue
 		}
-		h.written[i] = text
+		// A header cell names the column in every message: a long one is
+		// shown shortened.
+		h.written[i] = clip(text)
 		name := normalise(text)
 		if name == "" {
 			continue
@@ -68,7 +70,7 @@ func newHeader(file string, num int, cells []string) (*header, []error) {
 		if j, dup := first[name]; dup {
 			h.ignored[i] = true
 			problems = append(problems, &Problem{File: file, Row: num, Column: text,
-				Msg: fmt.Sprintf("column %q appears twice (columns %s and %s)", name, columnLetter(j), columnLetter(i))})
+				Msg: fmt.Sprintf("column %s appears twice (columns %s and %s)", Quote(name), columnLetter(j), columnLetter(i))})
 			continue
 		}
 		first[name] = i
@@ -107,7 +109,12 @@ func (h *header) build(num int, cells []string) (row Row, ok bool, rowProblems, 
 				Msg: "value is not valid UTF-8 (save the file as UTF-8)"})
 			continue
 		}
-		fields[h.names[i]] = Field{Column: h.written[i], Value: Unescape(v)}
+		v = Unescape(v)
+		if msg := checkText(v); msg != "" {
+			rowProblems = append(rowProblems, &Problem{File: h.file, Row: num, Column: h.written[i], Msg: msg})
+			continue
+		}
+		fields[h.names[i]] = Field{Column: h.written[i], Value: v}
 	}
 	if len(rowProblems) > 0 || len(fields) == 0 {
 		return Row{}, false, rowProblems, headerProblems
@@ -115,11 +122,23 @@ func (h *header) build(num int, cells []string) (row Row, ok bool, rowProblems, 
 	return Row{Num: num, Fields: fields}, true, nil, headerProblems
 }
 
+// column names position i for a message: its header, or its letter.
+func (h *header) column(i int) string {
+	if i < len(h.written) && h.written[i] != "" {
+		return h.written[i]
+	}
+	return "column " + columnLetter(i)
+}
+
 // trimCells trims every cell in place and reports whether any is non-empty.
+// A cell the writer guarded (see Escape) is kept exactly: its spaces are
+// part of the value, not an accident of typing.
 func trimCells(cells []string) bool {
 	found := false
 	for i, c := range cells {
-		cells[i] = strings.TrimSpace(c)
+		if Unescape(c) == c {
+			cells[i] = strings.TrimSpace(c)
+		}
 		if cells[i] != "" {
 			found = true
 		}

@@ -1,149 +1,398 @@
 package formats
 
 import (
+	"archive/zip"
+	"encoding/xml"
 	"fmt"
 	"io"
-	"os"
+	"maps"
+	"math"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
-
-	"github.com/xuri/excelize/v2"
 )
 
-// xlsxOpenOptions are the excelize options for reading a manifest: parts
-// larger than 1 MiB (the shared-strings table, big sheets) are unzipped to
-// temporary files instead of memory. What still grows is excelize's index
-// into a spooled shared-strings table, about 50 bytes per distinct string.
-func xlsxOpenOptions() excelize.Options {
-	return excelize.Options{UnzipXMLSizeLimit: 1 << 20}
-}
-
-// xlsxReader streams one sheet of an XLSX workbook.
+// xlsxReader streams one sheet of an XLSX workbook straight from the zip:
+// nothing is unzipped to disk, and what it holds in memory is bounded by
+// the limits in workbook.go whatever the file declares.
 type xlsxReader struct {
-	name string
-	f    *excelize.File
-	rows *excelize.Rows
-	hdr  *header
-	// num is the sheet row number of the last row read. excelize's iterator
-	// yields one step per row number, blank rows included (it fills the gaps
-	// from the rows' r attributes), so counting steps gives the real number.
-	num    int
-	tmpDir string // removed on Close when set
+	name   string
+	closer io.Closer // the zip file; nil when reading from memory
+	wb     *workbook
+	sheet  sheetEntry
+	index  int // 1-based position of the sheet in the workbook
+	sst    *sharedStrings
+	part   io.ReadCloser
+	dec    *xml.Decoder
+	hdr    *header
+	num    int // sheet row number of the last row read
 	q      queue
 }
 
 // openXLSX opens the workbook at path and reads the header of sheet ("" for
-// the first sheet). excelize's temporary files go to a directory of their
-// own, removed on Close or failure: excelize leaves them behind when opening
-// a broken file fails.
-func openXLSX(path, sheet string, xopts excelize.Options) (Reader, error) {
-	tmp, err := os.MkdirTemp(xopts.TmpDir, "synbatch-xlsx-")
+// the first visible sheet).
+func openXLSX(path, sheet string, maxUnzip int64) (Reader, error) {
+	zr, err := zip.OpenReader(path)
 	if err != nil {
 		return nil, fmt.Errorf("open manifest %s: %w", path, err)
 	}
-	xopts.TmpDir = tmp
-	f, err := excelize.OpenFile(path, xopts)
+	r, err := newXLSXReader(&zr.Reader, path, sheet, maxUnzip)
 	if err != nil {
-		if f != nil {
-			_ = f.Close()
-		}
-		_ = os.RemoveAll(tmp)
-		return nil, fmt.Errorf("open manifest %s: %w", path, err)
-	}
-	r, err := newXLSXReader(f, path, sheet)
-	if err != nil {
-		_ = os.RemoveAll(tmp)
+		_ = zr.Close()
 		return nil, err
 	}
-	r.tmpDir = tmp
+	r.closer = zr
 	return r, nil
 }
 
-// newXLSXReader takes ownership of f (closing it on error), selects the
-// sheet and reads its header.
-func newXLSXReader(f *excelize.File, name, sheet string) (*xlsxReader, error) {
-	resolved, err := findSheet(f, name, sheet)
+// newXLSXReader selects the sheet of zr and reads its header.
+func newXLSXReader(zr *zip.Reader, name, sheet string, maxUnzip int64) (*xlsxReader, error) {
+	wb, err := openWorkbook(zr, name, maxUnzip)
 	if err != nil {
-		_ = f.Close()
-		return nil, err
+		return nil, fmt.Errorf("open manifest %s: %w", name, err)
 	}
-	rows, err := f.Rows(resolved)
+	i, err := wb.find(sheet)
 	if err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("read manifest %s: sheet %q: %w", name, resolved, err)
+		return nil, fmt.Errorf("read manifest %s: %w", name, err)
 	}
-	r := &xlsxReader{name: name, f: f, rows: rows}
+	r := &xlsxReader{name: name, wb: wb, sheet: wb.sheets[i], index: i + 1}
+	if r.sst, err = wb.readSharedStrings(); err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", name, err)
+	}
+	if r.part, err = wb.open(r.sheet.part); err != nil {
+		return nil, fmt.Errorf("read manifest %s: sheet %q: %w", name, r.sheet.name, err)
+	}
+	r.dec = xml.NewDecoder(r.part)
 	r.readHeader()
 	return r, nil
 }
 
-// findSheet returns the sheet name as stored in the workbook: the first
-// sheet when want is "", otherwise the sheet matching want, exactly or
-// ignoring case as Excel does.
-func findSheet(f *excelize.File, name, want string) (string, error) {
-	sheets := f.GetSheetList()
-	if len(sheets) == 0 {
-		return "", fmt.Errorf("read manifest %s: the workbook has no sheets", name)
-	}
+// find returns the index of the sheet to read: the first visible sheet when
+// want is "", otherwise the sheet matching want, exactly or ignoring case as
+// Excel does. A hidden sheet is read only when named: a sheet someone hid is
+// rarely the one meant, and its rows would be applied unseen.
+func (wb *workbook) find(want string) (int, error) {
 	if want == "" {
-		return sheets[0], nil
+		for i, s := range wb.sheets {
+			if !s.hidden {
+				return i, nil
+			}
+		}
+		return 0, fmt.Errorf("every sheet is hidden (%s): name the one to read with --sheet", wb.sheetList())
 	}
-	for _, s := range sheets {
-		if s == want {
-			return s, nil
+	for i, s := range wb.sheets {
+		if s.name == want {
+			return i, nil
 		}
 	}
-	for _, s := range sheets {
-		if strings.EqualFold(s, want) {
-			return s, nil
+	for i, s := range wb.sheets {
+		if strings.EqualFold(s.name, want) {
+			return i, nil
 		}
 	}
-	quoted := make([]string, len(sheets))
-	for i, s := range sheets {
-		quoted[i] = fmt.Sprintf("%q", s)
-	}
-	return "", fmt.Errorf("read manifest %s: no sheet named %q; the workbook has %s", name, want, strings.Join(quoted, ", "))
+	return 0, fmt.Errorf("no sheet named %q; the workbook has %s", want, wb.sheetList())
 }
 
-// read returns the trimmed cells of the next non-blank row, or false after
-// ending the queue.
-func (r *xlsxReader) read() ([]string, bool) {
-	for r.rows.Next() {
-		r.num++
-		// Raw values: formatted ones are slower and lose digits
-		// (a phone number under a "0.00E+00" format reads "4.47E+11").
-		cells, err := r.rows.Columns(excelize.Options{RawCellValue: true})
-		if err != nil {
-			r.q.fatal(fmt.Errorf("read manifest %s: row %d: %w", r.name, r.num, err))
-			return nil, false
+// sheetList quotes the sheet names for a message.
+func (wb *workbook) sheetList() string {
+	quoted := make([]string, len(wb.sheets))
+	for i, s := range wb.sheets {
+		quoted[i] = fmt.Sprintf("%q", s.name)
+	}
+	return strings.Join(quoted, ", ")
+}
+
+// note says which sheet of the workbook is read, and which hidden sheets
+// before it were passed over, so a person sees what the rows came from.
+func (wb *workbook) note(i int) string {
+	s := wb.sheets[i]
+	if s.hidden {
+		return fmt.Sprintf("read sheet %q (sheet %d, hidden)", s.name, i+1)
+	}
+	var skipped []string
+	for _, h := range wb.sheets[:i] {
+		if h.hidden {
+			skipped = append(skipped, fmt.Sprintf("%q", h.name))
 		}
-		if !trimCells(cells) {
+	}
+	switch len(skipped) {
+	case 0:
+		return fmt.Sprintf("read sheet %q (sheet %d)", s.name, i+1)
+	case 1:
+		return fmt.Sprintf("read sheet %q (sheet %d; sheet %s is hidden)", s.name, i+1, skipped[0])
+	}
+	return fmt.Sprintf("read sheet %q (sheet %d; sheets %s are hidden)", s.name, i+1, strings.Join(skipped, ", "))
+}
+
+// SheetNote says which sheet of the XLSX manifest at path a reader opened
+// with the same sheet option reads, for a line on stderr such as
+// `read sheet "Staff" (sheet 2; sheet "Old" is hidden)`. It is "" for the
+// other formats. Only the workbook's list of sheets is read.
+func SheetNote(path, sheet string) (string, error) {
+	if !strings.EqualFold(filepath.Ext(path), ".xlsx") {
+		return "", nil
+	}
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		return "", fmt.Errorf("open manifest %s: %w", path, err)
+	}
+	defer zr.Close()
+	wb, err := openWorkbook(&zr.Reader, path, math.MaxInt64)
+	if err != nil {
+		return "", fmt.Errorf("open manifest %s: %w", path, err)
+	}
+	i, err := wb.find(sheet)
+	if err != nil {
+		return "", fmt.Errorf("read manifest %s: %w", path, err)
+	}
+	return wb.note(i), nil
+}
+
+// SheetOf returns the name of the sheet r reads, or "" if r is not reading
+// an XLSX workbook.
+func SheetOf(r Reader) string {
+	if x, ok := r.(*xlsxReader); ok {
+		return x.sheet.name
+	}
+	return ""
+}
+
+// xlsxRow is one row of the sheet: its cells by column, and the cells that
+// hold no usable value, with what is wrong with each.
+type xlsxRow struct {
+	cells []string
+	bad   map[int]string
+}
+
+// read returns the next non-blank row, cells trimmed, or false after
+// queueing a fatal error or ending the queue.
+func (r *xlsxReader) read() (xlsxRow, bool) {
+	for {
+		row, err := r.nextRow()
+		if err == io.EOF {
+			r.q.finish()
+			return xlsxRow{}, false
+		}
+		if err != nil {
+			r.q.fatal(fmt.Errorf("read manifest %s: sheet %q: row %d: %w", r.name, r.sheet.name, r.num, err))
+			return xlsxRow{}, false
+		}
+		if !trimCells(row.cells) && len(row.bad) == 0 {
 			continue
 		}
-		for i, c := range cells {
-			cells[i] = integerDigits(c)
+		for i, c := range row.cells {
+			row.cells[i] = integerDigits(c)
 		}
-		return cells, true
+		return row, true
 	}
-	if err := r.rows.Error(); err != nil {
-		r.q.fatal(fmt.Errorf("read manifest %s: row %d: %w", r.name, r.num+1, err))
-		return nil, false
+}
+
+// nextRow decodes the next <row> element, or returns io.EOF.
+func (r *xlsxReader) nextRow() (xlsxRow, error) {
+	for {
+		tok, err := r.dec.Token()
+		if err != nil {
+			return xlsxRow{}, err
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		switch se.Name.Local {
+		case "worksheet", "sheetData":
+			continue
+		case "row":
+		default:
+			if err := r.dec.Skip(); err != nil {
+				return xlsxRow{}, err
+			}
+			continue
+		}
+		num := r.num + 1
+		if v, ok := attr(se, "r"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= r.num {
+				return xlsxRow{}, fmt.Errorf("row number %q after row %d: the file is damaged", clip(v), r.num)
+			}
+			num = n
+		}
+		if num > maxSheetRows {
+			return xlsxRow{}, fmt.Errorf("row %d is past the last row a spreadsheet has (%d)", num, maxSheetRows)
+		}
+		r.num = num
+		return r.rowCells()
 	}
-	r.q.finish()
-	return nil, false
+}
+
+// rowCells decodes the cells of the row just started.
+func (r *xlsxReader) rowCells() (xlsxRow, error) {
+	var row xlsxRow
+	text := 0
+	for {
+		tok, err := r.dec.Token()
+		if err != nil {
+			return xlsxRow{}, err
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			if t.Name.Local == "row" {
+				return row, nil
+			}
+		case xml.StartElement:
+			if t.Name.Local != "c" {
+				if err := r.dec.Skip(); err != nil {
+					return xlsxRow{}, err
+				}
+				continue
+			}
+			col := len(row.cells)
+			if ref, ok := attr(t, "r"); ok {
+				if col, err = refColumn(ref); err != nil {
+					return xlsxRow{}, err
+				}
+				if col < len(row.cells) {
+					return xlsxRow{}, fmt.Errorf("cell %s comes after column %s: the file is damaged", clip(ref), columnLetter(len(row.cells)-1))
+				}
+			}
+			if col >= maxSheetColumns {
+				return xlsxRow{}, fmt.Errorf("a cell past the last column a spreadsheet has (%s)", columnLetter(maxSheetColumns-1))
+			}
+			val, bad, err := r.cell(t)
+			if err != nil {
+				return xlsxRow{}, fmt.Errorf("column %s: %w", columnLetter(col), err)
+			}
+			if text += len(val); text > maxRowText {
+				return xlsxRow{}, fmt.Errorf("the row holds more than %s of text", byteSize(maxRowText))
+			}
+			for len(row.cells) < col {
+				row.cells = append(row.cells, "")
+			}
+			row.cells = append(row.cells, val)
+			if bad != "" {
+				if row.bad == nil {
+					row.bad = map[int]string{}
+				}
+				row.bad[col] = bad
+			}
+		}
+	}
+}
+
+// cell decodes the <c> element just started into its raw value, as a
+// spreadsheet stores it (numbers unformatted, booleans 1 or 0), or says why
+// it has none that may be used.
+func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
+	typ, _ := attr(se, "t")
+	var v, inline []byte
+	for depth := 1; depth > 0; {
+		tok, err := r.dec.Token()
+		if err != nil {
+			return "", "", err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			switch t.Name.Local {
+			case "v":
+				if v, err = elementText(r.dec); err != nil {
+					return "", "", err
+				}
+			case "is":
+				if err := richText(r.dec, &inline); err != nil {
+					return "", "", err
+				}
+			default: // a formula, or an extension
+				if err := r.dec.Skip(); err != nil {
+					return "", "", err
+				}
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+	switch typ {
+	case "s":
+		s := strings.TrimSpace(string(v))
+		if s == "" {
+			return "", "", nil
+		}
+		i, err := strconv.Atoi(s)
+		if err != nil || i < 0 || i >= r.sst.len() {
+			return "", fmt.Sprintf("the cell points at shared string %s, but the workbook has %d: the file is damaged (save it again from the spreadsheet)", clip(s), r.sst.len()), nil
+		}
+		return r.sst.get(i), "", nil
+	case "inlineStr":
+		return string(unescapeBSTR(inline)), "", nil
+	case "e":
+		return "", fmt.Sprintf("error cell %s (a formula that failed in the spreadsheet): fix or empty the cell", clip(string(v))), nil
+	}
+	return string(v), "", nil
+}
+
+// elementText returns the text of the element just started and consumes
+// its end.
+func elementText(d *xml.Decoder) ([]byte, error) {
+	var b []byte
+	for depth := 1; depth > 0; {
+		tok, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if len(b)+len(t) > maxXMLRun {
+				return nil, fmt.Errorf("a value of more than %s", byteSize(maxXMLRun))
+			}
+			b = append(b, t...)
+		}
+	}
+	return b, nil
+}
+
+// attr returns the value of the attribute local of se.
+func attr(se xml.StartElement, local string) (string, bool) {
+	for _, a := range se.Attr {
+		if a.Name.Local == local && a.Name.Space == "" {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+// refColumn returns the zero-based column of a cell reference such as "AB12".
+func refColumn(ref string) (int, error) {
+	col, i := 0, 0
+	for ; i < len(ref) && i < 4; i++ {
+		c := ref[i] | 0x20 // lower case
+		if c < 'a' || c > 'z' {
+			break
+		}
+		col = col*26 + int(c-'a'+1)
+	}
+	if i == 0 || !allDigits(ref[i:]) {
+		return 0, fmt.Errorf("cell reference %q: the file is damaged", clip(ref))
+	}
+	return col - 1, nil
 }
 
 // readHeader reads the first non-blank row as the header.
 func (r *xlsxReader) readHeader() {
-	cells, ok := r.read()
+	row, ok := r.read()
 	if !ok {
 		if r.q.end == io.EOF {
 			r.q.problems = append(r.q.problems, &Problem{File: r.name, Row: 1, Msg: "the sheet is empty: no header row"})
 		}
 		return
 	}
+	for _, i := range slices.Sorted(maps.Keys(row.bad)) {
+		r.q.problems = append(r.q.problems, &Problem{File: r.name, Row: r.num, Column: "column " + columnLetter(i), Msg: row.bad[i]})
+	}
 	var problems []error
-	r.hdr, problems = newHeader(r.name, r.num, cells)
+	r.hdr, problems = newHeader(r.name, r.num, row.cells)
 	r.q.problems = append(r.q.problems, problems...)
 }
 
@@ -161,37 +410,39 @@ func (r *xlsxReader) Next() (Row, error) {
 }
 
 // fill reads rows until it has queued a row, a problem or the end. Cells to
-// the right of the header count as cells under an empty header: excelize
-// does not report trailing empty header cells, so the two cannot be told
-// apart.
+// the right of the header count as cells under an empty header. A row with
+// a cell that holds no usable value (an error cell, a broken shared string)
+// is not returned: one value missing would change what the row does.
 func (r *xlsxReader) fill() {
-	cells, ok := r.read()
+	row, ok := r.read()
 	if !ok {
 		return
 	}
-	row, ok, rowProblems, headerProblems := r.hdr.build(r.num, cells)
+	if len(row.bad) > 0 {
+		for _, i := range slices.Sorted(maps.Keys(row.bad)) {
+			r.q.problems = append(r.q.problems, &Problem{File: r.name, Row: r.num, Column: r.hdr.column(i), Msg: row.bad[i]})
+		}
+		return
+	}
+	built, ok, rowProblems, headerProblems := r.hdr.build(r.num, row.cells)
 	r.q.problems = append(r.q.problems, headerProblems...)
 	r.q.problems = append(r.q.problems, rowProblems...)
 	if ok {
-		r.q.row, r.q.hasRow = row, true
+		r.q.row, r.q.hasRow = built, true
 	}
 }
 
-// Close releases the sheet iterator and removes excelize's temporary files.
+// Close closes the workbook.
 func (r *xlsxReader) Close() error {
-	if r.f == nil {
+	if r.part != nil {
+		_ = r.part.Close()
+		r.part = nil
+	}
+	if r.closer == nil {
 		return nil
 	}
-	err := r.rows.Close()
-	if ferr := r.f.Close(); err == nil {
-		err = ferr
-	}
-	r.f = nil
-	if r.tmpDir != "" {
-		if rerr := os.RemoveAll(r.tmpDir); err == nil {
-			err = rerr
-		}
-	}
+	err := r.closer.Close()
+	r.closer = nil
 	if err != nil {
 		return fmt.Errorf("close manifest %s: %w", r.name, err)
 	}

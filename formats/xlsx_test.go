@@ -3,7 +3,6 @@ package formats
 import (
 	"archive/zip"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -218,42 +217,6 @@ func TestXLSXRawValues(t *testing.T) {
 		if got := row.Fields["value"].Value; got != tt.want {
 			t.Errorf("%s: value = %q, want %q", tt.name, got, tt.want)
 		}
-	}
-}
-
-// TestXLSXSpooled reads a workbook whose shared strings and sheets are
-// unzipped to temporary files, as they are for large files, and checks that
-// Close removes them.
-func TestXLSXSpooled(t *testing.T) {
-	path := writeXLSX(t, []string{"Users"}, map[string]cells{"Users": usersSheet()})
-	tmp := t.TempDir()
-	r, err := openXLSX(path, "", excelize.Options{UnzipXMLSizeLimit: 1, TmpDir: tmp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spooled, err := filepath.Glob(filepath.Join(tmp, "*", "*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(spooled) == 0 {
-		t.Fatal("nothing was spooled to disk")
-	}
-	got := events(t, r)
-	want := []string{
-		"2 msisdns=447470274584 note=shared string user_id=alice",
-		"5 msisdns=447470274584 note=1.5 user_id=@bob:synbatch.test",
-		"6 msisdns=447470274584 user_id=carol",
-		"7 msisdns=9007199254740993 user_id=dave",
-		"9 msisdns=1.2345678901234567E+16 note=1 user_id=erin",
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if left, _ := os.ReadDir(tmp); len(left) != 0 {
-		t.Errorf("Close left %d temporary files or directories", len(left))
 	}
 }
 
