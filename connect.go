@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -129,31 +130,88 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 }
 
 func readConfig(path string, fc *fileConfig) (bool, error) {
-	b, err := os.ReadFile(path)
+	b, fi, err := readRegular(path, "config file")
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("read config: %w", err)
+		return false, err
+	}
+	// Judged before the token is read from it: a config file others can
+	// change can send the token to their server through base_url.
+	if err := checkConfigOwner(path, fi, os.Geteuid()); err != nil {
+		return false, err
 	}
 	if err := yaml.Unmarshal(b, fc); err != nil {
 		return false, fmt.Errorf("config %s: %w", path, err)
 	}
+	if fc.Token != "" && fi.Mode().Perm()&0o077 != 0 {
+		return false, fmt.Errorf("config file %s holds the admin token and others can read it (mode %04o): run chmod 600 %s%s",
+			path, fi.Mode().Perm(), path, synadmHint(path))
+	}
 	return true, nil
 }
 
-// readTokenFile refuses a file others can read: the token is an admin's key.
-func readTokenFile(path string) (string, error) {
-	fi, err := os.Stat(path)
+// checkConfigOwner refuses a config file that someone other than the caller
+// (or root) can change: whoever can write it can redirect base_url and
+// collect the token on the next run.
+func checkConfigOwner(path string, fi os.FileInfo, me int) error {
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("config file %s can be changed by others (mode %04o), who could point it at their own server and collect the token: run chmod 600 %s%s",
+			path, fi.Mode().Perm(), path, synadmHint(path))
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != me && st.Uid != 0 {
+		return fmt.Errorf("config file %s belongs to user id %d, not to you (%d): its owner could point it at their own server and collect the token; use a config file of your own (--config)",
+			path, st.Uid, me)
+	}
+	return nil
+}
+
+// synadmHint tells a synadm user that the fix keeps synadm working.
+func synadmHint(path string) string {
+	if filepath.Base(path) != "synadm.yaml" {
+		return ""
+	}
+	return " (synadm reads it as well as before; `synadm config` itself writes it 0600)"
+}
+
+// readRegular reads a small file of settings or secrets. The open does not
+// block and anything but a regular file is refused: a FIFO planted there
+// would otherwise hang the read for ever, deaf to Ctrl-C.
+func readRegular(path, what string) ([]byte, os.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return "", fmt.Errorf("token file: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s %s is not a regular file (%s)", what, path, fi.Mode().Type())
+	}
+	const limit = 1 << 20 // far more than any config or token
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(b) > limit {
+		return nil, nil, fmt.Errorf("%s %s is larger than 1 MiB", what, path)
+	}
+	return b, fi, nil
+}
+
+// readTokenFile refuses a file others can read: the token is an admin's key.
+// The mode is read from the file opened, not from its path, so that a file
+// swapped in between is never read.
+func readTokenFile(path string) (string, error) {
+	b, fi, err := readRegular(path, "token file")
+	if err != nil {
+		return "", err
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		return "", fmt.Errorf("token file %s is readable by others (mode %04o): run chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("token file: %w", err)
 	}
 	tok := strings.TrimSpace(string(b))
 	if tok == "" {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -56,6 +57,13 @@ func TestScripts(t *testing.T) {
 				w, err := journal.Create(ts.MkAbs(args[0]), journal.Header{Tool: "synbatch"})
 				ts.Check(err)
 				ts.Defer(func() { w.Close() })
+			},
+			// mkfifo PATH: a named pipe, which blocks whoever reads it.
+			"mkfifo": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: mkfifo PATH")
+				}
+				ts.Check(syscall.Mkfifo(ts.MkAbs(args[0]), 0o600))
 			},
 			// exits N COMMAND [ARG]...: run COMMAND and require exit code N
 			// (exit codes are the interface scripts use).
