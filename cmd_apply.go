@@ -137,11 +137,7 @@ func prepare(ctx context.Context, c *cli.Context, stderr io.Writer, confirm func
 				return ch, err
 			}
 		}
-		ch, err := pipeline.Validate(src)
-		if err != nil {
-			return nil, usageErr("%v", err)
-		}
-		return ch, nil
+		return validateUntil(ctx, src)
 	}
 	checked, err := validate(src)
 	if err != nil {
@@ -218,7 +214,8 @@ func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdou
 		}
 		return ch, err
 	}
-	r, err := prepare(hard, c, stderr, confirm, reuse)
+	// prepare only reads (the manifest, whoami): the first stop ends it.
+	r, err := prepare(soft, c, stderr, confirm, reuse)
 	if err != nil {
 		return err
 	}

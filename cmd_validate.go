@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +25,7 @@ func manifestFlags() []cli.Flag {
 	}
 }
 
-func validateCommand(stdout, stderr io.Writer) *cli.Command {
+func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:      "validate",
 		Usage:     "check a manifest offline; exit 2 listing every problem as FILE:ROW:COLUMN: what is wrong",
@@ -40,12 +41,37 @@ func validateCommand(stdout, stderr io.Writer) *cli.Command {
 			if err != nil {
 				return err
 			}
-			checked, err := pipeline.Validate(src)
+			checked, err := validateUntil(ctx, src)
 			if err != nil {
-				return usageErr("%v", err)
+				return err
 			}
 			return reportValidation(stdout, stderr, asJSON, src, checked)
 		},
+	}
+}
+
+// validateUntil validates src until ctx is cancelled (the first Ctrl-C or
+// SIGTERM). pipeline.Validate takes no context, so a stop returns at once
+// and leaves the reading to die with the process: validation sends
+// nothing, so nothing is lost.
+func validateUntil(ctx context.Context, src pipeline.Source) (*pipeline.Checked, error) {
+	type result struct {
+		checked *pipeline.Checked
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ch, err := pipeline.Validate(src)
+		done <- result{ch, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, usageErr("%v", r.err)
+		}
+		return r.checked, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: validation of %s interrupted; nothing was sent", pipeline.ErrStopped, src.Path)
 	}
 }
 

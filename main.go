@@ -122,7 +122,7 @@ func newApp(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Write
 			return &exitError{code: exitUsage, err: err}
 		},
 		Commands: []*cli.Command{
-			validateCommand(stdout, stderr),
+			validateCommand(soft, stdout, stderr),
 			planCommand(hard, stdout, stderr),
 			applyCommand(soft, hard, stdin, stdout, stderr),
 			exportCommand(hard, stdout, stderr),
