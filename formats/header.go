@@ -62,7 +62,7 @@ func newHeader(file string, num int, cells []string) (*header, []error) {
 		}
 		// A header cell names the column in every message: a long one is
 		// shown shortened.
-		h.written[i] = clip(text)
+		h.written[i] = Clip(text)
 		name := normalise(text)
 		if name == "" {
 			continue

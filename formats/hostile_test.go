@@ -411,3 +411,69 @@ func TestXLSXCellsThatLieAreRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestControlCharactersAndHugeCellsAreRefusedInEveryFormat(t *testing.T) {
+	huge := strings.Repeat("x", MaxCell+1)
+	tests := []struct {
+		file, content string
+		want          []string
+	}{
+		{"m.csv", "user_id,displayname\nalice,Al\x00ice\nbob,\"Bob\nSmith\"\ncarol,Carol\x7f\ndave," + huge + "\n", []string{
+			"! m.csv:2:displayname: control character U+0000 (NUL) at character 3: remove it",
+			"3 displayname=Bob\nSmith user_id=bob",
+			"! m.csv:4:displayname: control character U+007F (DEL) at character 6: remove it",
+			"! m.csv:5:displayname: the cell holds 1048577 bytes, more than the 1 MiB a cell may hold",
+		}},
+		{"m.tsv", "user_id\tdisplayname\nalice\tA\x1bB\nbob\tBob\tx\n", []string{
+			"! m.tsv:2:displayname: control character U+001B (ESC) at character 2: remove it",
+			"! m.tsv:3: row has 3 cells, header has 2",
+		}},
+		{"m.jsonl", `{"user_id": "alice", "displayname": "Al\u0000ice"}` + "\n" +
+			`{"user_id": "bob", "emails": ["b@x.org", "\u0007@x.org"]}` + "\n" +
+			`{"user_id": "carol", "displayname": "Carol\tSmith"}` + "\n" +
+			`{"user_id": "dave", "displayname": "` + huge + `"}` + "\n", []string{
+			"! m.jsonl:1:displayname: control character U+0000 (NUL) at character 3: remove it",
+			"! m.jsonl:2:emails: entry 2: control character U+0007 at character 1: remove it",
+			"3 displayname=Carol\tSmith user_id=carol",
+			"! m.jsonl:4:displayname: the cell holds 1048577 bytes, more than the 1 MiB a cell may hold",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			if err := os.WriteFile(tt.file, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r, err := Open(tt.file, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			got := events(t, r)
+			for i := range got {
+				if len(got[i]) > 1000 {
+					got[i] = Clip(got[i])
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestQuoteShortensLongValues(t *testing.T) {
+	long := strings.Repeat("é", 100)
+	tests := []struct{ in, want string }{
+		{"alice", `"alice"`},
+		{"a\tb", `"a\tb"`},
+		{strings.Repeat("x", 64), `"` + strings.Repeat("x", 64) + `"`},
+		{strings.Repeat("x", 65), `"` + strings.Repeat("x", 64) + `"…(65 bytes)`},
+		{long, `"` + strings.Repeat("é", 64) + `"…(200 bytes)`},
+	}
+	for _, tt := range tests {
+		if got := Quote(tt.in); got != tt.want {
+			t.Errorf("Quote(%.20q…) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}

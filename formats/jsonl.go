@@ -160,12 +160,15 @@ func (r *jsonlReader) parse(line []byte) (Row, []error) {
 		if err != nil {
 			return Row{}, append(problems, r.problem("", "invalid JSON: "+jsonErr(err)))
 		}
-		key := strings.TrimSpace(tok.(string)) // object keys are always strings
+		// Object keys are always strings. The key names the column in
+		// messages: a long one is shown shortened.
+		key := strings.TrimSpace(tok.(string))
+		name := normalise(key)
+		key = Clip(key)
 		var v any
 		if err := dec.Decode(&v); err != nil {
 			return Row{}, append(problems, r.problem(key, "invalid JSON: "+jsonErr(err)))
 		}
-		name := normalise(key)
 		if name == "" {
 			problems = append(problems, r.problem("", "the object has an empty key"))
 			continue
@@ -175,7 +178,7 @@ func (r *jsonlReader) parse(line []byte) (Row, []error) {
 			r.columns = append(r.columns, name)
 		}
 		if seen[name] {
-			problems = append(problems, r.problem(key, fmt.Sprintf("key %q appears twice", name)))
+			problems = append(problems, r.problem(key, fmt.Sprintf("key %s appears twice", Quote(name))))
 			continue
 		}
 		seen[name] = true
@@ -235,6 +238,9 @@ func jsonField(v any) (f Field, keep bool, msg string) {
 	case map[string]any:
 		// A single external id, without the list around it.
 		s, msg := externalID(v)
+		if msg == "" {
+			msg = checkText(s)
+		}
 		if msg != "" {
 			return Field{}, false, msg
 		}
@@ -243,6 +249,9 @@ func jsonField(v any) (f Field, keep bool, msg string) {
 	s, keep := jsonScalar(v)
 	if !keep {
 		return Field{}, false, ""
+	}
+	if msg := checkText(s); msg != "" {
+		return Field{}, false, msg
 	}
 	return Field{Value: s}, true, ""
 }
@@ -253,11 +262,17 @@ func jsonListEntry(e any) (s string, keep bool, msg string) {
 	case []any:
 		return "", false, "nested lists are not supported"
 	case map[string]any:
-		s, msg := externalID(e)
-		return s, msg == "", msg
+		s, msg = externalID(e)
+	default:
+		s, keep = jsonScalar(e)
+		if !keep {
+			return "", false, ""
+		}
 	}
-	s, keep = jsonScalar(e)
-	return s, keep, ""
+	if msg == "" {
+		msg = checkText(s)
+	}
+	return s, msg == "", msg
 }
 
 // jsonScalar renders a string, number or boolean; null and "" are empty.
@@ -289,7 +304,7 @@ func externalID(m map[string]any) (string, string) {
 		case json.Number:
 			s = v.String()
 		default:
-			return "", fmt.Sprintf("%q must be a string: %s", k, want)
+			return "", fmt.Sprintf("%s must be a string: %s", Quote(k), want)
 		}
 		switch normalise(k) {
 		case "auth_provider":
@@ -297,14 +312,14 @@ func externalID(m map[string]any) (string, string) {
 		case "external_id":
 			id = s
 		default:
-			return "", fmt.Sprintf("unexpected key %q: %s", k, want)
+			return "", fmt.Sprintf("unexpected key %s: %s", Quote(k), want)
 		}
 	}
 	switch {
 	case provider == "" || id == "":
 		return "", want
 	case strings.Contains(provider, ":"):
-		return "", fmt.Sprintf("auth_provider %q contains ':'", provider)
+		return "", fmt.Sprintf("auth_provider %s contains ':'", Quote(provider))
 	}
 	return provider + ":" + id, ""
 }

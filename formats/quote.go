@@ -15,14 +15,14 @@ const MaxCell = 1 << 20
 // maxQuoted is how many characters of a value a message quotes.
 const maxQuoted = 64
 
-// clip shortens v for a message: at most maxQuoted characters, then
+// Clip shortens v for a message: at most maxQuoted characters, then
 // "…(N bytes)" giving the length of the whole value.
-func clip(v string) string {
+func Clip(v string) string {
 	head, tail := clipParts(v)
 	return head + tail
 }
 
-// clipParts splits what clip shows of v into the kept text and the
+// clipParts splits what Clip shows of v into the kept text and the
 // "…(N bytes)" that replaces the rest ("" when nothing is cut).
 func clipParts(v string) (head, tail string) {
 	n, cut := 0, 0

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
 )
@@ -24,21 +26,37 @@ type Writer interface {
 
 // Escape neutralises a cell a spreadsheet could take for a formula (OWASP
 // "CSV injection"): a value starting with = + - @ tab or CR gets a leading
-// '. A value that already starts with ' gets one too, so Unescape restores
-// every value exactly and an exported sheet can be applied back unchanged.
+// '. A value that already starts with ' gets one too, and so does a value
+// that starts or ends with white space (which the readers otherwise trim),
+// so Unescape restores every value exactly and an exported sheet can be
+// applied back unchanged.
 func Escape(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r'", rune(v[0])) {
+	if guarded(v) {
 		return "'" + v
 	}
 	return v
 }
 
-// Unescape undoes Escape. The CSV and XLSX readers apply it to every cell.
+// Unescape undoes Escape. The CSV and XLSX readers apply it to every cell,
+// and keep a cell it changes exactly as it is, untrimmed.
 func Unescape(v string) string {
-	if len(v) > 1 && v[0] == '\'' && strings.ContainsRune("=+-@\t\r'", rune(v[1])) {
+	if len(v) > 1 && v[0] == '\'' && guarded(v[1:]) {
 		return v[1:]
 	}
 	return v
+}
+
+// guarded reports whether Escape puts a ' before v.
+func guarded(v string) bool {
+	if v == "" {
+		return false
+	}
+	if strings.ContainsRune("=+-@\t\r'", rune(v[0])) {
+		return true
+	}
+	first, _ := utf8.DecodeRuneInString(v)
+	last, _ := utf8.DecodeLastRuneInString(v)
+	return unicode.IsSpace(first) || unicode.IsSpace(last)
 }
 
 // cellText is a value as a spreadsheet cell, escaped.

@@ -213,7 +213,7 @@ func (r *xlsxReader) nextRow() (xlsxRow, error) {
 		if v, ok := attr(se, "r"); ok {
 			n, err := strconv.Atoi(v)
 			if err != nil || n <= r.num {
-				return xlsxRow{}, fmt.Errorf("row number %q after row %d: the file is damaged", clip(v), r.num)
+				return xlsxRow{}, fmt.Errorf("row number %q after row %d: the file is damaged", Clip(v), r.num)
 			}
 			num = n
 		}
@@ -252,7 +252,7 @@ func (r *xlsxReader) rowCells() (xlsxRow, error) {
 					return xlsxRow{}, err
 				}
 				if col < len(row.cells) {
-					return xlsxRow{}, fmt.Errorf("cell %s comes after column %s: the file is damaged", clip(ref), columnLetter(len(row.cells)-1))
+					return xlsxRow{}, fmt.Errorf("cell %s comes after column %s: the file is damaged", Clip(ref), columnLetter(len(row.cells)-1))
 				}
 			}
 			if col >= maxSheetColumns {
@@ -318,13 +318,13 @@ func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 		}
 		i, err := strconv.Atoi(s)
 		if err != nil || i < 0 || i >= r.sst.len() {
-			return "", fmt.Sprintf("the cell points at shared string %s, but the workbook has %d: the file is damaged (save it again from the spreadsheet)", clip(s), r.sst.len()), nil
+			return "", fmt.Sprintf("the cell points at shared string %s, but the workbook has %d: the file is damaged (save it again from the spreadsheet)", Clip(s), r.sst.len()), nil
 		}
 		return r.sst.get(i), "", nil
 	case "inlineStr":
 		return string(unescapeBSTR(inline)), "", nil
 	case "e":
-		return "", fmt.Sprintf("error cell %s (a formula that failed in the spreadsheet): fix or empty the cell", clip(string(v))), nil
+		return "", fmt.Sprintf("error cell %s (a formula that failed in the spreadsheet): fix or empty the cell", Clip(string(v))), nil
 	}
 	return string(v), "", nil
 }
@@ -374,7 +374,7 @@ func refColumn(ref string) (int, error) {
 		col = col*26 + int(c-'a'+1)
 	}
 	if i == 0 || !allDigits(ref[i:]) {
-		return 0, fmt.Errorf("cell reference %q: the file is damaged", clip(ref))
+		return 0, fmt.Errorf("cell reference %q: the file is damaged", Clip(ref))
 	}
 	return col - 1, nil
 }

@@ -15,6 +15,15 @@ import (
 // readOnlyColumns come from `export users`; apply accepts and ignores them.
 var readOnlyColumns = []string{"deactivated", "creation_ts", "is_guest", "erased", "shadow_banned", "locked", "appservice_id"}
 
+// exactColumns hold free text that Synapse stores as given: their values
+// are used as the reader delivers them, untrimmed. The CSV and XLSX readers
+// already trim a plain cell; a cell the writer guarded (a display name that
+// starts with a tab or ends with a space, as export users writes it) and a
+// JSONL string arrive exactly as written, so that an export applies back
+// unchanged. Ids, booleans, numbers and addresses are trimmed: spaces
+// around them are never meant.
+var exactColumns = []string{"displayname", "room_name", "message"}
+
 // clearable names the fields the clear column may list.
 var clearable = []string{"displayname", "avatar_url", "user_type", "emails", "msisdns", "external_ids"}
 
@@ -54,8 +63,8 @@ func CheckColumns(file string, cols []string) []*formats.Problem {
 	var out []*formats.Problem
 	for _, c := range cols {
 		if !slices.Contains(known, c) && !slices.Contains(readOnlyColumns, c) {
-			out = append(out, &formats.Problem{File: file, Row: 1, Column: c,
-				Msg: fmt.Sprintf("unknown column %q (known: %s)", c, strings.Join(known, ", "))})
+			out = append(out, &formats.Problem{File: file, Row: 1, Column: formats.Clip(c),
+				Msg: fmt.Sprintf("unknown column %s (known: %s)", formats.Quote(c), strings.Join(known, ", "))})
 		}
 	}
 	return out
@@ -85,7 +94,7 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 	if v, ok := p.scalar("action"); ok {
 		a := Action(strings.ToLower(v))
 		if _, known := actionColumns[a]; !known {
-			p.bad("action", "unknown action %q (want one of %s)", v, joinActions())
+			p.bad("action", "unknown action %s (want one of %s)", formats.Quote(v), joinActions())
 		} else {
 			j.Action = a
 		}
@@ -105,7 +114,7 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 		for _, c := range p.list(f) {
 			c = strings.ToLower(c)
 			if !slices.Contains(clearable, c) {
-				p.bad("clear", "cannot clear %q (clearable: %s)", c, strings.Join(clearable, ", "))
+				p.bad("clear", "cannot clear %s (clearable: %s)", formats.Quote(c), strings.Join(clearable, ", "))
 				continue
 			}
 			clears[c] = true
@@ -143,7 +152,7 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 	}
 	if v, set := clearOrSet("user_type"); v != nil {
 		if set && *v != "bot" && *v != "support" {
-			p.bad("user_type", "unknown user type %q (want bot or support; list user_type in the clear column to remove it)", *v)
+			p.bad("user_type", "unknown user type %s (want bot or support; list user_type in the clear column to remove it)", formats.Quote(*v))
 		}
 		j.UserType = v
 	}
@@ -187,7 +196,7 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 			}
 			prov, id = strings.TrimSpace(prov), strings.TrimSpace(id)
 			if !ok || prov == "" || id == "" {
-				p.bad("external_ids", "%q: want provider:id (or give --auth-provider for bare ids)", v)
+				p.bad("external_ids", "%s: want provider:id (or give --auth-provider for bare ids)", formats.Quote(v))
 				continue
 			}
 			x := synapse.ExternalID{AuthProvider: prov, ExternalID: id}
@@ -221,7 +230,7 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 	if f, ok := row.Fields["rooms"]; ok {
 		for _, r := range p.list(f) {
 			if !roomRE.MatchString(r) {
-				p.bad("rooms", "%q is not a room id (!id:server) or alias (#name:server)", r)
+				p.bad("rooms", "%s is not a room id (!id:server) or alias (#name:server)", formats.Quote(r))
 			} else if !slices.Contains(j.Rooms, r) {
 				j.Rooms = append(j.Rooms, r)
 			}
@@ -301,7 +310,7 @@ func (p *parser) count(col string) *int64 {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		p.bad(col, "%q is not a whole number of 0 or more", v)
+		p.bad(col, "%s is not a whole number of 0 or more", formats.Quote(v))
 	}
 	return &n
 }
@@ -337,7 +346,10 @@ func (p *parser) scalar(col string) (string, bool) {
 		p.bad(col, "want a single value, not a list")
 		return "", false
 	}
-	v := strings.TrimSpace(f.Value)
+	v := f.Value
+	if !slices.Contains(exactColumns, col) {
+		v = strings.TrimSpace(v)
+	}
 	return v, v != ""
 }
 
@@ -403,7 +415,7 @@ func ParseBool(v string) (bool, error) {
 	case "false", "no", "0":
 		return false, nil
 	}
-	return false, fmt.Errorf("%q is not a boolean (want true/false, yes/no or 1/0)", v)
+	return false, fmt.Errorf("%s is not a boolean (want true/false, yes/no or 1/0)", formats.Quote(v))
 }
 
 var (
@@ -421,29 +433,29 @@ func NormaliseUserID(id, serverName string) (string, error) {
 		var ok bool
 		local, server, ok = strings.Cut(id[1:], ":")
 		if !ok || server == "" {
-			return "", fmt.Errorf("%q: a user id is @localpart:server", id)
+			return "", fmt.Errorf("%s: a user id is @localpart:server", formats.Quote(id))
 		}
 		if !serverRE.MatchString(server) {
-			return "", fmt.Errorf("%q: %q is not a server name", id, server)
+			return "", fmt.Errorf("%s: %s is not a server name", formats.Quote(id), formats.Quote(server))
 		}
 		if serverName != "" && server != serverName {
-			return "", fmt.Errorf("%q: belongs to %s, not to this server (%s)", id, server, serverName)
+			return "", fmt.Errorf("%s: belongs to %s, not to this server (%s)", formats.Quote(id), formats.Quote(server), serverName)
 		}
 	} else {
 		if strings.Contains(id, ":") {
-			return "", fmt.Errorf("%q: a user id starts with @ (or give a bare localpart)", id)
+			return "", fmt.Errorf("%s: a user id starts with @ (or give a bare localpart)", formats.Quote(id))
 		}
 		local, server = id, serverName
 	}
 	switch {
 	case local == "":
-		return "", fmt.Errorf("%q: empty localpart", id)
+		return "", fmt.Errorf("%s: empty localpart", formats.Quote(id))
 	case !validLocalpart(local):
-		return "", fmt.Errorf("%q: a localpart may hold only a-z, 0-9 and . _ = - / + (lowercase)", id)
+		return "", fmt.Errorf("%s: a localpart may hold only a-z, 0-9 and . _ = - / + (lowercase)", formats.Quote(id))
 	case strings.HasPrefix(local, "_"):
-		return "", fmt.Errorf("%q: a localpart may not start with _", id)
+		return "", fmt.Errorf("%s: a localpart may not start with _", formats.Quote(id))
 	case allDigits(local):
-		return "", fmt.Errorf("%q: a localpart may not be all digits", id)
+		return "", fmt.Errorf("%s: a localpart may not be all digits", formats.Quote(id))
 	}
 	if server == "" {
 		// Offline with a bare localpart: the server name comes at apply time.
@@ -451,7 +463,7 @@ func NormaliseUserID(id, serverName string) (string, error) {
 	}
 	full := "@" + local + ":" + server
 	if len(full) > 255 {
-		return "", fmt.Errorf("%q: a user id may be at most 255 bytes (this one is %d)", full, len(full))
+		return "", fmt.Errorf("%s: a user id may be at most 255 bytes (this one is %d)", formats.Quote(full), len(full))
 	}
 	return full, nil
 }
@@ -461,7 +473,7 @@ func checkMXC(v string) error {
 		return fmt.Errorf("longer than 1000 characters")
 	}
 	if !mxcRE.MatchString(v) {
-		return fmt.Errorf("%q is not an MXC URI (mxc://server/media_id)", v)
+		return fmt.Errorf("%s is not an MXC URI (mxc://server/media_id)", formats.Quote(v))
 	}
 	return nil
 }
@@ -470,7 +482,7 @@ func checkMXC(v string) error {
 func canonicalEmail(v string) (string, error) {
 	v = strings.TrimSpace(v)
 	if !looksLikeEmail(v) {
-		return "", fmt.Errorf("%q is not an email address", v)
+		return "", fmt.Errorf("%s is not an email address", formats.Quote(v))
 	}
 	return strings.ToLower(v), nil
 }
@@ -483,14 +495,14 @@ func canonicalMsisdn(v string) (string, error) {
 		if f, err := strconv.ParseFloat(v, 64); err == nil && f == float64(int64(f)) && len(strconv.FormatInt(int64(f), 10)) <= 15 && sigDigits(v) >= len(strconv.FormatInt(int64(f), 10)) {
 			return strconv.FormatInt(int64(f), 10), nil
 		}
-		return "", fmt.Errorf("%q: the spreadsheet stored this phone number as a number and dropped digits; format the column as text and enter the number again", v)
+		return "", fmt.Errorf("%s: the spreadsheet stored this phone number as a number and dropped digits; format the column as text and enter the number again", formats.Quote(v))
 	}
 	d := strings.TrimPrefix(v, "+")
 	if !allDigits(d) {
-		return "", fmt.Errorf("%q: an msisdn is digits only, with country code (e.g. 447700900123)", v)
+		return "", fmt.Errorf("%s: an msisdn is digits only, with country code (e.g. 447700900123)", formats.Quote(v))
 	}
 	if len(d) < 5 || len(d) > 15 {
-		return "", fmt.Errorf("%q: an msisdn has 5 to 15 digits", v)
+		return "", fmt.Errorf("%s: an msisdn has 5 to 15 digits", formats.Quote(v))
 	}
 	return d, nil
 }

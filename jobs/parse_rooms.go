@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/synbatch/synbatch/formats"
 )
 
 // room reads how a room row names its room (room_id) and, for
@@ -17,7 +19,7 @@ func (p *parser) room(j *Job) {
 	case !ok:
 		p.bad("room_id", "missing: %s rows need a room_id (!id:server, or an alias #name:server)", j.Action)
 	case !roomRE.MatchString(v):
-		p.bad("room_id", "%q is not a room id (!id:server) or alias (#name:server)", v)
+		p.bad("room_id", "%s is not a room id (!id:server) or alias (#name:server)", formats.Quote(v))
 	default:
 		j.RoomID = v
 	}
@@ -109,7 +111,7 @@ func ParseBefore(v string) (int64, error) {
 	v = strings.TrimSpace(v)
 	ms, err := parseTime(v)
 	if err == nil && ms < minBefore {
-		return 0, fmt.Errorf("%q is before 1971: want a date (2026-01-31) or a unix time in ms", v)
+		return 0, fmt.Errorf("%s is before 1971: want a date (2026-01-31) or a unix time in ms", formats.Quote(v))
 	}
 	return ms, err
 }
@@ -130,10 +132,10 @@ func parseTime(v string) (int64, error) {
 		case n <= excelMaxSerial:
 			return (n - excelEpochDays) * 86400_000, nil
 		}
-		return 0, fmt.Errorf("%q reads as seconds since 1970: give milliseconds (%d000), or a date like 2026-01-31", v, n)
+		return 0, fmt.Errorf("%s reads as seconds since 1970: give milliseconds (%d000), or a date like 2026-01-31", formats.Quote(v), n)
 	}
 	if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 && f <= excelMaxSerial {
 		return int64(math.Round((f - excelEpochDays) * 86400_000)), nil
 	}
-	return 0, fmt.Errorf("%q is not a time: want a date (2026-01-31), an RFC 3339 time (2026-01-31T12:00:00Z) or a unix time in ms", v)
+	return 0, fmt.Errorf("%s is not a time: want a date (2026-01-31), an RFC 3339 time (2026-01-31T12:00:00Z) or a unix time in ms", formats.Quote(v))
 }

@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -131,5 +133,104 @@ func TestUnknownColumns(t *testing.T) {
 	probs := CheckColumns("m.csv", []string{"user_id", "emial", "creation_ts"})
 	if len(probs) != 1 || !strings.Contains(probs[0].Error(), `m.csv:1:emial: unknown column "emial"`) {
 		t.Fatalf("%v", probs)
+	}
+}
+
+func TestProblemsQuoteLongValuesShort(t *testing.T) {
+	huge := strings.Repeat("x", 5<<20) // a 5 MiB cell
+	opt := ParseOptions{File: "m.csv", ServerName: "hs"}
+	for _, kv := range [][]string{
+		{"user_id", huge},
+		{"user_id", "@" + huge + ":hs"},
+		{"user_id", "a", "action", huge},
+		{"user_id", "a", "user_type", huge},
+		{"user_id", "a", "external_ids", huge},
+		{"user_id", "a", "emails", huge},
+		{"user_id", "a", "msisdns", huge},
+		{"user_id", "a", "admin", huge},
+		{"user_id", "a", "clear", huge},
+		{"user_id", "a", "action", "join-rooms", "rooms", huge},
+		{"user_id", "a", "action", "set-ratelimit", "messages_per_second", huge},
+		{"action", "block", "room_id", huge},
+		{"action", "purge-history", "room_id", "!r:hs", "before", huge},
+	} {
+		_, probs := Parse(row(kv...), opt)
+		if len(probs) == 0 {
+			t.Errorf("%.40q: no problem", kv)
+		}
+		shortened := false
+		for _, p := range probs {
+			msg := p.Error()
+			if len(msg) > 600 {
+				t.Errorf("%s: problem of %d bytes, want the value shortened: %.300s", kv[len(kv)-2], len(msg), msg)
+			}
+			shortened = shortened || strings.Contains(msg, "…(")
+		}
+		if !shortened {
+			t.Errorf("%s: no problem quotes the value shortened: %v", kv[len(kv)-2], probs)
+		}
+	}
+	probs := CheckColumns("m.csv", []string{huge})
+	if len(probs) != 1 || len(probs[0].Error()) > 600 {
+		t.Errorf("unknown column: %d problems, the first %d bytes", len(probs), len(probs[0].Error()))
+	}
+}
+
+// TestExportedDisplaynamesReadBackExactly writes display names that start or
+// end with white space the way export users does, reads them back as a
+// manifest, and expects the very same names: otherwise plan would update
+// every such user to the trimmed name.
+func TestExportedDisplaynamesReadBackExactly(t *testing.T) {
+	names := []string{"\tTab", "\rCarriage", " Space", "\u00a0Nbsp", "Trailing ", "Trailing\u00a0", "\nNewline", "'quoted", "=1+2", "plain", " ", "two  inner  spaces"}
+	for _, ext := range []string{".csv", ".tsv", ".xlsx", ".jsonl"} {
+		t.Run(ext, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "users"+ext)
+			w, err := formats.Create(path, []string{"user_id", "displayname"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, n := range names {
+				if err := w.Write([]any{fmt.Sprintf("@u%d:hs", i), n}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r, err := formats.Open(path, formats.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			for i, want := range names {
+				row, err := r.Next()
+				if err != nil {
+					t.Fatalf("%q: %v", want, err)
+				}
+				j, probs := Parse(row, ParseOptions{File: path, ServerName: "hs"})
+				if len(probs) > 0 {
+					t.Errorf("%q: %v", want, probs)
+					continue
+				}
+				if j.UserID != fmt.Sprintf("@u%d:hs", i) || j.Displayname == nil {
+					t.Errorf("displayname %q read back as %v for %s", want, j.Displayname, j.UserID)
+				} else if *j.Displayname != want {
+					t.Errorf("displayname %q read back as %q", want, *j.Displayname)
+				}
+			}
+		})
+	}
+}
+
+// TestPlainCellsAreStillTrimmed keeps what a person's spreadsheet relies on:
+// spaces typed around an id, a boolean or a number do not matter.
+func TestPlainCellsAreStillTrimmed(t *testing.T) {
+	opt := ParseOptions{File: "m.csv", ServerName: "hs"}
+	j, probs := Parse(row("user_id", " alice ", "admin", " yes ", "emails", " a@example.org ", "user_type", " bot "), opt)
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	if j.UserID != "@alice:hs" || !*j.Admin || j.Emails.Values[0] != "a@example.org" || *j.UserType != "bot" {
+		t.Fatalf("job %+v", j)
 	}
 }
