@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/synbatch/synbatch/formats"
 )
 
 const (
@@ -181,7 +183,7 @@ func loadBundleIndex(out string) (*bundleIndex, error) {
 			}
 			continue
 		}
-		id, folder := row[0], row[1]
+		id, folder := formats.Unescape(row[0]), formats.Unescape(row[1])
 		if !safeFolder(folder) {
 			return nil, fmt.Errorf("%s line %d: folder %q is not a plain folder name (repair or remove the line)", p, i+1, folder)
 		}
@@ -231,13 +233,15 @@ func (idx *bundleIndex) assign(users []string) ([]string, error) {
 func (idx *bundleIndex) write(out string) error {
 	_, _, err := saveAtomic(out, indexName, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
-		// Ids go in verbatim: this file maps ids to folders for programs,
-		// and a formula guard would change the ids.
+		// Cells are guarded as every CSV synbatch writes: a person opens
+		// this file in a spreadsheet, where an id or folder starting with
+		// = + - @ would run as a formula. loadBundleIndex (and
+		// formats.Unescape, for other programs) takes the guard off.
 		if err := cw.Write([]string{"user_id", "folder"}); err != nil {
 			return err
 		}
 		for _, id := range idx.users {
-			if err := cw.Write([]string{id, idx.byUser[id]}); err != nil {
+			if err := cw.Write([]string{formats.Escape(id), formats.Escape(idx.byUser[id])}); err != nil {
 				return err
 			}
 		}
