@@ -1,6 +1,7 @@
 package formats
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -212,8 +213,20 @@ func TestJSONLLongLineLimit(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	long := `{"a": "` + strings.Repeat("x", maxJSONLLine) + `"}`
-	fits := `{"a": "` + strings.Repeat("y", maxJSONLLine-100) + `"}`
-	content := `{"a": 1}` + "\n" + long + "\n" + fits + "\n" + `{"a": 4}` + "\n"
+	// A line just under the limit, of values under the cell limit.
+	var fits, fitsRow strings.Builder
+	fitsRow.WriteString("3")
+	fits.WriteString("{")
+	for i := range maxJSONLLine / MaxCell {
+		v := strings.Repeat("y", MaxCell-64)
+		if i > 0 {
+			fits.WriteString(",")
+		}
+		fmt.Fprintf(&fits, `"k%02d":"%s"`, i, v)
+		fmt.Fprintf(&fitsRow, " k%02d=%s", i, v)
+	}
+	fits.WriteString("}")
+	content := `{"a": 1}` + "\n" + long + "\n" + fits.String() + "\n" + `{"a": 4}` + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "big.jsonl"), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +236,7 @@ func TestJSONLLongLineLimit(t *testing.T) {
 	}
 	defer r.Close()
 	got := events(t, r)
-	want := []string{"1 a=1", "! big.jsonl:2: line is longer than 16 MiB", "3 a=" + strings.Repeat("y", maxJSONLLine-100), "4 a=4"}
+	want := []string{"1 a=1", "! big.jsonl:2: line is longer than 16 MiB", fitsRow.String(), "4 a=4"}
 	if !slices.Equal(got, want) {
 		for i := range got {
 			got[i] = got[i][:min(len(got[i]), 60)]
