@@ -225,6 +225,11 @@ func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdou
 		}
 	}
 	jpath := journalPath(c, r.src)
+	release, err := lockManifest(r.conn.cfg.Server, sum, r.src, jpath, stderr)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if passwordsOut != "" {
 		_, statErr := os.Stat(jpath)
 		pf, err := jobs.OpenPasswordFile(passwordsOut, statErr == nil)

@@ -3,13 +3,16 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -31,6 +34,7 @@ func TestScripts(t *testing.T) {
 			fake := fakesynapse.New("hs.test")
 			env.Defer(fake.Close)
 			env.Values["fake"] = fake
+			env.Values["hold"] = &writeHold{arrived: make(chan struct{}), release: make(chan struct{})}
 			tok := filepath.Join(env.WorkDir, ".token")
 			if err := os.WriteFile(tok, []byte(fake.Token+"\n"), 0o600); err != nil {
 				return err
@@ -64,6 +68,30 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("usage: mkfifo PATH")
 				}
 				ts.Check(syscall.Mkfifo(ts.MkAbs(args[0]), 0o600))
+			},
+			// fake-hold-writes: the fake holds every write it gets until
+			// fake-release-writes; fake-wait-write waits for the first one.
+			"fake-hold-writes": func(ts *testscript.TestScript, neg bool, args []string) {
+				fake, h := ts.Value("fake").(*fakesynapse.Server), ts.Value("hold").(*writeHold)
+				var once sync.Once
+				fake.Fault = func(_ http.ResponseWriter, r *http.Request) bool {
+					if r.Method != http.MethodGet {
+						once.Do(func() { close(h.arrived) })
+						<-h.release
+					}
+					return false
+				}
+				ts.Defer(h.free)
+			},
+			"fake-wait-write": func(ts *testscript.TestScript, neg bool, args []string) {
+				select {
+				case <-ts.Value("hold").(*writeHold).arrived:
+				case <-time.After(20 * time.Second):
+					ts.Fatalf("no write came in 20 s")
+				}
+			},
+			"fake-release-writes": func(ts *testscript.TestScript, neg bool, args []string) {
+				ts.Value("hold").(*writeHold).free()
 			},
 			// exits N COMMAND [ARG]...: run COMMAND and require exit code N
 			// (exit codes are the interface scripts use).
@@ -138,6 +166,14 @@ func TestScripts(t *testing.T) {
 		},
 	})
 }
+
+// writeHold is a script's fake holding writes back.
+type writeHold struct {
+	arrived, release chan struct{}
+	once             sync.Once
+}
+
+func (h *writeHold) free() { h.once.Do(func() { close(h.release) }) }
 
 // checkPasswords FILE USER JOURNAL... is a script command: FILE is 0600, its
 // last line for USER holds a password, and no JOURNAL (nor anything else

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/synbatch/synbatch/journal"
+	"github.com/synbatch/synbatch/pipeline"
+)
+
+// lockManifest takes the run lock of the manifest (its bytes, sum) against
+// server, for its shard, or says who holds it (exit 2: nothing was sent).
+// Where no lock can be kept at all (no writable cache directory, as in
+// some containers) the run goes on with a warning, as it did before.
+func lockManifest(server, sum string, src pipeline.Source, jpath string, stderr io.Writer) (release func(), err error) {
+	l, err := lockRun(server, sum, src, jpath)
+	switch {
+	case errors.Is(err, journal.ErrLocked), errors.Is(err, journal.ErrForeign):
+		return nil, err
+	case err != nil:
+		fmt.Fprintf(stderr, "synbatch: warning: %v: a second run of this manifest against this server would not be stopped\n", err)
+		return func() {}, nil
+	}
+	return l.Release, nil
+}
+
+func lockRun(server, sum string, src pipeline.Source, jpath string) (*journal.RunLock, error) {
+	dir, err := journal.RunLockDir()
+	if err != nil {
+		return nil, err
+	}
+	return journal.LockRun(dir, server, sum, src.Shard, max(src.Shards, 1), jpath)
+}
