@@ -39,7 +39,7 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Usage: "rows in flight, fixed; 0 (the default) adapts to the server's latency"},
 		&cli.IntFlag{Name: "max-concurrency", Value: defaultMaxConcurrency, Usage: "the most rows in flight the adaptive level may reach"},
 		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "requests per second at most, over all workers; 0 (the default) sets no cap"},
-		&cli.IntFlag{Name: "retries", Value: 4, Usage: "times a row is retried after a 429, a 5xx or a lost connection"},
+		&cli.IntFlag{Name: "retries", Value: 8, Usage: "times a row is retried after a 5xx, a lost connection or a 429 without a wait hint (a 429 that says how long to wait is waited out without spending a retry)"},
 		&cli.StringFlag{Name: "on-exists", Value: "skip", Usage: "what a create row does when the user exists: skip, update or fail"},
 		&cli.IntFlag{Name: "inactive-days", Usage: "delete-devices: only devices not seen for this many days"},
 		&cli.DurationFlag{Name: "task-timeout", Value: 30 * time.Minute, Usage: "delete-room, purge-history: how long a row polls its server task before it fails (a run again polls the same task)"},

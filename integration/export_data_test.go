@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/synbatch/synbatch/export"
+	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/synapse"
 )
 
@@ -268,7 +269,7 @@ func dataReadIndex(t *testing.T, out string) map[string]string {
 	}
 	m := map[string]string{}
 	for _, r := range rows[1:] {
-		m[r[0]] = r[1]
+		m[formats.Unescape(r[0])] = formats.Unescape(r[1]) // index cells are formula-guarded
 	}
 	return m
 }

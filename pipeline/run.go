@@ -31,7 +31,7 @@ type Config struct {
 	// InactiveDays limits delete-devices to devices not seen for that long.
 	InactiveDays int
 	Passwords    *jobs.PasswordFile
-	MaxAttempts  int           // per row, counting the first; 0 means 5
+	MaxAttempts  int           // per row, counting the first; 0 means 9
 	BaseBackoff  time.Duration // first retry wait; 0 means 500ms
 	// DownAfter connection failures in a row mean the server is away (0: 5);
 	// the run waits up to DownLimit for it (0: 10 minutes), then stops.
@@ -120,7 +120,7 @@ func Apply(soft, hard context.Context, client *synapse.Client, cfg Config) (*Sta
 
 	maxAttempts := cfg.MaxAttempts
 	if maxAttempts <= 0 {
-		maxAttempts = 5
+		maxAttempts = 9
 	}
 	backoff := cfg.BaseBackoff
 	if backoff <= 0 {
@@ -301,6 +301,7 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 			return w.AppendSync(journal.Record{Type: "task", Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action), Task: id})
 		}}
 	rec := journal.Record{Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action)}
+	paced := 0
 	for attempt := 1; ; attempt++ {
 		res, err := job.Run(ctx, env, state)
 		if res.UserID != "" {
@@ -335,6 +336,14 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 		if errors.As(err, &se) {
 			rec.Status, rec.Errcode = se.Status, se.Errcode
 		}
+		// A 429 that says how long to wait is the server pacing the run,
+		// not the row failing: it does not spend the row's attempts (up to
+		// a bound, so a server that only ever says "wait" still ends).
+		if synapse.IsPacing(err) && paced < maxPaced {
+			paced++
+			attempt--
+			continue // the shared pause holds the request
+		}
 		if synapse.IsRetryable(err) && attempt < maxAttempts {
 			if synapse.Backoff(ctx, backoff, attempt, err) != nil {
 				return nil
@@ -354,6 +363,9 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 		return record(rec)
 	}
 }
+
+// maxPaced bounds the 429s with a hint one row waits out beyond its attempts.
+const maxPaced = 100
 
 // ErrJournalMismatch is a journal that belongs to another manifest or server.
 var ErrJournalMismatch = errors.New("the journal belongs to another run")

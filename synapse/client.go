@@ -392,7 +392,8 @@ func Backoff(ctx context.Context, base time.Duration, attempt int, err error) er
 	if base <= 0 {
 		base = 500 * time.Millisecond
 	}
-	d := time.Duration(rand.Int64N(int64(base<<(attempt-1)) + 1))
+	// Capped: a late retry waits at most maxBackoff, not minutes.
+	d := time.Duration(rand.Int64N(int64(min(base<<min(attempt-1, 20), maxBackoff)) + 1))
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -401,6 +402,16 @@ func Backoff(ctx context.Context, base time.Duration, attempt int, err error) er
 	case <-t.C:
 		return nil
 	}
+}
+
+// maxBackoff caps one retry's wait.
+const maxBackoff = 30 * time.Second
+
+// IsPacing reports whether err is a 429 that says how long to wait: the
+// server pacing its clients, which every request already waits out.
+func IsPacing(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusTooManyRequests && e.RetryAfter > 0
 }
 
 // parseRetryAfter reads a Retry-After header: seconds or an HTTP date.

@@ -28,7 +28,7 @@ func (c *Client) PasswordLogsIn(ctx context.Context, userID, password string) (b
 		"type":                        "m.login.password",
 		"identifier":                  map[string]any{"type": "m.id.user", "user": userID},
 		"password":                    password,
-		"initial_device_display_name": "synbatch password check (removed at once)",
+		"initial_device_display_name": checkDevice,
 	}
 	var out struct {
 		AccessToken string `json:"access_token"`
@@ -39,7 +39,7 @@ func (c *Client) PasswordLogsIn(ctx context.Context, userID, password string) (b
 		var se *Error
 		switch {
 		case err == nil:
-			return true, c.endCheckSession(ctx, userID, out.AccessToken, out.DeviceID)
+			return true, c.endCheckSession(ctx, userID, out.AccessToken)
 		case errors.As(err, &se) && se.Status == http.StatusForbidden && se.Errcode == "M_FORBIDDEN":
 			return false, nil // "Invalid username or password"
 		case errors.As(err, &se) && se.Status == http.StatusTooManyRequests:
@@ -55,6 +55,11 @@ func (c *Client) PasswordLogsIn(ctx context.Context, userID, password string) (b
 			}
 			continue
 		case IsRetryable(err):
+			// The login may have landed with its answer lost: leave no
+			// session of it behind.
+			if serr := c.sweepCheckSessions(ctx, userID); serr != nil {
+				return false, errors.Join(err, serr)
+			}
 			return false, err
 		default:
 			// M_USER_DEACTIVATED, M_USER_LOCKED, an unknown login type
@@ -64,17 +69,34 @@ func (c *Client) PasswordLogsIn(ctx context.Context, userID, password string) (b
 	}
 }
 
+// checkDevice names the session a password check opens, so that one whose
+// login answer was lost can still be found and removed.
+const checkDevice = "synbatch password check (removed at once)"
+
 // endCheckSession removes the session a password check opened: a logout
-// with its own token, or, if that answer is lost, the admin's device delete.
-func (c *Client) endCheckSession(ctx context.Context, userID, token, deviceID string) error {
+// with its own token, then a sweep for any other check session (one whose
+// login answer was lost, or a logout that did not land).
+func (c *Client) endCheckSession(ctx context.Context, userID, token string) error {
+	_, _ = c.send(ctx, call{method: http.MethodPost, path: "/_matrix/client/v3/logout", in: map[string]any{}, token: token})
+	return c.sweepCheckSessions(ctx, userID)
+}
+
+// sweepCheckSessions deletes the user's devices that password checks opened.
+func (c *Client) sweepCheckSessions(ctx context.Context, userID string) error {
 	var err error
-	for try := 1; try <= 4; try++ {
-		if _, err = c.send(ctx, call{method: http.MethodPost, path: "/_matrix/client/v3/logout", in: map[string]any{}, token: token}); err == nil {
-			return nil
-		}
-		if deviceID != "" {
-			// The logout may have landed, taking the token with it.
-			if err = c.DeleteDevices(ctx, userID, []string{deviceID}); err == nil {
+	for try := 1; try <= 5; try++ {
+		var devs []Device
+		if devs, err = c.Devices(ctx, userID); err == nil {
+			var ids []string
+			for _, d := range devs {
+				if d.DisplayName == checkDevice {
+					ids = append(ids, d.DeviceID)
+				}
+			}
+			if len(ids) == 0 {
+				return nil
+			}
+			if err = c.DeleteDevices(ctx, userID, ids); err == nil {
 				return nil
 			}
 		}
@@ -82,5 +104,5 @@ func (c *Client) endCheckSession(ctx context.Context, userID, token, deviceID st
 			break
 		}
 	}
-	return fmt.Errorf("remove the session of the password check (device %s of %s): %w", deviceID, userID, err)
+	return fmt.Errorf("remove the session a password check opened for %s: %w", userID, err)
 }

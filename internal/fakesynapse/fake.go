@@ -136,6 +136,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		default:
 			errJSON(w, 405, "M_UNRECOGNIZED", "Unrecognized request")
 		}
+	case len(seg) == 6 && seg[2] == "v2" && seg[3] == "users" && (seg[5] == "devices" || seg[5] == "delete_devices"):
+		// Sessions a password login opened are logged out by their token;
+		// the fake lists no devices of its own.
+		if s.User(seg[4]) == nil {
+			errJSON(w, 404, "M_NOT_FOUND", "User not found")
+			return
+		}
+		writeJSON(w, 200, map[string]any{"devices": []any{}, "total": 0})
 	case len(seg) == 6 && seg[2] == "v1" && seg[3] == "threepid" && seg[5] == "users":
 		// .../v1/threepid/<medium>/users/<address>
 		errJSON(w, 404, "M_NOT_FOUND", "bad path")
