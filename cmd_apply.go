@@ -137,7 +137,7 @@ func prepare(ctx context.Context, c *cli.Context, stderr io.Writer, confirm func
 				return ch, err
 			}
 		}
-		return validateUntil(ctx, src)
+		return validateUntil(ctx, src, stderr)
 	}
 	checked, err := validate(src)
 	if err != nil {

@@ -41,7 +41,7 @@ func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command
 			if err != nil {
 				return err
 			}
-			checked, err := validateUntil(ctx, src)
+			checked, err := validateUntil(ctx, src, stderr)
 			if err != nil {
 				return err
 			}
@@ -54,7 +54,13 @@ func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command
 // SIGTERM). pipeline.Validate takes no context, so a stop returns at once
 // and leaves the reading to die with the process: validation sends
 // nothing, so nothing is lost.
-func validateUntil(ctx context.Context, src pipeline.Source) (*pipeline.Checked, error) {
+//
+// It first says which sheet of a workbook it reads (a hidden one is never
+// read unless --sheet names it), so an admin sees what was taken.
+func validateUntil(ctx context.Context, src pipeline.Source, stderr io.Writer) (*pipeline.Checked, error) {
+	if note, err := formats.SheetNote(src.Path, src.Sheet); err == nil && note != "" {
+		fmt.Fprintf(stderr, "%s: %s\n", src.Path, note)
+	}
 	type result struct {
 		checked *pipeline.Checked
 		err     error
