@@ -14,14 +14,14 @@ build:
 test: synapse-up
 	$(GO) vet ./...
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
-	SYNBATCH_REQUIRE_SYNAPSE=1 $(GO) test -count=1 -v ./integration/
+	SYNBATCH_REQUIRE_SYNAPSE=1 $(GO) test -count=1 -timeout 40m -v ./integration/
 
 # unit: everything that needs no server.
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
 
 integration: synapse-up
-	SYNBATCH_REQUIRE_SYNAPSE=1 $(GO) test -count=1 -v ./integration/
+	SYNBATCH_REQUIRE_SYNAPSE=1 $(GO) test -count=1 -timeout 40m -v ./integration/
 
 # demo: a local Synapse with the sample users in it.
 demo: build synapse-up

@@ -74,7 +74,7 @@ func TestFaultProxyOneCreateNeverForwardedIsCreatedOnResume(t *testing.T) {
 	dir := t.TempDir()
 	ss := specs(uniq(t), 1)
 	writeFile(t, dir, "m.csv", csvOf(ss))
-	r := e.via(p.URL).synbatch(t, dir, "apply", "m.csv")
+	r := e.via(p.URL).synbatch(t, dir, "apply", "m.csv", "--retries", "2")
 	if r.code == 0 || e.user(t, e.id(ss[0].local)) != nil {
 		t.Fatalf("exit %d with every write cut before Synapse\n%s%s", r.code, r.stdout, r.stderr)
 	}
