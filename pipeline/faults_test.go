@@ -133,40 +133,72 @@ func Test503AndResetsOnAShareOfWritesAllSucceed(t *testing.T) {
 	}
 }
 
-func Test429HintsInEveryForm(t *testing.T) {
-	for name, answer := range map[string]func(w http.ResponseWriter){
-		"retry_after_ms": func(w http.ResponseWriter) {
+// Test429HintsInEveryFormAreHonoured: after a 429 carrying a wait hint in any
+// of its forms, no request reaches the server before the hint has passed;
+// without a hint the row is still retried to the end. One row in flight, so
+// no request was already on its way when the 429 came.
+func Test429HintsInEveryFormAreHonoured(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		wait   time.Duration // the least gap the hint asks for
+		answer func(w http.ResponseWriter)
+	}{
+		{"retry_after_ms", 200 * time.Millisecond, func(w http.ResponseWriter) {
 			w.WriteHeader(429)
 			fmt.Fprint(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests","retry_after_ms":200}`)
-		},
-		"Retry-After seconds": func(w http.ResponseWriter) {
+		}},
+		{"Retry-After seconds", time.Second, func(w http.ResponseWriter) {
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(429)
 			fmt.Fprint(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests"}`)
-		},
-		"Retry-After date": func(w http.ResponseWriter) {
-			w.Header().Set("Retry-After", time.Now().Add(time.Second).UTC().Format(http.TimeFormat))
+		}},
+		// An HTTP date has whole seconds: two seconds ahead is at least one.
+		{"Retry-After date", time.Second, func(w http.ResponseWriter) {
+			w.Header().Set("Retry-After", time.Now().Add(2*time.Second).UTC().Format(http.TimeFormat))
 			w.WriteHeader(429)
 			fmt.Fprint(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests"}`)
-		},
-		"no hint": func(w http.ResponseWriter) {
+		}},
+		{"no hint", 0, func(w http.ResponseWriter) {
 			w.WriteHeader(429)
 			fmt.Fprint(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests"}`)
-		},
+		}},
 	} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t)
-			var writes atomic.Int64
+			var mu sync.Mutex
+			var writes int
+			var limitedAt time.Time
+			var gaps []time.Duration
 			r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
-				if req.Method == http.MethodPut && writes.Add(1)%7 == 3 {
-					answer(w)
-					return true
+				mu.Lock()
+				defer mu.Unlock()
+				now := time.Now()
+				if !limitedAt.IsZero() {
+					gaps = append(gaps, now.Sub(limitedAt))
+					limitedAt = time.Time{}
+				}
+				if req.Method == http.MethodPut {
+					if writes++; writes%3 == 2 {
+						tc.answer(w)
+						limitedAt = time.Now()
+						return true
+					}
 				}
 				return false
 			}
-			st, err := r.apply(r.manifestOf("lim", 15), filepath.Join(r.dir, "j"), nil)
-			if err != nil || st.Outcomes["done"] != 15 {
+			st, err := r.apply(r.manifestOf("lim", 6), filepath.Join(r.dir, "j"), func(c *Config) { c.Concurrency = 1 })
+			if err != nil || st.Outcomes["done"] != 6 {
 				t.Fatalf("%v %+v", err, st)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(gaps) < 2 {
+				t.Fatalf("only %d 429s were followed by a request", len(gaps))
+			}
+			for _, g := range gaps {
+				if g < tc.wait {
+					t.Errorf("a request came %v after a 429 that asked for %v", g, tc.wait)
+				}
 			}
 		})
 	}
