@@ -36,7 +36,7 @@ const (
 func runFlags() []cli.Flag {
 	flags := append(manifestFlags(), connFlags()...)
 	return append(flags, outputFlag(),
-		&cli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Usage: "rows in flight, fixed; 0 (the default) adapts to the server's latency"},
+		&cli.IntFlag{Name: "concurrency", Aliases: []string{"j"}, Usage: "rows in flight, fixed; 0 (the default) adapts to the server's latency"},
 		&cli.IntFlag{Name: "max-concurrency", Value: defaultMaxConcurrency, Usage: "the most rows in flight the adaptive level may reach"},
 		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "requests per second at most, over all workers; 0 (the default) sets no cap"},
 		&cli.IntFlag{Name: "retries", Value: 8, Usage: "times a row is retried after a 5xx, a lost connection or a 429 without a wait hint (a 429 that says how long to wait is waited out without spending a retry)"},
@@ -245,7 +245,7 @@ func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdou
 	r.cfg.ResendUncertain = c.Bool("resend-uncertain")
 	r.cfg.DownLimit = c.Duration("down-limit")
 	r.cfg.Log = stderr
-	r.cfg.Header = journal.Header{Tool: "synbatch", Version: version, Manifest: r.src.Path, ManifestSHA256: sum,
+	r.cfg.Header = journal.Header{Tool: "synbatch", Version: versionInfo().Version, Manifest: r.src.Path, ManifestSHA256: sum,
 		Server: r.conn.cfg.Server, Started: time.Now().UTC(), Insecure: r.conn.cfg.Insecure,
 		Validated: r.checked.Record(pipeline.Fingerprint(r.src, sum)),
 		Args: []string{"action=" + c.String("action"), "on-exists=" + c.String("on-exists"),

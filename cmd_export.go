@@ -27,7 +27,7 @@ func exportCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command 
 // poolFlags bound the load an export puts on the server, like apply's.
 func poolFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Value: defaultConcurrency, Usage: "requests in flight at most"},
+		&cli.IntFlag{Name: "concurrency", Aliases: []string{"j"}, Value: defaultConcurrency, Usage: "requests in flight at most"},
 		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "requests per second at most; 0 (the default) sets no cap"},
 	}
 }

@@ -24,7 +24,7 @@ func connFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "server", Usage: "homeserver base URL, e.g. https://matrix.example.org", EnvVars: []string{"SYNBATCH_SERVER"}},
 		&cli.StringFlag{Name: "token-file", Usage: "file holding an admin access token (mode 0600); or set SYNBATCH_TOKEN", EnvVars: []string{"SYNBATCH_TOKEN_FILE"}},
-		&cli.StringFlag{Name: "config", Usage: "config file (default ~/.config/synbatch.yaml, then synadm's ~/.config/synadm.yaml)", EnvVars: []string{"SYNBATCH_CONFIG"}},
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config file (default ~/.config/synbatch.yaml, then synadm's ~/.config/synadm.yaml)", EnvVars: []string{"SYNBATCH_CONFIG"}},
 		&cli.StringFlag{Name: "server-name", Usage: "server name for bare localparts (default: from the token's own user id)", EnvVars: []string{"SYNBATCH_SERVER_NAME"}},
 		&cli.StringFlag{Name: "admin-path", Usage: "path of the Admin API, when a proxy moves it", Value: "", EnvVars: []string{"SYNBATCH_ADMIN_PATH"}},
 		&cli.StringFlag{Name: "ca-file", Usage: "extra CA certificates (PEM) to trust", EnvVars: []string{"SYNBATCH_CA_FILE"}},

@@ -19,9 +19,6 @@ import (
 	"github.com/synbatch/synbatch/pipeline"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // Exit codes. Scripts depend on them; they are listed in --help.
 const (
 	exitOK      = 0 // every row done
@@ -111,15 +108,18 @@ func newApp(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Write
 	app := &cli.App{
 		Name:                  "synbatch",
 		Usage:                 "bulk work on a Synapse homeserver through its Admin API",
-		Version:               version,
+		Version:               versionInfo().Version,
+		HideVersion:           true, // versionFlag prints more
+		Flags:                 []cli.Flag{versionFlag()},
+		Suggest:               true,
 		Writer:                stdout,
 		ErrWriter:             stderr,
 		EnableBashCompletion:  true,
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitHelp + "\n",
 		// urfave/cli would call os.Exit itself; only main exits.
 		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &exitError{code: exitUsage, err: err}
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return usageError(c, err)
 		},
 		Commands: []*cli.Command{
 			validateCommand(soft, stdout, stderr),
@@ -127,9 +127,12 @@ func newApp(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Write
 			applyCommand(soft, hard, stdin, stdout, stderr),
 			exportCommand(hard, stdout, stderr),
 			journalCommand(stdout),
+			completionCommand(stdout),
+			manCommand(stdout),
+			completeCommand(stdout),
 		},
 	}
-	app.Action = unknownCommand(app.Commands)
+	app.Action = withVersion(stdout, unknownCommand(app.Commands))
 	for _, c := range app.Commands {
 		usageErrors(c, c.Name, app.OnUsageError)
 		for _, s := range c.Subcommands {
