@@ -1,12 +1,12 @@
 package jobs
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/synapse"
@@ -23,9 +23,6 @@ var readOnlyColumns = []string{"deactivated", "creation_ts", "is_guest", "erased
 // unchanged. Ids, booleans, numbers and addresses are trimmed: spaces
 // around them are never meant.
 var exactColumns = []string{"displayname", "room_name", "message"}
-
-// clearable names the fields the clear column may list.
-var clearable = []string{"displayname", "avatar_url", "user_type", "emails", "msisdns", "external_ids"}
 
 // ParseOptions carry what a row does not say itself.
 type ParseOptions struct {
@@ -47,8 +44,8 @@ type ParseOptions struct {
 // KnownColumns lists every column a manifest may have.
 func KnownColumns() []string {
 	cols := slices.Clone(commonColumns)
-	for _, a := range Actions() {
-		for _, c := range actionColumns[a] {
+	for _, s := range registry {
+		for _, c := range s.Columns {
 			if !slices.Contains(cols, c) {
 				cols = append(cols, c)
 			}
@@ -82,172 +79,19 @@ func CheckMatchBy(m string) error {
 }
 
 // Parse validates row and builds its job. Every problem in the row is
-// returned, not just the first, so one validate run lists them all.
+// returned, not just the first, so one validate run lists them all. The
+// columns every row may have are read here; the action's own spec reads
+// the rest.
 func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 	p := &parser{row: row, opt: opt}
 	j := &Job{Row: row.Num}
-
-	j.Action = opt.DefaultAction
-	if j.Action == "" {
-		j.Action = Upsert
-	}
-	if v, ok := p.scalar("action"); ok {
-		a := Action(strings.ToLower(v))
-		if _, known := actionColumns[a]; !known {
-			p.bad("action", "unknown action %s (want one of %s)", formats.Quote(v), joinActions())
-		} else {
-			j.Action = a
+	if p.action(j) {
+		p.unusedColumns(j)
+		p.who(j)
+		if j.spec.parse != nil {
+			j.payload = j.spec.parse(p, j)
 		}
 	}
-	for col := range row.Fields {
-		if slices.Contains(commonColumns, col) || slices.Contains(readOnlyColumns, col) || slices.Contains(actionColumns[j.Action], col) {
-			continue
-		}
-		if slices.Contains(KnownColumns(), col) {
-			p.bad(col, "action %s does not use this column: empty it, or use another action", j.Action)
-		}
-	}
-	p.who(j)
-
-	clears := map[string]bool{}
-	if f, ok := row.Fields["clear"]; ok {
-		for _, c := range p.list(f) {
-			c = strings.ToLower(c)
-			if !slices.Contains(clearable, c) {
-				p.bad("clear", "cannot clear %s (clearable: %s)", formats.Quote(c), strings.Join(clearable, ", "))
-				continue
-			}
-			clears[c] = true
-		}
-	}
-	clearOrSet := func(col string) (*string, bool) {
-		v, ok := p.scalar(col)
-		if ok && clears[col] {
-			p.bad(col, "both set and listed in the clear column")
-			return nil, false
-		}
-		if clears[col] {
-			empty := ""
-			return &empty, false
-		}
-		if !ok {
-			return nil, false
-		}
-		return &v, true
-	}
-
-	if v, set := clearOrSet("displayname"); v != nil {
-		if set && utf8.RuneCountInString(*v) > 256 {
-			p.bad("displayname", "longer than 256 characters")
-		}
-		j.Displayname = v
-	}
-	if v, set := clearOrSet("avatar_url"); v != nil {
-		if set {
-			if err := checkMXC(*v); err != nil {
-				p.bad("avatar_url", "%v", err)
-			}
-		}
-		j.AvatarURL = v
-	}
-	if v, set := clearOrSet("user_type"); v != nil {
-		if set && *v != "bot" && *v != "support" {
-			p.bad("user_type", "unknown user type %s (want bot or support; list user_type in the clear column to remove it)", formats.Quote(*v))
-		}
-		j.UserType = v
-	}
-	if v, ok := p.scalar("password"); ok {
-		switch {
-		case v == "generate":
-			j.generate = true
-		case len(v) > 512:
-			p.bad("password", "longer than 512 bytes (Synapse refuses it)")
-		default:
-			j.password = v
-		}
-	} else if opt.GeneratePasswords && (j.Action == ResetPassword || j.Action == Reactivate || j.Action == Create || j.Action == Upsert) {
-		// For create and upsert rows the password is used only if the
-		// account is new; an existing account keeps its own.
-		j.generate = true
-	}
-	if j.Action == ResetPassword && !j.HasPassword() {
-		p.bad("password", "reset-password needs a password (or generate, or --generate-passwords)")
-	}
-	j.Admin = p.boolean("admin")
-	j.LogoutDevices = p.boolean("logout_devices")
-	if e := p.boolean("erase"); e != nil {
-		j.Erase = *e
-	}
-
-	replace := opt.ReplaceLists
-	j.Emails = p.threepids("emails", clears["emails"], replace, canonicalEmail)
-	j.Msisdns = p.threepids("msisdns", clears["msisdns"], replace, canonicalMsisdn)
-
-	if f, ok := row.Fields["external_ids"]; ok {
-		if clears["external_ids"] {
-			p.bad("external_ids", "both set and listed in the clear column")
-		}
-		j.HasIDs, j.ReplaceIDs = true, replace
-		seen := map[synapse.ExternalID]bool{}
-		for _, v := range p.list(f) {
-			prov, id, ok := opt.AuthProvider, v, true
-			if prov == "" {
-				prov, id, ok = strings.Cut(v, ":")
-			}
-			prov, id = strings.TrimSpace(prov), strings.TrimSpace(id)
-			if !ok || prov == "" || id == "" {
-				p.bad("external_ids", "%s: want provider:id (or give --auth-provider for bare ids)", formats.Quote(v))
-				continue
-			}
-			x := synapse.ExternalID{AuthProvider: prov, ExternalID: id}
-			if !seen[x] {
-				seen[x] = true
-				j.ExternalIDs = append(j.ExternalIDs, x)
-			}
-		}
-	} else if clears["external_ids"] {
-		j.HasIDs, j.ReplaceIDs = true, true
-	}
-	if (j.Action == SetExternalIDs || j.Action == RemoveExternalIDs) && len(j.ExternalIDs) == 0 {
-		p.bad("external_ids", "%s needs external ids", j.Action)
-	}
-
-	if f, ok := row.Fields["devices"]; ok {
-		for _, d := range p.list(f) {
-			if strings.EqualFold(d, "all") {
-				j.AllDevices = true
-			} else if !slices.Contains(j.Devices, d) {
-				j.Devices = append(j.Devices, d)
-			}
-		}
-		if j.AllDevices && len(j.Devices) > 0 {
-			p.bad("devices", "all and device ids together: give one or the other")
-		}
-	}
-	if j.Action == DeleteDevices && !j.AllDevices && len(j.Devices) == 0 {
-		p.bad("devices", "delete-devices needs device ids separated by ; or all")
-	}
-	if f, ok := row.Fields["rooms"]; ok {
-		for _, r := range p.list(f) {
-			if !roomRE.MatchString(r) {
-				p.bad("rooms", "%s is not a room id (!id:server) or alias (#name:server)", formats.Quote(r))
-			} else if !slices.Contains(j.Rooms, r) {
-				j.Rooms = append(j.Rooms, r)
-			}
-		}
-	}
-	if j.Action == JoinRooms && len(j.Rooms) == 0 {
-		p.bad("rooms", "join-rooms needs rooms separated by ;")
-	}
-	p.roomColumns(j)
-	if j.Action == SetRatelimit {
-		j.MessagesPerSecond = p.count("messages_per_second")
-		j.BurstCount = p.count("burst_count")
-		if j.MessagesPerSecond == nil && j.BurstCount == nil {
-			p.bad("messages_per_second", "set-ratelimit needs messages_per_second or burst_count (0 and 0 lift the user's limit)")
-		}
-	}
-
 	if len(p.problems) > 0 {
 		return nil, p.problems
 	}
@@ -255,15 +99,46 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 	return j, nil
 }
 
+// action reads the row's action (or the default one) and its spec; false
+// when there is none to go on with.
+func (p *parser) action(j *Job) bool {
+	j.Action = cmp.Or(p.opt.DefaultAction, Upsert)
+	if v, ok := p.scalar("action"); ok {
+		if a := Action(strings.ToLower(v)); lookup(a) == nil {
+			p.bad("action", "unknown action %s (want one of %s)", formats.Quote(v), joinActions())
+		} else {
+			j.Action = a
+		}
+	}
+	j.spec = lookup(j.Action)
+	if j.spec == nil {
+		p.bad("action", "unknown action %s (want one of %s)", formats.Quote(string(j.Action)), joinActions())
+		return false
+	}
+	return true
+}
+
+// unusedColumns reports values in known columns the row's action does not read.
+func (p *parser) unusedColumns(j *Job) {
+	for col := range p.row.Fields {
+		if slices.Contains(commonColumns, col) || slices.Contains(readOnlyColumns, col) || slices.Contains(j.spec.Columns, col) {
+			continue
+		}
+		if slices.Contains(KnownColumns(), col) {
+			p.bad(col, "action %s does not use this column: empty it, or use another action", j.Action)
+		}
+	}
+}
+
 // who reads how the row names its user: user_id, or the --match-by column;
 // or, for a room row, its room.
 func (p *parser) who(j *Job) {
-	if j.Action.Room() {
+	if j.room() {
 		p.room(j)
 		return
 	}
 	if _, ok := p.scalar("room_id"); ok {
-		p.bad("room_id", "action %s is about a user: room_id is for room actions (block, unblock, delete-room, make-room-admin, join, purge-history)", j.Action)
+		p.bad("room_id", "action %s is about a user: room_id is for room actions (%s)", j.Action, roomActions())
 	}
 	switch by := p.opt.MatchBy; {
 	case by == "email":
@@ -284,7 +159,7 @@ func (p *parser) who(j *Job) {
 		}
 	}
 	if j.Match != "" {
-		if j.Action == Create || j.Action == Upsert {
+		if j.spec.creates {
 			p.bad("action", "%s rows name a new account by user_id, not by --match-by", j.Action)
 		}
 		if _, ok := p.row.Fields["user_id"]; ok {
@@ -303,6 +178,80 @@ func (p *parser) who(j *Job) {
 	}
 }
 
+// password reads the password column. Actions that may need one get a
+// generated one with --generate-passwords: for create and upsert rows it
+// is used only if the account is new; an existing account keeps its own.
+func (p *parser) password(j *Job) {
+	if v, ok := p.scalar("password"); ok {
+		switch {
+		case v == "generate":
+			j.generate = true
+		case len(v) > 512:
+			p.bad("password", "longer than 512 bytes (Synapse refuses it)")
+		default:
+			j.password = v
+		}
+	} else if p.opt.GeneratePasswords && j.spec.generates {
+		j.generate = true
+	}
+}
+
+// externalIDs reads the external_ids column; has says the row gives it.
+func (p *parser) externalIDs() (ids []synapse.ExternalID, has bool) {
+	f, ok := p.row.Fields["external_ids"]
+	if !ok {
+		return nil, false
+	}
+	seen := map[synapse.ExternalID]bool{}
+	for _, v := range p.list(f) {
+		prov, id, ok := p.opt.AuthProvider, v, true
+		if prov == "" {
+			prov, id, ok = strings.Cut(v, ":")
+		}
+		prov, id = strings.TrimSpace(prov), strings.TrimSpace(id)
+		if !ok || prov == "" || id == "" {
+			p.bad("external_ids", "%s: want provider:id (or give --auth-provider for bare ids)", formats.Quote(v))
+			continue
+		}
+		x := synapse.ExternalID{AuthProvider: prov, ExternalID: id}
+		if !seen[x] {
+			seen[x] = true
+			ids = append(ids, x)
+		}
+	}
+	return ids, true
+}
+
+// rooms reads the rooms column: room ids or aliases, each once.
+func (p *parser) rooms() []string {
+	f, ok := p.row.Fields["rooms"]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, r := range p.list(f) {
+		if !roomRE.MatchString(r) {
+			p.bad("rooms", "%s is not a room id (!id:server) or alias (#name:server)", formats.Quote(r))
+		} else if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// userID reads a column naming one user, completed with the server name.
+func (p *parser) userID(col string) string {
+	v, ok := p.scalar(col)
+	if !ok {
+		return ""
+	}
+	id, err := NormaliseUserID(v, p.opt.ServerName)
+	if err != nil {
+		p.bad(col, "%v", err)
+	}
+	return id
+}
+
 func (p *parser) count(col string) *int64 {
 	v, ok := p.scalar(col)
 	if !ok {
@@ -319,6 +268,17 @@ func joinActions() string {
 	var s []string
 	for _, a := range Actions() {
 		s = append(s, string(a))
+	}
+	return strings.Join(s, ", ")
+}
+
+// roomActions names the room actions, for messages.
+func roomActions() string {
+	var s []string
+	for _, sp := range registry {
+		if sp.Kind == RoomRow {
+			s = append(s, string(sp.Name))
+		}
 	}
 	return strings.Join(s, ", ")
 }

@@ -11,9 +11,9 @@ import (
 	"github.com/synbatch/synbatch/formats"
 )
 
-// room reads how a room row names its room (room_id) and, for
-// make-room-admin and join, the users it acts for (user_id). On room rows
-// user_id is never the row's subject.
+// room reads how a room row names its room (room_id). On room rows
+// user_id is never the row's subject: the actions that read it (as the
+// users they act for) list it among their columns.
 func (p *parser) room(j *Job) {
 	switch v, ok := p.scalar("room_id"); {
 	case !ok:
@@ -28,71 +28,49 @@ func (p *parser) room(j *Job) {
 			p.bad(col, "%s rows name their room by room_id, not a user", j.Action)
 		}
 	}
-	var users []string
-	if f, ok := p.row.Fields["user_id"]; ok {
-		users = p.list(f)
+	if slices.Contains(j.spec.Columns, "user_id") {
+		return
 	}
-	switch j.Action {
-	case MakeRoomAdmin, Join:
-		if len(users) == 0 {
-			p.bad("user_id", "missing: %s needs the user to act for (user_id)", j.Action)
-		}
-		if j.Action == MakeRoomAdmin && len(users) > 1 {
-			p.bad("user_id", "make-room-admin takes one user: give each user a row of their own")
-		}
-		for _, u := range users {
-			id, err := NormaliseUserID(u, p.opt.ServerName)
-			if err != nil {
-				p.bad("user_id", "%v", err)
-			} else if !slices.Contains(j.Members, id) {
-				j.Members = append(j.Members, id)
-			}
-		}
-	default:
-		if len(users) > 0 {
-			p.bad("user_id", "action %s does not use this column: empty it, or use another action", j.Action)
-		}
+	if f, ok := p.row.Fields["user_id"]; ok && len(p.list(f)) > 0 {
+		p.bad("user_id", "action %s does not use this column: empty it, or use another action", j.Action)
 	}
 }
 
-// roomColumns reads the columns of room and media rows. Which action may
-// have which column is already checked.
-func (p *parser) roomColumns(j *Job) {
-	if v, ok := p.scalar("new_room_user_id"); ok {
-		id, err := NormaliseUserID(v, p.opt.ServerName)
+// members reads the users a room row acts for (user_id), each once; one
+// says the action takes a single user.
+func (p *parser) members(j *Job, one bool) []string {
+	var users, out []string
+	if f, ok := p.row.Fields["user_id"]; ok {
+		users = p.list(f)
+	}
+	if len(users) == 0 {
+		p.bad("user_id", "missing: %s needs the user to act for (user_id)", j.Action)
+	}
+	if one && len(users) > 1 {
+		p.bad("user_id", "%s takes one user: give each user a row of their own", j.Action)
+	}
+	for _, u := range users {
+		id, err := NormaliseUserID(u, p.opt.ServerName)
 		if err != nil {
-			p.bad("new_room_user_id", "%v", err)
-		}
-		j.NewRoomUserID = id
-	}
-	if v, ok := p.scalar("room_name"); ok {
-		j.RoomName = &v
-	}
-	if v, ok := p.scalar("message"); ok {
-		j.Message = &v
-	}
-	j.BlockRoom = p.boolean("block")
-	j.Purge = p.boolean("purge")
-	j.ForcePurge = p.boolean("force_purge")
-	if j.ForcePurge != nil && *j.ForcePurge && j.Purge != nil && !*j.Purge {
-		p.bad("force_purge", "force_purge needs purge (Synapse ignores it without)")
-	}
-	if v, ok := p.scalar("before"); ok {
-		ms, err := ParseBefore(v)
-		if err != nil {
-			p.bad("before", "%v", err)
-		}
-		j.Before = ms
-	}
-	if b := p.boolean("delete_local_events"); b != nil {
-		j.DeleteLocalEvents = *b
-	}
-	j.MinSize = p.count("min_size")
-	if j.Action == PurgeHistory && j.Before == 0 {
-		if _, given := p.scalar("before"); !given {
-			p.bad("before", "purge-history needs before: a date (2026-01-31), an RFC 3339 time or a unix time in ms")
+			p.bad("user_id", "%v", err)
+		} else if !slices.Contains(out, id) {
+			out = append(out, id)
 		}
 	}
+	return out
+}
+
+// before reads the before column as unix ms (0 when empty).
+func (p *parser) before() int64 {
+	v, ok := p.scalar("before")
+	if !ok {
+		return 0
+	}
+	ms, err := ParseBefore(v)
+	if err != nil {
+		p.bad("before", "%v", err)
+	}
+	return ms
 }
 
 // Excel keeps dates as days since 1899-12-30; a date cell read raw arrives

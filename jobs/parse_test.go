@@ -54,14 +54,15 @@ func TestParseRow(t *testing.T) {
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
-	if j.UserID != "@alice:hs" || j.Action != Upsert || !*j.Admin || !j.HasPassword() || *j.AvatarURL != "" {
+	pr := j.payload.(*profile)
+	if j.UserID != "@alice:hs" || j.Action != Upsert || !*pr.Admin || !j.HasPassword() || *pr.AvatarURL != "" {
 		t.Fatalf("job %+v", j)
 	}
-	if strings.Join(j.Emails.Values, ",") != "a@example.org,b@example.org" || j.Msisdns.Values[0] != "447700900123" {
-		t.Fatalf("lists %v %v", j.Emails, j.Msisdns)
+	if strings.Join(pr.Emails.Values, ",") != "a@example.org,b@example.org" || pr.Msisdns.Values[0] != "447700900123" {
+		t.Fatalf("lists %v %v", pr.Emails, pr.Msisdns)
 	}
-	if len(j.ExternalIDs) != 2 || j.ExternalIDs[0].AuthProvider != "oidc" || j.ExternalIDs[0].ExternalID != "sub:with:colons" {
-		t.Fatalf("external ids %v", j.ExternalIDs)
+	if len(pr.ExternalIDs) != 2 || pr.ExternalIDs[0].AuthProvider != "oidc" || pr.ExternalIDs[0].ExternalID != "sub:with:colons" {
+		t.Fatalf("external ids %v", pr.ExternalIDs)
 	}
 }
 
@@ -212,10 +213,10 @@ func TestExportedDisplaynamesReadBackExactly(t *testing.T) {
 					t.Errorf("%q: %v", want, probs)
 					continue
 				}
-				if j.UserID != fmt.Sprintf("@u%d:hs", i) || j.Displayname == nil {
-					t.Errorf("displayname %q read back as %v for %s", want, j.Displayname, j.UserID)
-				} else if *j.Displayname != want {
-					t.Errorf("displayname %q read back as %q", want, *j.Displayname)
+				if pr := j.payload.(*profile); j.UserID != fmt.Sprintf("@u%d:hs", i) || pr.Displayname == nil {
+					t.Errorf("displayname %q read back as %v for %s", want, pr.Displayname, j.UserID)
+				} else if *pr.Displayname != want {
+					t.Errorf("displayname %q read back as %q", want, *pr.Displayname)
 				}
 			}
 		})
@@ -230,7 +231,7 @@ func TestPlainCellsAreStillTrimmed(t *testing.T) {
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
-	if j.UserID != "@alice:hs" || !*j.Admin || j.Emails.Values[0] != "a@example.org" || *j.UserType != "bot" {
+	if pr := j.payload.(*profile); j.UserID != "@alice:hs" || !*pr.Admin || pr.Emails.Values[0] != "a@example.org" || *pr.UserType != "bot" {
 		t.Fatalf("job %+v", j)
 	}
 }

@@ -174,17 +174,7 @@ func (j *Job) Plan(ctx context.Context, env Env, st *State) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Kind: KindUpdate, UserID: id}
-	switch j.Action {
-	case Create, Update, Upsert:
-		err = j.planUser(ctx, env, st, p)
-	case Block, Unblock, DeleteRoom, MakeRoomAdmin, Join, PurgeHistory:
-		err = j.planRoom(ctx, env, st, p) // sets p.UserID to the room id
-	case QuarantineMedia, DeleteMedia:
-		err = j.planMedia(ctx, env, st, p)
-	default:
-		err = j.planAction(ctx, env, st, p)
-	}
-	if err != nil {
+	if err := j.spec.plan(ctx, j, env, st, p); err != nil {
 		return nil, err
 	}
 	if p.Kind == KindUpdate && len(p.steps) == 0 {
@@ -252,7 +242,7 @@ func (j *Job) Run(ctx context.Context, env Env, st *State) (Result, error) {
 		return j.settled(st, res), nil
 	}
 	if env.Begin != nil && !st.Begun {
-		durable := j.Action.Destructive()
+		durable := j.spec.Destructive
 		for _, s := range sent {
 			durable = durable || s.password
 		}

@@ -13,7 +13,7 @@ func TestParseRoomRows(t *testing.T) {
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
-	if j.RoomID != "#lobby:hs" || !slices.Equal(j.Members, []string{"@a:hs", "@b:hs"}) || j.UserID != "" {
+	if j.RoomID != "#lobby:hs" || !slices.Equal(j.payload.(members), []string{"@a:hs", "@b:hs"}) || j.UserID != "" {
 		t.Fatalf("join: %+v", j)
 	}
 	if j.Identity() != "room:#lobby:hs" || j.Subject() != "#lobby:hs" {
@@ -25,10 +25,11 @@ func TestParseRoomRows(t *testing.T) {
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
-	if j.NewRoomUserID != "@mod:hs" || *j.RoomName != "Moved" || *j.Message != "Closed" || !*j.BlockRoom || !*j.Purge || !*j.ForcePurge {
+	d := j.payload.(*deletion)
+	if d.NewRoomUserID != "@mod:hs" || *d.RoomName != "Moved" || *d.Message != "Closed" || !*d.BlockRoom || !*d.Purge || !*d.ForcePurge {
 		t.Fatalf("delete-room: %+v", j)
 	}
-	o := j.deleteOptions()
+	o := d.deleteOptions()
 	if o.NewRoomUserID != "@mod:hs" || o.RoomName != "Moved" || !*o.Block || !*o.ForcePurge {
 		t.Fatalf("delete options %+v", o)
 	}
@@ -37,7 +38,7 @@ func TestParseRoomRows(t *testing.T) {
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
-	if j.Before != time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC).UnixMilli() || !j.DeleteLocalEvents {
+	if ph := j.payload.(*purge); ph.before != time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC).UnixMilli() || !ph.deleteLocalEvents {
 		t.Fatalf("purge-history: %+v", j)
 	}
 
@@ -45,7 +46,7 @@ func TestParseRoomRows(t *testing.T) {
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
-	if j.UserID != "@a:hs" || j.Before != 1767225600000 || *j.MinSize != 1024 || j.Identity() != "@a:hs" {
+	if f := j.payload.(*mediaFilter); j.UserID != "@a:hs" || f.before != 1767225600000 || *f.minSize != 1024 || j.Identity() != "@a:hs" {
 		t.Fatalf("delete-media: %+v", j)
 	}
 

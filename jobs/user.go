@@ -9,329 +9,79 @@ import (
 	"github.com/synbatch/synbatch/synapse"
 )
 
-// planUser plans create, update and upsert rows: one PUT of the fields
-// that differ, then a join for each room the user is not in.
-func (j *Job) planUser(ctx context.Context, env Env, st *State, p *Plan) error {
-	c := env.Client
-	u, err := c.GetUser(ctx, p.UserID)
-	if err != nil && !synapse.IsNotFound(err) {
-		return fmt.Errorf("read %s: %w", p.UserID, err)
-	}
-	if u == nil {
-		if j.Action == Update {
-			return rowErr("%s does not exist (action update changes existing users only)", p.UserID)
-		}
-		p.Kind = KindCreate
-		if err := j.planCreate(ctx, env, st, p); err != nil {
-			return err
-		}
-		// The new user is in no room yet.
-		return j.planJoinsResolved(ctx, env, p, nil)
-	}
-	if j.Action == Create {
-		switch {
-		case st.Begun:
-			// This run or an interrupted one created it: finish the job.
-		case env.OnExists == ExistsFail:
-			return rowErr("%s already exists (--on-exists fail)", p.UserID)
-		case env.OnExists == ExistsUpdate:
-		default:
-			p.Kind, p.Reason = KindSkip, "user exists (--on-exists skip)"
-			return nil
-		}
-	}
-	if err := j.planUpdate(ctx, env, u, st, p); err != nil {
-		return err
-	}
-	// A deactivated account that already matches is left alone (an
-	// exported sheet applied back says unchanged); changing one is refused.
-	if bool(u.Deactivated) && len(p.steps) > 0 {
-		return rowErr("%s is deactivated: reactivate it before changing it", p.UserID)
-	}
-	if len(j.Rooms) > 0 {
-		joined, err := c.JoinedRooms(ctx, p.UserID)
-		if err != nil {
-			return fmt.Errorf("read rooms of %s: %w", p.UserID, err)
-		}
-		return j.planJoinsResolved(ctx, env, p, joined)
-	}
-	return nil
-}
-
-// putter builds one PUT /v2/users body and what it changes.
-type putter struct {
-	body    map[string]any
-	changes []FieldChange
-	fields  []string
-}
-
-func (b *putter) set(field string, v any, old, new string) {
-	if b.body == nil {
-		b.body = map[string]any{}
-	}
-	b.body[field] = v
-	b.fields = append(b.fields, field)
-	b.changes = append(b.changes, FieldChange{Field: field, Old: old, New: new})
-}
-
-// step turns the body into the plan's write. With a password, the write is
-// marked so a lost answer is not followed by a second one.
-func (b *putter) step(j *Job, env Env, st *State, p *Plan, withPassword bool) {
-	if b.body == nil && !withPassword && p.Kind != KindCreate {
-		return
-	}
-	body := b.body
-	if body == nil {
-		body = map[string]any{}
-	}
-	fields := b.fields
-	if withPassword {
-		p.Changes = append(p.Changes, FieldChange{Field: "password", New: "set"})
-		fields = append([]string{"password"}, fields...)
-	}
-	p.Changes = append(p.Changes, b.changes...)
+// putStep plans a PUT /v2/users of one field.
+func putStep(env Env, p *Plan, field string, v any, old, new string) {
 	id := p.UserID
-	p.steps = append(p.steps, step{fields: fields, password: withPassword, do: func(ctx context.Context) (int, error) {
-		send := body
-		if withPassword {
-			pw, err := j.passwordFor(env, st, id)
-			if err != nil {
-				return 0, err
-			}
-			send = make(map[string]any, len(body)+2)
-			for k, v := range body {
-				send[k] = v
-			}
-			send["password"] = pw
-			if j.LogoutDevices != nil {
-				send["logout_devices"] = *j.LogoutDevices
-			}
-		}
-		created, err := env.Client.PutUser(ctx, id, send)
-		if created {
-			return 201, err
-		}
+	p.add(field, FieldChange{Field: field, Old: old, New: new}, func(ctx context.Context) (int, error) {
+		_, err := env.Client.PutUser(ctx, id, map[string]any{field: v})
 		return 200, err
-	}})
+	})
 }
 
-func (j *Job) planCreate(ctx context.Context, env Env, st *State, p *Plan) error {
-	var b putter
-	if j.Displayname != nil && *j.Displayname != "" {
-		b.set("displayname", *j.Displayname, "", *j.Displayname)
-	}
-	if j.AvatarURL != nil && *j.AvatarURL != "" {
-		b.set("avatar_url", *j.AvatarURL, "", *j.AvatarURL)
-	}
-	if j.UserType != nil && *j.UserType != "" {
-		b.set("user_type", *j.UserType, "", *j.UserType)
-	}
-	if j.Admin != nil {
-		b.set("admin", *j.Admin, "", fmt.Sprint(*j.Admin))
-	}
-	tp := j.threepids(nil)
-	if len(tp) > 0 {
-		if err := j.guardThreepids(ctx, env.Client, p.UserID, tp, nil); err != nil {
-			return err
-		}
-		b.set("threepids", tp, "", threepidsText(tp))
-	}
-	if len(j.ExternalIDs) > 0 {
-		if err := j.guardExternalIDs(ctx, env.Client, p.UserID, j.ExternalIDs, nil); err != nil {
-			return err
-		}
-		b.set("external_ids", j.ExternalIDs, "", idsText(j.ExternalIDs))
-	}
-	b.step(j, env, st, p, j.HasPassword())
-	return nil
-}
-
-func (j *Job) planUpdate(ctx context.Context, env Env, u *synapse.User, st *State, p *Plan) error {
-	c := env.Client
-	var b putter
-	if j.Displayname != nil && *j.Displayname != deref(u.Displayname) {
-		b.set("displayname", *j.Displayname, deref(u.Displayname), *j.Displayname)
-	}
-	if j.AvatarURL != nil && *j.AvatarURL != deref(u.AvatarURL) {
-		b.set("avatar_url", *j.AvatarURL, deref(u.AvatarURL), *j.AvatarURL)
-	}
-	if j.UserType != nil && *j.UserType != deref(u.UserType) {
-		var v any = *j.UserType
-		if *j.UserType == "" {
-			v = nil
-		}
-		b.set("user_type", v, deref(u.UserType), *j.UserType)
-	}
-	if j.Admin != nil && *j.Admin != bool(u.Admin) {
-		b.set("admin", *j.Admin, fmt.Sprint(bool(u.Admin)), fmt.Sprint(*j.Admin))
-	}
-	if j.Emails != nil || j.Msisdns != nil {
-		tp := j.threepids(u.Threepids)
-		if !sameThreepids(tp, u.Threepids) {
-			if err := j.guardThreepids(ctx, c, p.UserID, tp, u.Threepids); err != nil {
-				return err
+// planJoins plans joins to the rooms the user is not in yet (joined is nil
+// for a new user). Every room must exist here first, so a typo never leaves
+// a user created but in none of their rooms.
+func planJoins(ctx context.Context, env Env, p *Plan, rooms, joined []string) error {
+	for _, r := range rooms {
+		roomID := r
+		if strings.HasPrefix(r, "#") {
+			id, err := env.Client.ResolveAlias(ctx, r)
+			if synapse.IsNotFound(err) {
+				return rowErr("room alias %s does not exist", r)
 			}
-			b.set("threepids", tp, threepidsText(u.Threepids), threepidsText(tp))
-		}
-	}
-	if j.HasIDs {
-		ids := j.externalIDs(u.ExternalIDs)
-		if !sameIDs(ids, u.ExternalIDs) {
-			if err := j.guardExternalIDs(ctx, c, p.UserID, ids, u.ExternalIDs); err != nil {
-				return err
+			if err != nil {
+				return fmt.Errorf("resolve %s: %w", r, err)
 			}
-			b.set("external_ids", ids, idsText(u.ExternalIDs), idsText(ids))
+			roomID = id
+		} else if err := env.Client.RoomExists(ctx, r); synapse.IsNotFound(err) {
+			return rowErr("room %s is not known to this server", r)
+		} else if err != nil {
+			return fmt.Errorf("look up room %s: %w", r, err)
 		}
-	}
-	// On create and upsert the password is the initial one: an account that
-	// exists keeps its password, so re-applying an onboarding sheet never
-	// logs anyone out. An update row sets it, unless an earlier attempt's
-	// answer was lost (then it may be set already; see State).
-	withPassword := j.Action == Update && j.HasPassword() && !st.PasswordUnsure && !st.PasswordSet
-	b.step(j, env, st, p, withPassword)
-	return nil
-}
-
-func threepidsText(ts []synapse.Threepid) string {
-	var s []string
-	for _, t := range ts {
-		s = append(s, t.Medium+":"+t.Address)
-	}
-	return strings.Join(s, ";")
-}
-
-func idsText(ids []synapse.ExternalID) string {
-	var s []string
-	for _, x := range ids {
-		s = append(s, x.AuthProvider+":"+x.ExternalID)
-	}
-	return strings.Join(s, ";")
-}
-
-// threepids is the list the account should end with: the row's addresses
-// merged into cur, or replacing cur's addresses of the same medium.
-func (j *Job) threepids(cur []synapse.Threepid) []synapse.Threepid {
-	out := []synapse.Threepid{}
-	for _, m := range []struct {
-		medium string
-		list   *List
-	}{{"email", j.Emails}, {"msisdn", j.Msisdns}} {
-		var addrs []string
-		if m.list == nil || !m.list.Replace {
-			for _, t := range cur {
-				if t.Medium == m.medium {
-					addrs = appendNew(addrs, canonicalAddr(t))
-				}
-			}
-		}
-		if m.list != nil {
-			for _, a := range m.list.Values {
-				addrs = appendNew(addrs, a)
-			}
-		}
-		for _, a := range addrs {
-			out = append(out, synapse.Threepid{Medium: m.medium, Address: a})
-		}
-	}
-	// Keep media Synapse may have that rows cannot name.
-	for _, t := range cur {
-		if t.Medium != "email" && t.Medium != "msisdn" {
-			out = append(out, synapse.Threepid{Medium: t.Medium, Address: t.Address})
-		}
-	}
-	return out
-}
-
-func (j *Job) externalIDs(cur []synapse.ExternalID) []synapse.ExternalID {
-	out := []synapse.ExternalID{}
-	if !j.ReplaceIDs {
-		out = append(out, cur...)
-	}
-	for _, x := range j.ExternalIDs {
-		if !slices.Contains(out, x) {
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
-// guardThreepids checks every address the write would add. Synapse moves a
-// threepid that belongs to another user without a word, so look first.
-func (j *Job) guardThreepids(ctx context.Context, c *synapse.Client, id string, want, cur []synapse.Threepid) error {
-	for _, t := range want {
-		if slices.ContainsFunc(cur, func(x synapse.Threepid) bool { return x.Medium == t.Medium && canonicalAddr(x) == t.Address }) {
-			continue
-		}
-		owner, err := c.ThreepidOwner(ctx, t.Medium, t.Address)
-		if err != nil {
-			return fmt.Errorf("look up owner of %s %s: %w", t.Medium, t.Address, err)
-		}
-		if owner != "" && owner != id {
-			return conflict("%s %s belongs to %s: not moved (Synapse would move it silently)", t.Medium, t.Address, owner)
+		if !slices.Contains(joined, roomID) {
+			joinStep(env, p, r)
 		}
 	}
 	return nil
 }
 
-// guardExternalIDs checks every mapping the write would add. Synapse refuses
-// a taken one with a 409 only after creating the account: look first.
-func (j *Job) guardExternalIDs(ctx context.Context, c *synapse.Client, id string, want, cur []synapse.ExternalID) error {
-	for _, x := range want {
-		if slices.Contains(cur, x) {
-			continue
-		}
-		owner, err := c.ExternalIDOwner(ctx, x.AuthProvider, x.ExternalID)
-		if err != nil {
-			return fmt.Errorf("look up owner of external id %s:%s: %w", x.AuthProvider, x.ExternalID, err)
-		}
-		if owner != "" && owner != id {
-			return conflict("external id %s:%s belongs to %s", x.AuthProvider, x.ExternalID, owner)
-		}
-	}
-	return nil
+func joinStep(env Env, p *Plan, room string) {
+	id := p.UserID
+	p.add("rooms", FieldChange{Field: "rooms", New: "join " + room}, func(ctx context.Context) (int, error) {
+		return 200, env.Client.Join(ctx, room, id)
+	})
 }
 
-func canonicalAddr(t synapse.Threepid) string {
-	if t.Medium == "email" {
-		return strings.ToLower(strings.TrimSpace(t.Address))
+func accountState(u *synapse.User) string {
+	switch {
+	case bool(u.Erased):
+		return "erased"
+	case bool(u.Deactivated):
+		return "deactivated"
 	}
-	return t.Address
+	return "active"
 }
 
-func sameThreepids(a, b []synapse.Threepid) bool {
-	if len(a) != len(b) {
-		return false
+func ratelimitText(r synapse.Ratelimit) string {
+	if r.MessagesPerSecond == nil && r.BurstCount == nil {
+		return "server default"
 	}
-	for _, t := range a {
-		if !slices.ContainsFunc(b, func(x synapse.Threepid) bool { return x.Medium == t.Medium && canonicalAddr(x) == canonicalAddr(t) }) {
-			return false
-		}
+	var mps, burst int64
+	if r.MessagesPerSecond != nil {
+		mps = *r.MessagesPerSecond
 	}
-	return true
+	if r.BurstCount != nil {
+		burst = *r.BurstCount
+	}
+	return fmt.Sprintf("%d/s burst %d", mps, burst)
 }
 
-func sameIDs(a, b []synapse.ExternalID) bool {
-	if len(a) != len(b) {
-		return false
+func valueOr(v, cur *int64) int64 {
+	switch {
+	case v != nil:
+		return *v
+	case cur != nil:
+		return *cur
 	}
-	for _, x := range a {
-		if !slices.Contains(b, x) {
-			return false
-		}
-	}
-	return true
-}
-
-func appendNew(s []string, v string) []string {
-	if slices.Contains(s, v) {
-		return s
-	}
-	return append(s, v)
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
+	return 0
 }

@@ -130,22 +130,10 @@ func Validate(src Source) (*Checked, error) {
 			roomRow = 1 << 30
 		}
 		users = append(users, claim{what: uh, aux: uint32(hash(j.Intent())), row: uint32(row.Num) | roomRow})
-		hold := func(col uint32, what string) {
+		j.Claims(func(column, what string) {
+			col := uint32(slices.Index(claimColumns, column))
 			owners = append(owners, claim{what: hash(what), aux: uint32(uh), row: uint32(row.Num) | col<<30})
-		}
-		if j.Emails != nil {
-			for _, e := range j.Emails.Values {
-				hold(0, "email "+e)
-			}
-		}
-		if j.Msisdns != nil {
-			for _, m := range j.Msisdns.Values {
-				hold(1, "msisdn "+m)
-			}
-		}
-		for _, x := range j.ExternalIDs {
-			hold(2, "external id "+x.AuthProvider+":"+x.ExternalID)
-		}
+		})
 	}
 	byWhatThenRow := func(a, b claim) int {
 		return cmp.Or(cmp.Compare(a.what, b.what), cmp.Compare(a.row&rowMask, b.row&rowMask))

@@ -1,0 +1,93 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/synbatch/synbatch/synapse"
+)
+
+// PurgeHistory purges a room's history before a point in time and polls
+// the server's purge task until it ends.
+const PurgeHistory Action = "purge-history"
+
+var purgeHistoryAction = &Spec{Name: PurgeHistory, Kind: RoomRow, Columns: []string{"before", "delete_local_events"},
+	Destructive: true, parse: parsePurge, plan: inRoom(planPurgeHistory)}
+
+// purge is a purge-history row's payload.
+type purge struct {
+	before            int64 // unix ms
+	deleteLocalEvents bool
+}
+
+func parsePurge(p *parser, _ *Job) any {
+	ph := &purge{before: p.before()}
+	if b := p.boolean("delete_local_events"); b != nil {
+		ph.deleteLocalEvents = *b
+	}
+	if ph.before == 0 {
+		if _, given := p.scalar("before"); !given {
+			p.bad("before", "purge-history needs before: a date (2026-01-31), an RFC 3339 time or a unix time in ms")
+		}
+	}
+	return ph
+}
+
+func planPurgeHistory(ctx context.Context, j *Job, env Env, st *State, p *Plan) error {
+	ph, c, id := j.payload.(*purge), env.Client, p.UserID
+	r, err := knownRoom(ctx, c, id)
+	if err != nil {
+		return err
+	}
+	before := time.UnixMilli(ph.before).UTC().Format(time.RFC3339)
+	what := "history before " + before + " purged"
+	if ph.deleteLocalEvents {
+		what += " (local events deleted)"
+	} else {
+		what += " (this server's events only hidden: delete_local_events is false)"
+	}
+	if st.TaskID != "" {
+		status, _, err := c.PurgeStatus(ctx, st.TaskID)
+		switch {
+		case synapse.IsNotFound(err):
+			st.TaskID = "" // forgotten by the server: look at the timeline
+		case err != nil:
+			return fmt.Errorf("read the status of history purge %s: %w", st.TaskID, err)
+		case status == synapse.TaskComplete:
+			p.Reason = "purged by task " + st.TaskID
+			return nil
+		case status == synapse.TaskFailed || status == synapse.TaskCancelled:
+			st.TaskID = ""
+		default:
+			pollStep(env, st, p, st.TaskID, false, pollPurge, "history", FieldChange{Field: "room", Old: roomText(r) + ", purge " + st.TaskID + " running", New: what})
+			return nil
+		}
+	}
+	// A purge leaves the timeline starting after the cut (only a room's
+	// latest event is kept when it is older): with nothing older left,
+	// there is nothing to purge.
+	first, err := c.FirstEvents(ctx, id, 2)
+	if err != nil {
+		return fmt.Errorf("read the timeline of %s: %w", id, err)
+	}
+	if len(first) < 2 || first[0].OriginServerTS >= ph.before {
+		p.Reason = "no history before " + before + " left in the timeline"
+		return nil
+	}
+	p.Changes = append(p.Changes, FieldChange{Field: "room", Old: roomText(r), New: what})
+	p.steps = append(p.steps, step{fields: []string{"history"}, do: func(ctx context.Context) (int, error) {
+		taskID, err := c.PurgeHistory(ctx, id, ph.before, ph.deleteLocalEvents)
+		if synapse.IsNotFound(err) {
+			return 200, nil // "there is no event to be purged"
+		}
+		if err != nil {
+			return 0, err
+		}
+		if err := startedTask(env, st, taskID); err != nil {
+			return 0, err
+		}
+		return 200, pollPurge(ctx, env, taskID)
+	}})
+	return nil
+}

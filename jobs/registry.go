@@ -1,0 +1,33 @@
+package jobs
+
+// registry lists every action in the order of the docs. A new action is a
+// file of its own with its Spec, and one line here.
+var registry = []*Spec{
+	createAction,
+	updateAction,
+	upsertAction,
+	resetPasswordAction,
+	setExternalIDsAction,
+	removeExternalIDsAction,
+	deleteDevicesAction,
+	deactivateAction,
+	reactivateAction,
+	joinRoomsAction,
+	shadowBanAction,
+	unshadowBanAction,
+	lockAction,
+	unlockAction,
+	setRatelimitAction,
+	deleteRatelimitAction,
+	blockAction,
+	unblockAction,
+	deleteRoomAction,
+	makeRoomAdminAction,
+	joinAction,
+	purgeHistoryAction,
+	quarantineMediaAction,
+	deleteMediaAction,
+}
+
+// specByName is built once from registry and only read.
+var specByName = index(registry)
