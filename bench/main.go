@@ -1,6 +1,7 @@
 // Command bench measures synbatch: client overhead against a no-op server,
 // peak memory on large manifests, time to resume a long journal, and users
-// per second against the local Synapse. `make bench` runs it and writes
+// per second against the local Synapses (SQLite and PostgreSQL, beside synadm),
+// and a projection to a million users. `make bench` runs it and writes
 // BENCHMARKS.md; figures are printed as they come, with what produced them.
 package main
 
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"time"
 )
 
@@ -32,6 +34,11 @@ func run(args []string, out io.Writer) error {
 	xlsxRows := fs.Int("xlsx-rows", 200_000, "XLSX rows for the memory benchmark")
 	resumeRows := fs.Int("resume-rows", 1_000_000, "finished rows in the resume benchmark's journal")
 	synapseUsers := fs.Int("synapse-users", 120, "users created per setting against Synapse")
+	synapseDB := fs.String("synapse-db", "sqlite,postgres", "databases of the real-Synapse benchmark (scripts/synapse --db NAME up), comma-separated")
+	synadmUsers := fs.Int("synadm-users", 40, "users created and renamed by each of synadm's loop, synadm under xargs and synbatch")
+	listUsers := fs.Int("list-users", 5000, "users in the synadm user list / synbatch export users comparison")
+	detailsSample := fs.Int("details-sample", 100, "synadm user details processes timed (and scaled to -list-users)")
+	noSynadm := fs.Bool("no-synadm", false, "leave synadm out of the real-Synapse benchmark")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the in-process benchmarks here")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -60,6 +67,7 @@ func run(args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "# Benchmarks\n\nProduced by `make bench` (`go run ./bench`) on %s, %d cores, %s, %s.\n\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
+	fmt.Fprintf(out, "Load average when the run started: %s. The machine is shared: a load above the core count means other work competed with the benchmark, and its figures vary from run to run by more than the differences between neighbouring settings.\n\n", loadAvg())
 	ctx := context.Background()
 	for _, name := range splitComma(*only) {
 		var err error
@@ -71,7 +79,8 @@ func run(args []string, out io.Writer) error {
 		case "resume":
 			err = benchResume(out, dir, bin, *resumeRows)
 		case "synapse":
-			err = benchSynapse(out, dir, bin, *synapseUsers)
+			err = benchSynapse(out, dir, bin, synapseOpts{dbs: splitComma(*synapseDB), users: *synapseUsers,
+				synadmUsers: *synadmUsers, listUsers: *listUsers, detailsSample: min(*detailsSample, *listUsers), skipSynadm: *noSynadm})
 		default:
 			err = fmt.Errorf("unknown benchmark %q", name)
 		}
@@ -94,4 +103,17 @@ func splitComma(s string) []string {
 		}
 	}
 	return out
+}
+
+// loadAvg is /proc/loadavg's 1, 5 and 15 minute figures.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], ", ") + " (1, 5, 15 minutes)"
 }

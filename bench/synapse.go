@@ -13,26 +13,133 @@ import (
 	"time"
 )
 
-// benchSynapse creates users with passwords, emails and external ids on the
-// local Synapse (scripts/synapse up) at several concurrencies and with the
-// default, and one process per user the way admins script a CLI today.
-func benchSynapse(out io.Writer, dir, bin string, users int) error {
-	envFile, err := os.ReadFile(filepath.Join(".synapse", "env"))
+// synapseDB is one local Synapse that scripts/synapse runs.
+type synapseDB struct {
+	name    string // sqlite or postgres: scripts/synapse --db NAME
+	label   string // for the tables
+	envFile string // what `scripts/synapse --db NAME up` writes
+}
+
+var synapseDBs = []synapseDB{
+	{"sqlite", "SQLite", filepath.Join(".synapse", "env")},
+	{"postgres", "PostgreSQL", filepath.Join(".synapse-pg", "env")},
+}
+
+// synapseResult is what one database's run measured, for the summary and
+// the projection that follow the per-database sections.
+type synapseResult struct {
+	db         synapseDB
+	sweep      map[string]float64 // setting -> users/s
+	defaultMax int                // in flight the default reached
+	best       string             // the best fixed setting
+	synadm     *synadmResult
+	cpu        cpuCosts
+}
+
+// cpuCosts are CPU seconds per user, measured on the server's processes
+// while synbatch's default created users.
+type cpuCosts struct {
+	synapseWithPassword float64 // Synapse process, create with password, email, external id
+	synapseNoPassword   float64 // Synapse process, create with display name and email only
+	dbWithPassword      float64 // PostgreSQL processes (0 on SQLite: inside Synapse)
+	dbNoPassword        float64
+}
+
+// benchSynapse runs the real-Synapse benchmarks on each database in dbs:
+// the concurrency sweep, synadm against synbatch (creates, an update, the
+// user list), and the CPU each user costs the server; then the summary
+// against the goals and the projection to a million users.
+func benchSynapse(out io.Writer, dir, bin string, o synapseOpts) error {
+	var results []*synapseResult
+	bcrypt, err := measureBcrypt()
 	if err != nil {
-		return fmt.Errorf("no local Synapse (run scripts/synapse up): %w", err)
+		return fmt.Errorf("bcrypt cost: %w", err)
+	}
+	for i, name := range o.dbs {
+		var db synapseDB
+		for _, d := range synapseDBs {
+			if d.name == name {
+				db = d
+			}
+		}
+		if db.name == "" {
+			return fmt.Errorf("unknown database %q (sqlite, postgres)", name)
+		}
+		r, err := benchOneSynapse(out, dir, bin, db, i, o)
+		if err != nil {
+			return fmt.Errorf("%s: %w", db.label, err)
+		}
+		results = append(results, r)
+	}
+	writeSynapseSummary(out, results, o)
+	writeScaling(out, results, bcrypt)
+	return nil
+}
+
+type synapseOpts struct {
+	dbs           []string
+	users         int // per setting of the sweep
+	synadmUsers   int // per way, synadm against synbatch
+	listUsers     int // users in the list comparison
+	detailsSample int // synadm user details processes timed, then scaled
+	skipSynadm    bool
+}
+
+func loadEnv(path, home string) ([]string, map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("no local Synapse (run scripts/synapse up): %w", err)
 	}
 	var env []string
-	for _, l := range strings.Split(string(envFile), "\n") {
-		if strings.Contains(l, "=") {
-			env = append(env, l)
+	vals := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			v = strings.Trim(v, `"'`)
+			env = append(env, k+"="+v)
+			vals[k] = v
 		}
 	}
-	env = append(env, "HOME="+dir)
+	return append(env, "HOME="+home), vals, nil
+}
+
+func randomRun(prefix string) string {
 	b := make([]byte, 3)
 	rand.Read(b)
-	run := "b" + hex.EncodeToString(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+type applyStats struct {
+	RowsPerS float64        `json:"rows_per_second"`
+	Outcomes map[string]int `json:"outcomes"`
+	MaxLevel int            `json:"concurrency_max"`
+}
+
+func applyJSON(bin string, env []string, want int, args ...string) (applyStats, error) {
+	var st applyStats
+	m, err := runBin(bin, env, append([]string{"apply", "--output", "json"}, args...)...)
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(m.stdout, &st); err != nil || st.Outcomes["done"] != want {
+		return st, fmt.Errorf("apply %v: want %d done: %v %s", args, want, err, m.stdout)
+	}
+	return st, nil
+}
+
+func benchOneSynapse(out io.Writer, dir, bin string, db synapseDB, idx int, o synapseOpts) (*synapseResult, error) {
+	env, vals, err := loadEnv(db.envFile, dir)
+	if err != nil {
+		return nil, err
+	}
+	res := &synapseResult{db: db, sweep: map[string]float64{}}
+	server := vals["SYNBATCH_SERVER"]
+	procs, err := serverProcs(db, server)
+	if err != nil {
+		return nil, err
+	}
+	run := randomRun("b")
 	manifest := func(name string, from, n int) (string, error) {
-		p := filepath.Join(dir, name+".csv")
+		p := filepath.Join(dir, db.name+"-"+name+".csv")
 		f, err := os.Create(p)
 		if err != nil {
 			return "", err
@@ -45,50 +152,214 @@ func benchSynapse(out io.Writer, dir, bin string, users int) error {
 		w.Flush()
 		return p, f.Close()
 	}
-	fmt.Fprintf(out, "## 4. Real Synapse\n\n`go run ./bench -only synapse -synapse-users %d`: %d new users per setting, each with a password, an email and an external id, on the local Synapse 1.160 (SQLite, `bcrypt_rounds: 4`; server and client share the 2 cores).\n\n", users, users)
+	sec := fmt.Sprintf("4%c", 'a'+idx)
+	fmt.Fprintf(out, "## %s. Real Synapse on %s\n\n", sec, db.label)
+	fmt.Fprintf(out, "Synapse 1.160 from Debian sid (`scripts/synapse --db %s up`, %s), `bcrypt_rounds: 4`; server, database and client share the machine's cores. Load average at the start of this section: %s.\n\n", db.name, dbDescription(db), loadAvg())
+	fmt.Fprintf(out, "### Concurrency\n\n`go run ./bench -only synapse -synapse-db %s -synapse-users %d`: %d new users per setting, each with a password, an email and an external id.\n\n", db.name, o.users, o.users)
 	fmt.Fprintf(out, "| setting | users/s |\n| --- | --- |\n")
 	next := 0
 	for _, c := range []string{"1", "2", "4", "8", "16", "default"} {
-		p, err := manifest("c"+c, next, users)
+		p, err := manifest("c"+c, next, o.users)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		next += users
-		args := []string{"apply", p, "--output", "json", "--journal", p + ".journal"}
+		next += o.users
+		args := []string{p, "--journal", p + ".journal"}
 		if c != "default" {
 			args = append(args, "--concurrency", c)
 		}
-		m, err := runBin(bin, env, args...)
+		before := procs.cpu()
+		st, err := applyJSON(bin, env, o.users, args...)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("concurrency %s: %w", c, err)
 		}
-		var st struct {
-			RowsPerS float64        `json:"rows_per_second"`
-			Outcomes map[string]int `json:"outcomes"`
-			MaxLevel int            `json:"concurrency_max"`
-		}
-		if err := json.Unmarshal(m.stdout, &st); err != nil || st.Outcomes["done"] != users {
-			return fmt.Errorf("concurrency %s: %v %s", c, err, m.stdout)
-		}
+		after := procs.cpu()
 		label := "--concurrency " + c
 		if c == "default" {
 			label = fmt.Sprintf("default (adaptive; reached %d in flight)", st.MaxLevel)
+			res.defaultMax = st.MaxLevel
+			res.cpu.synapseWithPassword = (after.synapse - before.synapse) / float64(o.users)
+			res.cpu.dbWithPassword = (after.db - before.db) / float64(o.users)
+		} else if res.best == "" || st.RowsPerS > res.sweep[res.best] {
+			res.best = c
 		}
+		res.sweep[c] = st.RowsPerS
 		fmt.Fprintf(out, "| %s | %.1f |\n", label, st.RowsPerS)
 	}
-	// One process per user: what a shell loop around a CLI does.
-	n := min(users, 40)
+	gap := 1 - res.sweep["default"]/res.sweep[res.best]
+	fmt.Fprintf(out, "\nThe default against the best fixed setting (--concurrency %s): %s.\n\n", res.best, underOver(gap))
+	// One synbatch process per user: what a shell loop around a CLI does.
+	n := min(o.users, 40)
 	start := time.Now()
 	for i := range n {
 		p, err := manifest(fmt.Sprintf("one-%d", i), next+i, 1)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if _, err := runBin(bin, env, "apply", p, "--journal", p+".journal"); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	el := time.Since(start)
-	fmt.Fprintf(out, "| one `synbatch apply` process per user (%d users) | %.1f |\n\n", n, float64(n)/el.Seconds())
-	return nil
+	fmt.Fprintf(out, "One `synbatch apply` process per user (%d users, one after another): %.1f users/s.\n\n", n, float64(n)/el.Seconds())
+
+	if !o.skipSynadm {
+		res.synadm, err = benchSynadm(out, dir, bin, db, env, vals, procs, o, &res.cpu)
+		if err != nil {
+			return nil, fmt.Errorf("synadm: %w", err)
+		}
+	}
+	fmt.Fprintf(out, "### What a user costs the server\n\nCPU time of the Synapse process")
+	if db.name == "postgres" {
+		fmt.Fprintf(out, " and of the PostgreSQL server's processes")
+	}
+	fmt.Fprintf(out, " (from /proc, utime + stime) while synbatch's default ran, divided by the users it created.\n\n")
+	fmt.Fprintf(out, "| users created with | Synapse CPU per user | database CPU per user |\n| --- | --- | --- |\n")
+	dbCPU := func(v float64) string {
+		if db.name == "sqlite" {
+			return "(SQLite runs inside Synapse)"
+		}
+		return ms(v)
+	}
+	fmt.Fprintf(out, "| password (bcrypt 4), email, external id | %s | %s |\n", ms(res.cpu.synapseWithPassword), dbCPU(res.cpu.dbWithPassword))
+	if res.cpu.synapseNoPassword > 0 {
+		fmt.Fprintf(out, "| display name and email, no password | %s | %s |\n", ms(res.cpu.synapseNoPassword), dbCPU(res.cpu.dbNoPassword))
+	}
+	fmt.Fprintln(out)
+	return res, nil
+}
+
+func dbDescription(db synapseDB) string {
+	if db.name == "postgres" {
+		return "PostgreSQL 15 from Debian 12's package, its own cluster on 127.0.0.1, default settings, reached over TCP"
+	}
+	return "SQLite, the file beside the server"
+}
+
+func underOver(gap float64) string {
+	if gap <= 0 {
+		return fmt.Sprintf("%.1f%% above it", -gap*100)
+	}
+	return fmt.Sprintf("%.1f%% under it", gap*100)
+}
+
+func ms(s float64) string { return fmt.Sprintf("%.1f ms", s*1000) }
+
+// writeSynapseSummary prints the goals of issue 15 against this run.
+func writeSynapseSummary(out io.Writer, results []*synapseResult, o synapseOpts) {
+	fmt.Fprintf(out, "## 5. Summary against the goals (issue 15)\n\n")
+	fmt.Fprintf(out, "| goal | database | measured | met? |\n| --- | --- | --- | --- |\n")
+	for _, r := range results {
+		gap := 1 - r.sweep["default"]/r.sweep[r.best]
+		fmt.Fprintf(out, "| default concurrency within 10%% of the best fixed setting | %s | %.1f users/s against %.1f (--concurrency %s): %s | %s |\n",
+			r.db.label, r.sweep["default"], r.sweep[r.best], r.best, underOver(gap), yesNo(gap <= 0.10))
+	}
+	for _, r := range results {
+		if r.synadm == nil {
+			continue
+		}
+		ratio := r.synadm.create.synbatch / r.synadm.create.loop
+		fmt.Fprintf(out, "| at least 25x a synadm loop on creates | %s | %.1fx (%.1f against %.2f users/s; %.1fx synadm under xargs -P 8) | %s |\n",
+			r.db.label, ratio, r.synadm.create.synbatch, r.synadm.create.loop, r.synadm.create.synbatch/r.synadm.create.xargs, yesNo(ratio >= 25))
+	}
+	fmt.Fprintln(out)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "**no**"
+}
+
+// ---------------------------------------------------------------------------
+// processes of the server, for CPU time
+
+type serverProcSet struct {
+	synapsePID int
+	pgPostmstr int // 0 on SQLite
+}
+
+type cpuSample struct{ synapse, db float64 }
+
+// serverProcs finds the Synapse that listens on server's port (the process
+// scripts/synapse started, whose command line names its instance dir) and,
+// on PostgreSQL, the postmaster of scripts/synapse's cluster.
+func serverProcs(db synapseDB, server string) (*serverProcSet, error) {
+	port := server[strings.LastIndex(server, ":")+1:]
+	want := "/var/lib/synbatch/" + port + "/homeserver.yaml"
+	ents, _ := os.ReadDir("/proc")
+	s := &serverProcSet{}
+	for _, e := range ents {
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err != nil {
+			continue
+		}
+		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		c := strings.ReplaceAll(string(cmd), "\x00", " ")
+		if strings.Contains(c, "synapse.app.homeserver") && strings.Contains(c, want) {
+			s.synapsePID = pid
+		}
+	}
+	if s.synapsePID == 0 {
+		return nil, fmt.Errorf("no Synapse process with %s", want)
+	}
+	if db.name == "postgres" {
+		pgdata := os.Getenv("SYNBATCH_SYNAPSE_PGDATA")
+		if pgdata == "" {
+			pgdata = "/var/lib/synbatch/postgres-18432"
+		}
+		b, err := os.ReadFile(filepath.Join(pgdata, "postmaster.pid"))
+		if err != nil {
+			return nil, fmt.Errorf("PostgreSQL of scripts/synapse: %w", err)
+		}
+		fmt.Sscan(string(b), &s.pgPostmstr)
+	}
+	return s, nil
+}
+
+const clockTicks = 100 // USER_HZ on Linux
+
+// procCPU returns utime+stime (and, with children, cutime+cstime) in seconds.
+func procCPU(pid int, children bool) (float64, int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndex(s, ")")+2:])
+	// f[0] is field 3 (state); utime is field 14, stime 15, cutime 16, cstime 17; ppid field 4.
+	var ppid int
+	var ut, st, cut, cst float64
+	fmt.Sscan(f[1], &ppid)
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	fmt.Sscan(f[13], &cut)
+	fmt.Sscan(f[14], &cst)
+	t := ut + st
+	if children {
+		t += cut + cst
+	}
+	return t / clockTicks, ppid
+}
+
+func (s *serverProcSet) cpu() cpuSample {
+	var c cpuSample
+	c.synapse, _ = procCPU(s.synapsePID, false)
+	if s.pgPostmstr == 0 {
+		return c
+	}
+	// The postmaster (with the backends it has reaped) and its live children.
+	c.db, _ = procCPU(s.pgPostmstr, true)
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err != nil || pid == s.pgPostmstr {
+			continue
+		}
+		if t, ppid := procCPU(pid, true); ppid == s.pgPostmstr {
+			c.db += t
+		}
+	}
+	return c
 }
