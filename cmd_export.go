@@ -89,7 +89,7 @@ func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 				return err
 			}
 			prog := newProgress(stderr, "export users")
-			prog.Start(-1)
+			prog.Start(-1, nil)
 			res, err := export.Users(hard, client, export.UsersConfig{Out: out, Format: c.String("format"), Stdout: stdout,
 				Filter: f, Concurrency: c.Int("concurrency"), Progress: prog.Add})
 			prog.Finish()

@@ -50,7 +50,7 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 				return err
 			}
 			prog := newProgress(stderr, "export data")
-			prog.Start(len(users))
+			prog.Start(len(users), nil)
 			last := 0
 			results, err := export.Bundles(hard, client, export.BundleConfig{Out: c.String("out"), Users: users,
 				Concurrency: c.Int("concurrency"), Media: c.Bool("media"), Archive: c.Bool("archive"),

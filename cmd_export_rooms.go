@@ -37,7 +37,7 @@ func exportRoomsCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 				return err
 			}
 			prog := newProgress(stderr, "export rooms")
-			prog.Start(-1)
+			prog.Start(-1, nil)
 			res, err := export.Rooms(hard, client, export.RoomsConfig{Out: out, Format: c.String("format"), Stdout: stdout,
 				Filter: synapse.RoomFilter{Search: c.String("search")}, Members: c.Bool("members"),
 				Concurrency: c.Int("concurrency"), Progress: prog.Add})

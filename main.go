@@ -59,7 +59,8 @@ func main() {
 
 // run is main without the exit.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	soft, hard := interrupts(stderr)
+	soft, hard, stop := interrupts(stderr)
+	defer stop()
 	app := newApp(soft, hard, stdin, stdout, stderr)
 	err := app.Run(reorderArgs(app, args))
 	if err == nil {
@@ -87,21 +88,37 @@ func exitCode(err error) int {
 
 // interrupts turns the first SIGINT or SIGTERM into a soft stop (no new
 // rows; requests in flight finish and are journaled) and the second into a
-// hard one (requests in flight are cancelled and redone on resume).
-func interrupts(stderr io.Writer) (soft, hard context.Context) {
+// hard one (requests in flight are cancelled and redone on resume). stop
+// gives the signals back and ends the listener.
+func interrupts(stderr io.Writer) (soft, hard context.Context, stop func()) {
 	soft, stopSoft := context.WithCancel(context.Background())
 	hard, stopHard := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
 	go func() {
-		<-ch
+		defer close(done)
+		select {
+		case <-ch:
+		case <-hard.Done():
+			return
+		}
 		fmt.Fprintln(stderr, "\nsynbatch: stopping: finishing the requests in flight (press Ctrl-C again to stop now)")
 		stopSoft()
-		<-ch
+		select {
+		case <-ch:
+		case <-hard.Done():
+			return
+		}
 		fmt.Fprintln(stderr, "\nsynbatch: stopping now")
 		stopHard()
 	}()
-	return soft, hard
+	return soft, hard, func() {
+		signal.Stop(ch)
+		stopHard()
+		stopSoft()
+		<-done
+	}
 }
 
 func newApp(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Writer) *cli.App {

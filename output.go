@@ -8,8 +8,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/synbatch/synbatch/pipeline"
-
 	"github.com/urfave/cli/v2"
 )
 
@@ -41,12 +39,12 @@ func writeJSON(w io.Writer, v any) error {
 
 // newProgress shows progress on stderr: a bar when it is a terminal, a line
 // every few seconds otherwise.
-func newProgress(stderr io.Writer, label string) *pipeline.Progress {
+func newProgress(stderr io.Writer, label string) *progress {
 	tty := false
 	if f, ok := stderr.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
-	return pipeline.NewProgress(stderr, tty, label)
+	return newProgressTo(stderr, tty, label)
 }
 
 // outFlags are the output flags of the table exports (users, rooms).

@@ -321,28 +321,17 @@ func (b *bundler) fail(ctx context.Context, res *BundleResult, dir string, err e
 	return *res, nil
 }
 
-// retry runs fn until it succeeds, fails for good, or attempts run out.
+// retry runs fn until it succeeds, fails for good, or attempts run out. A
+// file that changed while it was read (errMismatch) is read again too.
 func (b *bundler) retry(ctx context.Context, fn func() error) error {
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
-		if !(synapse.IsRetryable(err) || errors.Is(err, errMismatch)) || attempt >= b.attempts {
-			if attempt > 1 {
-				return fmt.Errorf("after %d attempts: %w", attempt, err)
-			}
-			return err
-		}
-		if err := b.wait(ctx, attempt, err); err != nil {
-			return err
-		}
+	r := synapse.Retry{Attempts: b.attempts, Base: b.backoff, Retryable: func(err error) bool {
+		return synapse.IsRetryable(err) || errors.Is(err, errMismatch)
+	}}
+	n, err := r.Do(ctx, func(context.Context) error { return fn() })
+	if err != nil && n > 1 && ctx.Err() == nil {
+		return fmt.Errorf("after %d attempts: %w", n, err)
 	}
-}
-
-// wait sleeps before attempt+1 (see synapse.Backoff).
-func (b *bundler) wait(ctx context.Context, attempt int, err error) error {
-	return synapse.Backoff(ctx, b.backoff, attempt, err)
+	return err
 }
 
 // userServer is the part of a user id after the localpart: the server whose

@@ -293,13 +293,6 @@ func writeUsers(stage string, cfg UsersConfig) (int, error) {
 // listRetry runs f until it succeeds, fails for good, or a few tries of a
 // retryable error (429, 5xx, a lost connection) have passed.
 func listRetry(ctx context.Context, f func() error) error {
-	for attempt := 1; ; attempt++ {
-		err := f()
-		if err == nil || attempt >= 5 || !synapse.IsRetryable(err) {
-			return err
-		}
-		if err := synapse.Backoff(ctx, 250*time.Millisecond, attempt, err); err != nil {
-			return err
-		}
-	}
+	_, err := synapse.Retry{Attempts: 5, Base: 250 * time.Millisecond}.Do(ctx, func(context.Context) error { return f() })
+	return err
 }

@@ -102,14 +102,11 @@ func Plan(ctx context.Context, client *synapse.Client, cfg Config, emit func(Pla
 // planWithRetry plans one row, trying again after a 429 or a lost
 // connection like apply does.
 func planWithRetry(ctx context.Context, job *jobs.Job, env jobs.Env, cfg Config) (*jobs.Plan, error) {
-	attempts := max(cfg.MaxAttempts, 1)
-	for a := 1; ; a++ {
-		p, err := job.PlanRow(ctx, env)
-		if err == nil || a >= attempts || !synapse.IsRetryable(err) {
-			return p, err
-		}
-		if err := synapse.Backoff(ctx, cfg.BaseBackoff, a, err); err != nil {
-			return nil, err
-		}
-	}
+	var p *jobs.Plan
+	_, err := synapse.Retry{Attempts: max(cfg.MaxAttempts, 1), Base: cfg.BaseBackoff}.Do(ctx, func(ctx context.Context) error {
+		var err error
+		p, err = job.PlanRow(ctx, env)
+		return err
+	})
+	return p, err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -47,7 +48,7 @@ type Config struct {
 	// ResendUncertain sends again the passwords of uncertain rows that a
 	// login check cannot show are in effect.
 	ResendUncertain bool
-	Progress        *Progress // may be nil
+	Progress        Progress // may be nil
 	// OnRecord, when set, sees every row result as it is journaled. It is
 	// called from many workers at once.
 	OnRecord func(journal.Record)
@@ -90,27 +91,10 @@ var ErrStopped = errors.New("stopped early")
 // stop taking new rows (the first Ctrl-C); hard cancels requests in flight.
 func Apply(soft, hard context.Context, client *synapse.Client, cfg Config) (*Stats, error) {
 	start := time.Now()
-	st := cfg.State
-	if st == nil {
-		var err error
-		if st, err = journal.Load(cfg.Journal); err != nil {
-			return nil, err
-		}
-	}
-	if err := checkJournal(st, cfg); err != nil {
-		return nil, err
-	}
-	w, err := journal.Create(cfg.Journal, cfg.Header)
+	st, w, err := openJournal(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if w.Stale != "" && cfg.Log != nil {
-		fmt.Fprintf(cfg.Log, "synbatch: the journal's last run (%s) ended without releasing its lock; it is cleared\n", w.Stale)
-	}
-	stats := &Stats{Rows: cfg.Checked.Rows, Outcomes: map[string]int{}, Journal: cfg.Journal, Repaired: st.Repaired}
-	var counts [5]atomic.Int64
-	outcomeIdx := map[journal.Outcome]int{journal.Done: 0, journal.Unchanged: 1, journal.Skipped: 2, journal.Failed: 3, journal.Uncertain: 4}
-
 	r, err := formats.Open(cfg.Source.Path, formats.Options{Sheet: cfg.Source.Sheet})
 	if err != nil {
 		w.Close()
@@ -118,151 +102,16 @@ func Apply(soft, hard context.Context, client *synapse.Client, cfg Config) (*Sta
 	}
 	defer r.Close()
 
-	maxAttempts := cfg.MaxAttempts
-	if maxAttempts <= 0 {
-		maxAttempts = 9
-	}
-	backoff := cfg.BaseBackoff
-	if backoff <= 0 {
-		backoff = 500 * time.Millisecond
-	}
-	maxConc := cmp.Or(cfg.MaxConcurrency, 32)
-	lim := newConcLimit(cfg.Concurrency, maxConc)
-	cfg.Progress.setLevel(func() int { n, _ := lim.level(); return n })
-
-	watch := &downWatch{client: client, threshold: int64(cmp.Or(cfg.DownAfter, 5)), limit: cmp.Or(cfg.DownLimit, 10*time.Minute), log: cfg.Log}
+	ru := newRun(client, cfg, w)
 	g, gctx := errgroup.WithContext(hard)
-	g.SetLimit(max(cfg.Concurrency, maxConc))
-	record := func(rec journal.Record) error {
-		// A row's result need not wait for the kernel: its begin record did.
-		// An unchanged or skipped row sent nothing, so losing it costs a
-		// re-plan; a failed row is tried again anyway.
-		appendRec := w.AppendNoWait
-		if rec.Outcome == journal.Uncertain {
-			appendRec = w.Append // the one result a resume must not miss
-		}
-		if err := appendRec(rec); err != nil {
-			return err
-		}
-		counts[outcomeIdx[rec.Outcome]].Add(1)
-		cfg.Progress.Add(1)
-		if cfg.OnRecord != nil {
-			cfg.OnRecord(rec)
-		}
-		return nil
-	}
-	cfg.Progress.Start(stats.Rows)
-
-	var readErr error
-	resumed := 0
-feed:
-	for {
-		row, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			// Validate read the same file without trouble: it changed under us.
-			readErr = fmt.Errorf("read %s during the run (did it change since validation?): %w", cfg.Source.Path, err)
-			break
-		}
-		// A row the journal finished is skipped by its key, unparsed: a
-		// resume over a long journal reaches its first new row quickly.
-		if st.Final.Has(jobs.RowKey(row, cfg.Source.Parse)) {
-			resumed++
-			cfg.Progress.Add(1)
-			continue
-		}
-		job, probs := jobs.Parse(row, cfg.Source.Parse)
-		if len(probs) > 0 {
-			readErr = fmt.Errorf("%w: %v (the manifest changed during the run?)", ErrInvalid, probs[0])
-			break
-		}
-		if !cfg.Source.Mine(job) {
-			continue // another shard's row
-		}
-		if first, dup := cfg.Checked.DupOf[row.Num]; dup {
-			if err := record(journal.Record{Row: row.Num, Key: job.Key + "-dup", UserID: job.Subject(), Action: string(job.Action),
-				Outcome: journal.Skipped, Note: fmt.Sprintf("same as row %d", first)}); err != nil {
-				readErr = err
-				break
-			}
-			continue
-		}
-		select {
-		case <-soft.Done():
-			break feed
-		case <-gctx.Done():
-			break feed
-		default:
-		}
-		// An uncertain row of an earlier run is settled again, never taken
-		// as finished: its write is treated as begun and maybe landed.
-		unsure := st.Uncertain[job.Key]
-		resumed := jobs.State{Begun: st.Begun[job.Key] || unsure, TaskID: st.Tasks[job.Key], Resend: unsure && cfg.ResendUncertain}
-		if lim.acquire(gctx) != nil {
-			break feed
-		}
-		g.Go(func() error {
-			start := time.Now()
-			attempts := 0
-			err := runRow(gctx, client, cfg, w, watch, job, resumed, maxAttempts, backoff, func(rec journal.Record) error {
-				attempts = rec.Attempts
-				return record(rec)
-			})
-			lim.release(time.Since(start), attempts > 1)
-			return err
-		})
-	}
+	g.SetLimit(max(cfg.Concurrency, ru.maxConc))
+	progress(cfg).Start(cfg.Checked.Rows, func() int { n, _ := ru.lim.level(); return n })
+	resumed, readErr := ru.feed(soft, gctx, g, r, st)
 	werr := g.Wait()
-	now, reached := lim.level()
-	end := journal.End{Outcomes: map[string]int{}, Concurrency: now, ConcurrencyMax: reached, Adaptive: cfg.Concurrency <= 0,
-		ElapsedS: time.Since(start).Seconds()}
-	for o, i := range outcomeIdx {
-		if n := counts[i].Load(); n > 0 {
-			end.Outcomes[string(o)] = int(n)
-		}
-	}
-	if werr != nil {
-		end.StoppedBy = werr.Error()
-	}
-	eerr := w.End(end)
-	cerr := w.Close()
-	if cerr == nil {
-		cerr = eerr
-	}
-	cfg.Progress.Finish()
+	cerr := ru.end(werr, start)
+	progress(cfg).Finish()
 
-	stats.Resumed = resumed
-	for o, i := range outcomeIdx {
-		if n := counts[i].Load(); n > 0 {
-			stats.Outcomes[string(o)] = int(n)
-		}
-	}
-	if cerr != nil {
-		// Results queued after the journal failed never reached it: count
-		// only what it holds, so the summary never claims a row a resume
-		// would not find finished.
-		if held, herr := journal.LastRunOutcomes(cfg.Journal); herr == nil {
-			stats.Outcomes = held
-		} else {
-			stats.Outcomes = map[string]int{}
-		}
-	}
-	finished := resumed
-	for _, n := range stats.Outcomes {
-		finished += n
-	}
-	stats.NotDone = stats.Rows - finished
-	stats.Concurrency, stats.ConcurrencyMax = lim.level()
-	stats.Adaptive = cfg.Concurrency <= 0
-	stats.Requests = client.Requests()
-	stats.Writes = client.Writes()
-	stats.Elapsed = time.Since(start)
-	stats.ElapsedS = stats.Elapsed.Seconds()
-	if s := stats.Elapsed.Seconds(); s > 0 {
-		stats.RowsPerS = float64(finished-resumed) / s
-	}
+	stats := ru.stats(start, resumed, st.Repaired, cerr)
 	switch {
 	case werr != nil:
 		stats.StoppedBy = werr.Error()
@@ -278,10 +127,193 @@ feed:
 	return stats, nil
 }
 
-// runRow tries one row until it settles. Only a fatal error is returned (it
-// stops the group): a failing row is journaled and the pool goes on.
-func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Writer, watch *downWatch, job *jobs.Job, resumed jobs.State,
-	maxAttempts int, backoff time.Duration, record func(journal.Record) error) error {
+// openJournal loads the journal (unless the caller did), checks it belongs
+// to this run, and opens it for this run's records.
+func openJournal(cfg Config) (*journal.State, *journal.Writer, error) {
+	st := cfg.State
+	if st == nil {
+		var err error
+		if st, err = journal.Load(cfg.Journal); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := checkJournal(st, cfg); err != nil {
+		return nil, nil, err
+	}
+	w, err := journal.Create(cfg.Journal, cfg.Header)
+	if err != nil {
+		return nil, nil, err
+	}
+	if w.Stale != "" && cfg.Log != nil {
+		fmt.Fprintf(cfg.Log, "synbatch: the journal's last run (%s) ended without releasing its lock; it is cleared\n", w.Stale)
+	}
+	return st, w, nil
+}
+
+// run is what the workers of one apply run share.
+type run struct {
+	cfg     Config
+	client  *synapse.Client
+	w       *journal.Writer
+	watch   *downWatch
+	lim     *concLimit
+	maxConc int
+	tally   tally
+}
+
+func newRun(client *synapse.Client, cfg Config, w *journal.Writer) *run {
+	maxConc := cmp.Or(cfg.MaxConcurrency, 32)
+	return &run{cfg: cfg, client: client, w: w, maxConc: maxConc, lim: newConcLimit(cfg.Concurrency, maxConc),
+		watch: &downWatch{client: client, threshold: int64(cmp.Or(cfg.DownAfter, 5)), limit: cmp.Or(cfg.DownLimit, 10*time.Minute), log: cfg.Log}}
+}
+
+// tally counts the outcomes of this run's rows.
+type tally [5]atomic.Int64
+
+var outcomeOrder = [5]journal.Outcome{journal.Done, journal.Unchanged, journal.Skipped, journal.Failed, journal.Uncertain}
+
+func (t *tally) add(o journal.Outcome) {
+	if i := slices.Index(outcomeOrder[:], o); i >= 0 {
+		t[i].Add(1)
+	}
+}
+
+// outcomes is the count of each outcome met, by name.
+func (t *tally) outcomes() map[string]int {
+	m := map[string]int{}
+	for i, o := range outcomeOrder {
+		if n := t[i].Load(); n > 0 {
+			m[string(o)] = int(n)
+		}
+	}
+	return m
+}
+
+// record journals one row's result and counts it.
+func (ru *run) record(rec journal.Record) error {
+	// A row's result need not wait for the kernel: its begin record did.
+	// An unchanged or skipped row sent nothing, so losing it costs a
+	// re-plan; a failed row is tried again anyway.
+	appendRec := ru.w.AppendNoWait
+	if rec.Outcome == journal.Uncertain {
+		appendRec = ru.w.Append // the one result a resume must not miss
+	}
+	if err := appendRec(rec); err != nil {
+		return err
+	}
+	ru.tally.add(rec.Outcome)
+	progress(ru.cfg).Add(1)
+	if ru.cfg.OnRecord != nil {
+		ru.cfg.OnRecord(rec)
+	}
+	return nil
+}
+
+// feed reads the manifest and hands each row to the pool until it ends,
+// soft stops it, or the group fails. It returns the rows an earlier run
+// finished, and why reading stopped early.
+func (ru *run) feed(soft, gctx context.Context, g *errgroup.Group, r formats.Reader, st *journal.State) (resumed int, _ error) {
+	cfg := ru.cfg
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			return resumed, nil
+		}
+		if err != nil {
+			// Validate read the same file without trouble: it changed under us.
+			return resumed, fmt.Errorf("read %s during the run (did it change since validation?): %w", cfg.Source.Path, err)
+		}
+		// A row the journal finished is skipped by its key, unparsed: a
+		// resume over a long journal reaches its first new row quickly.
+		if st.Final.Has(jobs.RowKey(row, cfg.Source.Parse)) {
+			resumed++
+			progress(cfg).Add(1)
+			continue
+		}
+		job, probs := jobs.Parse(row, cfg.Source.Parse)
+		if len(probs) > 0 {
+			return resumed, fmt.Errorf("%w: %v (the manifest changed during the run?)", ErrInvalid, probs[0])
+		}
+		if !cfg.Source.Mine(job) {
+			continue // another shard's row
+		}
+		if first, dup := cfg.Checked.DupOf[row.Num]; dup {
+			if err := ru.record(journal.Record{Row: row.Num, Key: job.Key + "-dup", UserID: job.Subject(), Action: string(job.Action),
+				Outcome: journal.Skipped, Note: fmt.Sprintf("same as row %d", first)}); err != nil {
+				return resumed, err
+			}
+			continue
+		}
+		if soft.Err() != nil || gctx.Err() != nil {
+			return resumed, nil
+		}
+		// An uncertain row of an earlier run is settled again, never taken
+		// as finished: its write is treated as begun and maybe landed.
+		unsure := st.Uncertain[job.Key]
+		state := jobs.State{Begun: st.Begun[job.Key] || unsure, TaskID: st.Tasks[job.Key], Resend: unsure && cfg.ResendUncertain}
+		if ru.lim.acquire(gctx) != nil {
+			return resumed, nil
+		}
+		g.Go(func() error {
+			start := time.Now()
+			attempts, err := ru.row(gctx, job, state)
+			ru.lim.release(time.Since(start), attempts > 1)
+			return err
+		})
+	}
+}
+
+// end writes the journal's end record and closes it.
+func (ru *run) end(werr error, start time.Time) error {
+	now, reached := ru.lim.level()
+	end := journal.End{Outcomes: ru.tally.outcomes(), Concurrency: now, ConcurrencyMax: reached, Adaptive: ru.cfg.Concurrency <= 0,
+		ElapsedS: time.Since(start).Seconds()}
+	if werr != nil {
+		end.StoppedBy = werr.Error()
+	}
+	eerr := ru.w.End(end)
+	cerr := ru.w.Close()
+	if cerr == nil {
+		cerr = eerr
+	}
+	return cerr
+}
+
+// stats sums the run up. cerr is the journal's closing error: results
+// queued after the journal failed never reached it, so only what it holds
+// is counted, and the summary never claims a row a resume would not find
+// finished.
+func (ru *run) stats(start time.Time, resumed int, repaired string, cerr error) *Stats {
+	cfg := ru.cfg
+	stats := &Stats{Rows: cfg.Checked.Rows, Resumed: resumed, Outcomes: ru.tally.outcomes(), Journal: cfg.Journal, Repaired: repaired}
+	if cerr != nil {
+		if held, herr := journal.LastRunOutcomes(cfg.Journal); herr == nil {
+			stats.Outcomes = held
+		} else {
+			stats.Outcomes = map[string]int{}
+		}
+	}
+	finished := resumed
+	for _, n := range stats.Outcomes {
+		finished += n
+	}
+	stats.NotDone = stats.Rows - finished
+	stats.Concurrency, stats.ConcurrencyMax = ru.lim.level()
+	stats.Adaptive = cfg.Concurrency <= 0
+	stats.Requests = ru.client.Requests()
+	stats.Writes = ru.client.Writes()
+	stats.Elapsed = time.Since(start)
+	stats.ElapsedS = stats.Elapsed.Seconds()
+	if s := stats.Elapsed.Seconds(); s > 0 {
+		stats.RowsPerS = float64(finished-resumed) / s
+	}
+	return stats
+}
+
+// row tries one row until it settles, and journals it. Only a fatal error
+// is returned (it stops the group): a failing row is journaled and the
+// pool goes on. attempts counts the tries that spent the row's budget.
+func (ru *run) row(ctx context.Context, job *jobs.Job, resumed jobs.State) (attempts int, _ error) {
 	start := time.Now()
 	state := &resumed
 	// A write an interrupted run began may have landed: a password it held
@@ -289,7 +321,52 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 	if resumed.Begun && job.SetsPassword() {
 		state.PasswordUnsure = true
 	}
-	env := jobs.Env{Client: c, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays,
+	env := ru.env(job)
+	rec := journal.Record{Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action)}
+	var res jobs.Result
+	retry := synapse.Retry{Attempts: cmp.Or(ru.cfg.MaxAttempts, 9), Base: ru.cfg.BaseBackoff, Paced: maxPaced, Hold: ru.watch.hold}
+	attempts, err := retry.Do(ctx, func(ctx context.Context) error {
+		var err error
+		res, err = job.Run(ctx, env, state)
+		if res.UserID != "" {
+			rec.UserID = res.UserID
+		}
+		return err
+	})
+	rec.Attempts = attempts
+	rec.DurationMS = time.Since(start).Milliseconds()
+	switch {
+	case err == nil:
+		rec.Outcome, rec.Changed, rec.Note, rec.Status = res.Outcome, res.Changed, res.Note, res.Status
+		return attempts, ru.record(rec)
+	case ctx.Err() != nil:
+		return attempts, nil // interrupted: the row stays unfinished and is redone on resume
+	case synapse.IsAuth(err):
+		return attempts, fmt.Errorf("the token was refused (%w): check it is a server admin's and still valid", err)
+	case synapse.IsNet(err):
+		// The server is away, not the row at fault: stop, so a resume redoes it.
+		return attempts, fmt.Errorf("server unreachable after %d attempts: %w", attempts, err)
+	case errors.Is(err, errServerAway):
+		return attempts, err
+	}
+	var se *synapse.Error
+	if errors.As(err, &se) {
+		rec.Status, rec.Errcode = se.Status, se.Errcode
+	}
+	rec.Outcome, rec.Error = journal.Failed, err.Error()
+	if state.PasswordUnsure {
+		// A failed row is tried again by a resume: one whose password
+		// may be set must not be, so it stays uncertain.
+		rec.Outcome, rec.Note = journal.Uncertain, state.UnsureNote()
+	}
+	return attempts, ru.record(rec)
+}
+
+// env is what a row's job needs from the run: the client, the options, and
+// the journal for its begin and task records.
+func (ru *run) env(job *jobs.Job) jobs.Env {
+	cfg, w := ru.cfg, ru.w
+	return jobs.Env{Client: ru.client, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays,
 		Passwords: cfg.Passwords, Begin: func(durable bool) error {
 			rec := journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action)}
 			if durable {
@@ -300,68 +377,6 @@ func runRow(ctx context.Context, c *synapse.Client, cfg Config, w *journal.Write
 			// Synced before polling starts: a resume must find it.
 			return w.AppendSync(journal.Record{Type: "task", Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action), Task: id})
 		}}
-	rec := journal.Record{Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action)}
-	paced := 0
-	for attempt := 1; ; attempt++ {
-		res, err := job.Run(ctx, env, state)
-		if res.UserID != "" {
-			rec.UserID = res.UserID
-		}
-		rec.Attempts = attempt
-		rec.DurationMS = time.Since(start).Milliseconds()
-		if err == nil {
-			rec.Outcome, rec.Changed, rec.Note, rec.Status = res.Outcome, res.Changed, res.Note, res.Status
-			return record(rec)
-		}
-		if ctx.Err() != nil {
-			return nil // interrupted: the row stays unfinished and is redone on resume
-		}
-		if synapse.IsAuth(err) {
-			return fmt.Errorf("the token was refused (%w): check it is a server admin's and still valid", err)
-		}
-		var ne *synapse.NetError
-		if (errors.As(err, &ne) || synapse.IsGateway(err)) && watch.isDown() {
-			// The server is away, not the row at fault: wait for it
-			// without spending the row's attempts.
-			if werr := watch.wait(ctx); werr != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return werr
-			}
-			attempt--
-			continue
-		}
-		var se *synapse.Error
-		if errors.As(err, &se) {
-			rec.Status, rec.Errcode = se.Status, se.Errcode
-		}
-		// A 429 that says how long to wait is the server pacing the run,
-		// not the row failing: it does not spend the row's attempts (up to
-		// a bound, so a server that only ever says "wait" still ends).
-		if synapse.IsPacing(err) && paced < maxPaced {
-			paced++
-			attempt--
-			continue // the shared pause holds the request
-		}
-		if synapse.IsRetryable(err) && attempt < maxAttempts {
-			if synapse.Backoff(ctx, backoff, attempt, err) != nil {
-				return nil
-			}
-			continue
-		}
-		if errors.As(err, &ne) {
-			// The server is away, not the row at fault: stop, so a resume redoes it.
-			return fmt.Errorf("server unreachable after %d attempts: %w", attempt, err)
-		}
-		rec.Outcome, rec.Error = journal.Failed, err.Error()
-		if state.PasswordUnsure {
-			// A failed row is tried again by a resume: one whose password
-			// may be set must not be, so it stays uncertain.
-			rec.Outcome, rec.Note = journal.Uncertain, state.UnsureNote()
-		}
-		return record(rec)
-	}
 }
 
 // maxPaced bounds the 429s with a hint one row waits out beyond its attempts.

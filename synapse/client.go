@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -380,33 +379,6 @@ func (c *Client) answerError(method, path string, resp *http.Response, data []by
 	return e
 }
 
-// Backoff waits before try attempt+1 of a request that failed with err.
-// After a 429 with a hint the shared pause already holds every request, so
-// it adds nothing; otherwise full jitter (a random wait up to base·2^(n-1))
-// spreads many workers' retries apart. base 0 means 500ms.
-func Backoff(ctx context.Context, base time.Duration, attempt int, err error) error {
-	var se *Error
-	if errors.As(err, &se) && se.Status == http.StatusTooManyRequests && se.RetryAfter > 0 {
-		return ctx.Err()
-	}
-	if base <= 0 {
-		base = 500 * time.Millisecond
-	}
-	// Capped: a late retry waits at most maxBackoff, not minutes.
-	d := time.Duration(rand.Int64N(int64(min(base<<min(attempt-1, 20), maxBackoff)) + 1))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// maxBackoff caps one retry's wait.
-const maxBackoff = 30 * time.Second
-
 // IsPacing reports whether err is a 429 that says how long to wait: the
 // server pacing its clients, which every request already waits out.
 func IsPacing(err error) bool {
@@ -458,6 +430,12 @@ func wasSent(err error) bool {
 // Synapse (or gave up waiting for it).
 func gatewayStatus(code int) bool {
 	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
+}
+
+// IsNet reports whether err is a lost connection (no answer from the server).
+func IsNet(err error) bool {
+	var n *NetError
+	return errors.As(err, &n)
 }
 
 // IsGateway reports whether err is a proxy's 502, 503 or 504.

@@ -46,12 +46,8 @@ func (c *Client) PasswordLogsIn(ctx context.Context, userID, password string) (b
 			if se.RetryAfter <= 0 || se.RetryAfter > 10*time.Second || try >= 3 {
 				return false, fmt.Errorf("%w: logins for %s are rate limited (%v)", ErrCannotCheck, userID, err)
 			}
-			t := time.NewTimer(se.RetryAfter)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return false, ctx.Err()
-			case <-t.C:
+			if err := sleep(ctx, se.RetryAfter); err != nil {
+				return false, err
 			}
 			continue
 		case IsRetryable(err):
@@ -83,26 +79,24 @@ func (c *Client) endCheckSession(ctx context.Context, userID, token string) erro
 
 // sweepCheckSessions deletes the user's devices that password checks opened.
 func (c *Client) sweepCheckSessions(ctx context.Context, userID string) error {
-	var err error
-	for try := 1; try <= 5; try++ {
-		var devs []Device
-		if devs, err = c.Devices(ctx, userID); err == nil {
-			var ids []string
-			for _, d := range devs {
-				if d.DisplayName == checkDevice {
-					ids = append(ids, d.DeviceID)
-				}
-			}
-			if len(ids) == 0 {
-				return nil
-			}
-			if err = c.DeleteDevices(ctx, userID, ids); err == nil {
-				return nil
+	_, err := Retry{Attempts: 5}.Do(ctx, func(ctx context.Context) error {
+		devs, err := c.Devices(ctx, userID)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, d := range devs {
+			if d.DisplayName == checkDevice {
+				ids = append(ids, d.DeviceID)
 			}
 		}
-		if !IsRetryable(err) || Backoff(ctx, 0, try, err) != nil {
-			break
+		if len(ids) == 0 {
+			return nil
 		}
+		return c.DeleteDevices(ctx, userID, ids)
+	})
+	if err == nil {
+		return nil
 	}
 	return fmt.Errorf("remove the session a password check opened for %s: %w", userID, err)
 }
