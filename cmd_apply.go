@@ -85,190 +85,197 @@ func applyCommand(soft, hard context.Context, stdin io.Reader, stdout, stderr io
 		Flags:     flags,
 		Action: func(c *cli.Context) error {
 			if c.Bool("dry-run") {
-				return runPlan(hard, c, stdout, stderr)
+				o, err := runOptionsFrom(c, stderr)
+				if err != nil {
+					return err
+				}
+				return runPlan(hard, o, stdout, stderr)
 			}
-			return runApply(soft, hard, c, stdin, stdout, stderr)
+			o, err := applyOptionsFrom(c, stderr)
+			if err != nil {
+				return err
+			}
+			return runApply(soft, hard, o, stdin, stdout, stderr)
 		},
 	}
 }
 
-// prepared is what apply and plan share: a validated manifest and a connected client.
-type prepared struct {
-	asJSON  bool
-	src     pipeline.Source
-	checked *pipeline.Checked
-	conn    *conn
-	client  *synapse.Client
-	cfg     pipeline.Config
+// runOptions are what apply and plan read from their flags, once.
+type runOptions struct {
+	asJSON bool
+	conn   *conn
+	src    pipeline.Source
+	// cfg holds what the flags set of the run; the rest comes later.
+	cfg pipeline.Config
 }
 
-// prepare validates the manifest (sending nothing when it is bad), asks
-// confirm whether to go on, then connects and checks the token.
-func prepare(ctx context.Context, c *cli.Context, stderr io.Writer, confirm func(*pipeline.Checked) error,
-	reuse func(pipeline.Source) (*pipeline.Checked, error)) (*prepared, error) {
+func runOptionsFrom(c *cli.Context, stderr io.Writer) (runOptions, error) {
 	asJSON, err := outputMode(c)
 	if err != nil {
-		return nil, err
+		return runOptions{}, err
 	}
 	onExists := jobs.OnExists(c.String("on-exists"))
 	if !slices.Contains([]jobs.OnExists{jobs.ExistsSkip, jobs.ExistsUpdate, jobs.ExistsFail}, onExists) {
-		return nil, usageErr("--on-exists %q: want skip, update or fail", onExists)
+		return runOptions{}, usageErr("--on-exists %q: want skip, update or fail", onExists)
 	}
 	if c.Int("concurrency") < 0 || c.Int("max-concurrency") < 1 || c.Float64("rate") < 0 || c.Int("retries") < 0 || c.Int("inactive-days") < 0 {
-		return nil, usageErr("--max-concurrency must be at least 1; --concurrency, --rate, --retries and --inactive-days at least 0")
+		return runOptions{}, usageErr("--max-concurrency must be at least 1; --concurrency, --rate, --retries and --inactive-days at least 0")
 	}
 	if c.Duration("task-timeout") <= 0 {
-		return nil, usageErr("--task-timeout must be more than 0")
+		return runOptions{}, usageErr("--task-timeout must be more than 0")
 	}
 	cn, err := resolveConn(c, stderr)
 	if err != nil {
-		return nil, err
+		return runOptions{}, err
 	}
 	src, err := sourceFrom(c, cn.serverName)
 	if err != nil {
-		return nil, err
+		return runOptions{}, err
 	}
 	if src.Shard, src.Shards, err = shardOf(c); err != nil {
-		return nil, err
-	}
-	validate := func(src pipeline.Source) (*pipeline.Checked, error) {
-		if reuse != nil && src.Parse.ServerName != "" {
-			if ch, err := reuse(src); err != nil || ch != nil {
-				return ch, err
-			}
-		}
-		return validateUntil(ctx, src, stderr)
-	}
-	checked, err := validate(src)
-	if err != nil {
-		return nil, err
-	}
-	// Without the server name, a valid result is not the last word yet.
-	if checked.Total > 0 || src.Parse.ServerName != "" {
-		if err := reportValidation(stderr, stderr, false, src, checked); err != nil {
-			return nil, err
-		}
-	}
-	if confirm != nil {
-		if err := confirm(checked); err != nil {
-			return nil, err
-		}
+		return runOptions{}, err
 	}
 	cn.cfg.Rate = c.Float64("rate")
 	cn.cfg.Burst = max(1, min(c.Int("concurrency"), 8))
 	cn.cfg.MaxConns = max(c.Int("concurrency"), c.Int("max-concurrency"))
-	client, err := synapse.New(cn.cfg)
-	if err != nil {
-		return nil, usageErr("%v", err)
-	}
-	me, err := connect(ctx, client)
-	if err != nil {
-		return nil, err
-	}
-	if src.Parse.ServerName == "" {
-		// Now the server name is known: check bare localparts and foreign ids.
-		_, name, _ := strings.Cut(me, ":")
-		src.Parse.ServerName = name
-		if checked, err = validate(src); err != nil {
-			return nil, err
-		}
-		if err := reportValidation(stderr, stderr, false, src, checked); err != nil {
-			return nil, err
-		}
-	}
-	return &prepared{asJSON: asJSON, src: src, checked: checked, conn: cn, client: client, cfg: pipeline.Config{
-		Source: src, Checked: checked, Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), OnExists: onExists,
-		MatchBy: src.Parse.MatchBy, InactiveDays: c.Int("inactive-days"), MaxAttempts: c.Int("retries") + 1,
-		TaskTimeout: c.Duration("task-timeout"),
+	return runOptions{asJSON: asJSON, conn: cn, src: src, cfg: pipeline.Config{
+		Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), OnExists: onExists,
+		InactiveDays: c.Int("inactive-days"), MaxAttempts: c.Int("retries") + 1, TaskTimeout: c.Duration("task-timeout"),
 	}}, nil
 }
 
-func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error {
-	passwordsOut := c.String("passwords-out")
-	confirm := func(ch *pipeline.Checked) error {
-		if ch.Generate > 0 && passwordsOut == "" {
-			return usageErr("%d rows generate a password: give --passwords-out FILE to keep them", ch.Generate)
-		}
-		return confirmDestructive(ch, c.Bool("yes"), stdin, stderr)
+// applyOptions are apply's flags: the run's, and the journal's and output's.
+type applyOptions struct {
+	runOptions
+	journal      string // the journal's path
+	passwordsOut string
+	yes, list    bool
+	// headerArgs are the options the journal's header records.
+	headerArgs []string
+	// commandLine is the command as given, for the resume hint.
+	commandLine string
+}
+
+func applyOptionsFrom(c *cli.Context, stderr io.Writer) (applyOptions, error) {
+	ro, err := runOptionsFrom(c, stderr)
+	if err != nil {
+		return applyOptions{}, err
 	}
-	// A resume of the same bytes with the same options reuses the
-	// validation its journal recorded: a long manifest is not read twice
-	// before the first new row.
-	var state *journal.State
-	var sum string
-	reuse := func(src pipeline.Source) (*pipeline.Checked, error) {
-		var err error
-		if sum == "" {
-			if sum, err = fileSHA256(src.Path); err != nil {
-				return nil, usageErr("%v", err)
-			}
+	ro.cfg.AllowChanged = c.Bool("allow-changed")
+	ro.cfg.ResendUncertain = c.Bool("resend-uncertain")
+	ro.cfg.DownLimit = c.Duration("down-limit")
+	src := ro.src
+	return applyOptions{runOptions: ro, journal: journalPath(c.String("journal"), src), passwordsOut: c.String("passwords-out"),
+		yes: c.Bool("yes"), list: c.Bool("list"), commandLine: commandLine(c),
+		headerArgs: []string{"action=" + c.String("action"), "on-exists=" + c.String("on-exists"),
+			fmt.Sprintf("replace-lists=%t", c.Bool("replace-lists")), "match-by=" + src.Parse.MatchBy,
+			fmt.Sprintf("shard=%d/%d", src.Shard, max(src.Shards, 1))}}, nil
+}
+
+// checkManifest validates the manifest once, against the server it runs
+// on, and connects. Without a server name it asks the server for it first
+// (whoami, a read); otherwise a bad manifest stops before any request.
+// confirm sees the result before the first request that could lead to a
+// write. A journal that already validated these bytes (state, sum) stands
+// for a second reading.
+func checkManifest(ctx context.Context, o runOptions, stderr io.Writer, state *journal.State, sum string,
+	confirm func(*pipeline.Checked) error) (*synapse.Client, *pipeline.Checked, pipeline.Source, error) {
+	src := o.src
+	client, err := synapse.New(o.conn.cfg)
+	if err != nil {
+		return nil, nil, src, usageErr("%v", err)
+	}
+	connected := false
+	if src.Parse.ServerName == "" {
+		me, err := connect(ctx, client)
+		if err != nil {
+			return nil, nil, src, err
 		}
-		if state == nil {
-			if state, err = journal.Load(journalPath(c, src)); err != nil {
-				return nil, err
-			}
+		_, src.Parse.ServerName, _ = strings.Cut(me, ":")
+		connected = true
+	}
+	checked, err := validateOnce(ctx, src, state, sum, stderr)
+	if err != nil {
+		return nil, nil, src, err
+	}
+	if err := reportValidation(stderr, stderr, false, src, checked); err != nil {
+		return nil, nil, src, err
+	}
+	if confirm != nil {
+		if err := confirm(checked); err != nil {
+			return nil, nil, src, err
 		}
+	}
+	if !connected {
+		if _, err := connect(ctx, client); err != nil {
+			return nil, nil, src, err
+		}
+	}
+	return client, checked, src, nil
+}
+
+// validateOnce reuses the validation a journal recorded for the same bytes
+// and options (a long manifest is not read twice before the first new
+// row), or validates the manifest.
+func validateOnce(ctx context.Context, src pipeline.Source, state *journal.State, sum string, stderr io.Writer) (*pipeline.Checked, error) {
+	if state != nil {
 		ch, err := pipeline.Revalidated(state, pipeline.Fingerprint(src, sum))
-		if ch != nil {
-			fmt.Fprintf(stderr, "%s: unchanged since its journal's run validated it (%d rows)\n", src.Path, ch.Rows)
+		if err != nil || ch != nil {
+			if ch != nil {
+				fmt.Fprintf(stderr, "%s: unchanged since its journal's run validated it (%d rows)\n", src.Path, ch.Rows)
+			}
+			return ch, err
 		}
-		return ch, err
 	}
-	// prepare only reads (the manifest, whoami): the first stop ends it.
-	r, err := prepare(soft, c, stderr, confirm, reuse)
+	return validateUntil(ctx, src, stderr)
+}
+
+func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdout, stderr io.Writer) error {
+	sum, err := fileSHA256(o.src.Path)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	state, err := journal.Load(o.journal)
 	if err != nil {
 		return err
 	}
-	if sum == "" {
-		if sum, err = fileSHA256(r.src.Path); err != nil {
-			return usageErr("%v", err)
+	// Checking only reads (the manifest, whoami): the first stop ends it.
+	client, checked, src, err := checkManifest(soft, o.runOptions, stderr, state, sum, func(ch *pipeline.Checked) error {
+		if ch.Generate > 0 && o.passwordsOut == "" {
+			return usageErr("%d rows generate a password: give --passwords-out FILE to keep them", ch.Generate)
 		}
+		return confirmDestructive(ch, o.yes, stdin, stderr)
+	})
+	if err != nil {
+		return err
 	}
-	jpath := journalPath(c, r.src)
-	release, err := lockManifest(r.conn.cfg.Server, sum, r.src, jpath, stderr)
+	release, err := lockManifest(o.conn.cfg.Server, sum, src, o.journal, stderr)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if passwordsOut != "" {
-		_, statErr := os.Stat(jpath)
-		pf, err := jobs.OpenPasswordFile(passwordsOut, statErr == nil)
+	cfg := o.cfg
+	if o.passwordsOut != "" {
+		_, statErr := os.Stat(o.journal)
+		pf, err := jobs.OpenPasswordFile(o.passwordsOut, statErr == nil)
 		if err != nil {
 			return usageErr("%v", err)
 		}
 		defer pf.Close()
-		r.cfg.Passwords = pf
+		cfg.Passwords = pf
 	}
-	r.cfg.Journal = jpath
-	r.cfg.State = state
-	r.cfg.AllowChanged = c.Bool("allow-changed")
-	r.cfg.ResendUncertain = c.Bool("resend-uncertain")
-	r.cfg.DownLimit = c.Duration("down-limit")
-	r.cfg.Log = stderr
-	r.cfg.Header = journal.Header{Tool: "synbatch", Version: versionInfo().Version, Manifest: r.src.Path, ManifestSHA256: sum,
-		Server: r.conn.cfg.Server, Started: time.Now().UTC(), Insecure: r.conn.cfg.Insecure,
-		Validated: r.checked.Record(pipeline.Fingerprint(r.src, sum)),
-		Args: []string{"action=" + c.String("action"), "on-exists=" + c.String("on-exists"),
-			fmt.Sprintf("replace-lists=%t", c.Bool("replace-lists")), "match-by=" + r.src.Parse.MatchBy,
-			fmt.Sprintf("shard=%d/%d", r.src.Shard, max(r.src.Shards, 1))}}
-
-	r.cfg.Progress = newProgress(stderr, "apply")
-	if !r.asJSON {
-		// An uncertain row is always named: it needs a person's decision.
-		list := c.Bool("list")
-		var mu sync.Mutex
-		r.cfg.OnRecord = func(rec journal.Record) {
-			if !list && rec.Outcome != journal.Uncertain {
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			fmt.Fprintln(stdout, rowLine(rec))
-		}
+	cfg.Source, cfg.Checked, cfg.MatchBy = src, checked, src.Parse.MatchBy
+	cfg.Journal, cfg.State, cfg.Log = o.journal, state, stderr
+	cfg.Header = journal.Header{Tool: "synbatch", Version: versionInfo().Version, Manifest: src.Path, ManifestSHA256: sum,
+		Server: o.conn.cfg.Server, Started: time.Now().UTC(), Insecure: o.conn.cfg.Insecure,
+		Validated: checked.Record(pipeline.Fingerprint(src, sum)), Args: o.headerArgs}
+	cfg.Progress = newProgress(stderr, "apply")
+	if !o.asJSON {
+		cfg.OnRecord = rowPrinter(stdout, o.list)
 	}
-	stats, runErr := pipeline.Apply(soft, hard, r.client, r.cfg)
+	stats, runErr := pipeline.Apply(soft, hard, client, cfg)
 	if stats != nil {
-		if err := printStats(stdout, stderr, r.asJSON, stats); err != nil {
+		if err := printStats(stdout, stderr, o.asJSON, stats, o.commandLine); err != nil {
 			return err
 		}
 	}
@@ -280,9 +287,23 @@ func runApply(soft, hard context.Context, c *cli.Context, stdin io.Reader, stdou
 		if n := stats.Outcomes[string(journal.Uncertain)]; n > 0 {
 			what = fmt.Sprintf("%d rows failed or uncertain (%d uncertain: listed above; each later run checks them again, --resend-uncertain sends them)", stats.Failed(), n)
 		}
-		return &exitError{code: exitFailed, err: fmt.Errorf("%s: synbatch journal summary %s", what, jpath)}
+		return &exitError{code: exitFailed, err: fmt.Errorf("%s: synbatch journal summary %s", what, o.journal)}
 	}
 	return nil
+}
+
+// rowPrinter prints a line for each row as it is journaled (with list),
+// and always for an uncertain row: it needs a person's decision.
+func rowPrinter(stdout io.Writer, list bool) func(journal.Record) {
+	var mu sync.Mutex
+	return func(rec journal.Record) {
+		if !list && rec.Outcome != journal.Uncertain {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintln(stdout, rowLine(rec))
+	}
 }
 
 // confirmDestructive says how many rows take something from users and, on a
@@ -318,7 +339,8 @@ func confirmDestructive(ch *pipeline.Checked, yes bool, stdin io.Reader, stderr 
 	return nil
 }
 
-func printStats(stdout, stderr io.Writer, asJSON bool, s *pipeline.Stats) error {
+// printStats sums a run up; commandLine is the command that resumes it.
+func printStats(stdout, stderr io.Writer, asJSON bool, s *pipeline.Stats, commandLine string) error {
 	if asJSON {
 		return writeJSON(stdout, s)
 	}
@@ -351,7 +373,7 @@ func printStats(stdout, stderr io.Writer, asJSON bool, s *pipeline.Stats) error 
 		fmt.Fprintf(stdout, "failures: synbatch journal summary %s\n", s.Journal)
 	}
 	if s.NotDone > 0 {
-		fmt.Fprintf(stderr, "synbatch: to resume, run the same command again: %s\n", strings.Join(os.Args, " "))
+		fmt.Fprintf(stderr, "synbatch: to resume, run the same command again: %s\n", commandLine)
 	}
 	return nil
 }
@@ -392,14 +414,23 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// journalPath is --journal, or the manifest's default journal (one per
-// shard, since shards may share a directory).
-func journalPath(c *cli.Context, src pipeline.Source) string {
+// journalPath is --journal (flag), or the manifest's default journal (one
+// per shard, since shards may share a directory).
+func journalPath(flag string, src pipeline.Source) string {
 	switch {
-	case c.String("journal") != "":
-		return c.String("journal")
+	case flag != "":
+		return flag
 	case src.Shards > 1:
 		return fmt.Sprintf("%s.shard-%d-of-%d.journal.jsonl", src.Path, src.Shard, src.Shards)
 	}
 	return src.Path + ".journal.jsonl"
 }
+
+// commandLine is the command as run was given it (os.Args in main).
+func commandLine(c *cli.Context) string {
+	args, _ := c.App.Metadata[argsKey].([]string)
+	return strings.Join(args, " ")
+}
+
+// argsKey keeps the command line in the app's Metadata.
+const argsKey = "args"

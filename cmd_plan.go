@@ -21,19 +21,25 @@ func planCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
 		ArgsUsage: "MANIFEST",
 		Flags:     runFlags(),
 		Action: func(c *cli.Context) error {
-			return runPlan(hard, c, stdout, stderr)
+			o, err := runOptionsFrom(c, stderr)
+			if err != nil {
+				return err
+			}
+			return runPlan(hard, o, stdout, stderr)
 		},
 	}
 }
 
-func runPlan(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) error {
-	r, err := prepare(ctx, c, stderr, nil, nil)
+func runPlan(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
+	client, checked, src, err := checkManifest(ctx, o, stderr, nil, "", nil)
 	if err != nil {
 		return err
 	}
+	cfg := o.cfg
+	cfg.Source, cfg.Checked, cfg.MatchBy = src, checked, src.Parse.MatchBy
 	enc := json.NewEncoder(stdout)
-	counts, err := pipeline.Plan(ctx, r.client, r.cfg, func(p pipeline.PlannedRow) {
-		if r.asJSON {
+	counts, err := pipeline.Plan(ctx, client, cfg, func(p pipeline.PlannedRow) {
+		if o.asJSON {
 			_ = enc.Encode(p) // a closed stdout shows in the summary's write too
 			return
 		}
@@ -42,7 +48,7 @@ func runPlan(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("%w: %w", pipeline.ErrStopped, err)
 	}
-	if writes := r.client.Writes(); writes != 0 {
+	if writes := client.Writes(); writes != 0 {
 		// plan must never write; say so loudly if it ever did.
 		return fmt.Errorf("internal error: plan sent %d writes", writes)
 	}
@@ -51,14 +57,14 @@ func runPlan(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) erro
 		kinds = append(kinds, string(k))
 	}
 	sort.Strings(kinds)
-	if r.asJSON {
+	if o.asJSON {
 		return enc.Encode(map[string]any{"counts": counts})
 	}
 	var parts []string
 	for _, k := range kinds {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[jobs.Kind(k)], k))
 	}
-	fmt.Fprintf(stdout, "%d rows: %s\n", r.checked.Rows, strings.Join(parts, ", "))
+	fmt.Fprintf(stdout, "%d rows: %s\n", checked.Rows, strings.Join(parts, ", "))
 	return nil
 }
 

@@ -62,6 +62,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	soft, hard, stop := interrupts(stderr)
 	defer stop()
 	app := newApp(soft, hard, stdin, stdout, stderr)
+	app.Metadata = map[string]any{argsKey: args} // for the resume hint
 	err := app.Run(reorderArgs(app, args))
 	if err == nil {
 		return exitOK
