@@ -51,9 +51,8 @@ func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command
 }
 
 // validateUntil validates src until ctx is cancelled (the first Ctrl-C or
-// SIGTERM). pipeline.Validate takes no context, so a stop returns at once
-// and leaves the reading to die with the process: validation sends
-// nothing, so nothing is lost.
+// SIGTERM): the reading looks at ctx every few thousand rows. Validation
+// sends nothing, so a stop loses nothing.
 //
 // It first says which sheet of a workbook it reads (a hidden one is never
 // read unless --sheet names it), so an admin sees what was taken.
@@ -61,24 +60,14 @@ func validateUntil(ctx context.Context, src pipeline.Source, stderr io.Writer) (
 	if note, err := formats.SheetNote(src.Path, src.Sheet); err == nil && note != "" {
 		fmt.Fprintf(stderr, "%s: %s\n", src.Path, note)
 	}
-	type result struct {
-		checked *pipeline.Checked
-		err     error
-	}
-	done := make(chan result, 1)
-	go func() {
-		ch, err := pipeline.Validate(src)
-		done <- result{ch, err}
-	}()
-	select {
-	case r := <-done:
-		if r.err != nil {
-			return nil, usageErr("%v", r.err)
-		}
-		return r.checked, nil
-	case <-ctx.Done():
+	ch, err := pipeline.ValidateContext(ctx, src)
+	switch {
+	case ctx.Err() != nil:
 		return nil, fmt.Errorf("%w: validation of %s interrupted; nothing was sent", pipeline.ErrStopped, src.Path)
+	case err != nil:
+		return nil, usageErr("%v", err)
 	}
+	return ch, nil
 }
 
 // sourceFrom reads the manifest argument and the flags that shape its rows.

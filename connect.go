@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,7 +25,7 @@ func connFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "server", Usage: "homeserver base URL, e.g. https://matrix.example.org", EnvVars: []string{"SYNBATCH_SERVER"}},
 		&cli.StringFlag{Name: "token-file", Usage: "file holding an admin access token (mode 0600); or set SYNBATCH_TOKEN", EnvVars: []string{"SYNBATCH_TOKEN_FILE"}},
-		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config file (default ~/.config/synbatch.yaml, then synadm's ~/.config/synadm.yaml)", EnvVars: []string{"SYNBATCH_CONFIG"}},
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config file (default synbatch.yaml in the user config directory ($XDG_CONFIG_HOME) or ~/.config, then synadm's synadm.yaml there)", EnvVars: []string{"SYNBATCH_CONFIG"}},
 		&cli.StringFlag{Name: "server-name", Usage: "server name for bare localparts (default: from the token's own user id)", EnvVars: []string{"SYNBATCH_SERVER_NAME"}},
 		&cli.StringFlag{Name: "admin-path", Usage: "path of the Admin API, when a proxy moves it", Value: "", EnvVars: []string{"SYNBATCH_ADMIN_PATH"}},
 		&cli.StringFlag{Name: "ca-file", Usage: "extra CA certificates (PEM) to trust", EnvVars: []string{"SYNBATCH_CA_FILE"}},
@@ -58,31 +59,10 @@ type conn struct {
 // resolveConn merges flags and environment over the config file (synbatch's,
 // else synadm's). It reads files but sends nothing.
 func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
-	var fc fileConfig
-	source := "flags"
-	path, explicit := c.String("config"), c.IsSet("config")
-	home, _ := os.UserHomeDir()
-	if path == "" && home != "" {
-		path = filepath.Join(home, ".config", "synbatch.yaml")
+	fc, source, err := loadConfig(c)
+	if err != nil {
+		return nil, err
 	}
-	loaded, err := readConfig(path, &fc)
-	if err != nil || (explicit && !loaded) {
-		if err == nil {
-			err = fmt.Errorf("config file %s does not exist", path)
-		}
-		return nil, usageErr("%v", err)
-	}
-	if loaded {
-		source = path
-	} else if home != "" && c.String("server") == "" {
-		synadm := filepath.Join(home, ".config", "synadm.yaml")
-		if ok, err := readConfig(synadm, &fc); err != nil {
-			return nil, usageErr("%v", err)
-		} else if ok {
-			source = synadm
-		}
-	}
-
 	out := &conn{source: source}
 	cfg := &out.cfg
 	cfg.Server = first(c.String("server"), fc.Server, fc.BaseURL)
@@ -102,22 +82,8 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 		}
 	}
 	out.serverName = first(c.String("server-name"), fc.ServerName)
-
-	switch {
-	case c.String("token-file") != "":
-		cfg.Token, err = readTokenFile(c.String("token-file"))
-	case os.Getenv("SYNBATCH_TOKEN") != "":
-		cfg.Token = strings.TrimSpace(os.Getenv("SYNBATCH_TOKEN"))
-	case fc.TokenFile != "":
-		cfg.Token, err = readTokenFile(fc.TokenFile)
-	default:
-		cfg.Token = fc.Token
-	}
-	if err != nil {
-		return nil, usageErr("%v", err)
-	}
-	if cfg.Token == "" {
-		return nil, usageErr("no token: give --token-file PATH (or SYNBATCH_TOKEN_FILE, SYNBATCH_TOKEN, or a config file)")
+	if cfg.Token, err = tokenFrom(c, fc); err != nil {
+		return nil, err
 	}
 	if cfg.Insecure {
 		fmt.Fprintln(stderr, "synbatch: warning: TLS certificates are not verified (--insecure); this is recorded in the journal")
@@ -127,6 +93,79 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 		cfg.Debug, cfg.DebugLevel = stderr, n
 	}
 	return out, nil
+}
+
+// loadConfig reads --config, or synbatch.yaml in the user's config
+// directory (os.UserConfigDir: $XDG_CONFIG_HOME or ~/.config on Linux) or
+// in ~/.config, else synadm's synadm.yaml there. source says which.
+func loadConfig(c *cli.Context) (fc fileConfig, source string, _ error) {
+	if path := c.String("config"); c.IsSet("config") || path != "" {
+		loaded, err := readConfig(path, &fc)
+		if err == nil && !loaded && c.IsSet("config") {
+			err = fmt.Errorf("config file %s does not exist", path)
+		}
+		if err != nil {
+			return fc, "", usageErr("%v", err)
+		}
+		if loaded {
+			return fc, path, nil
+		}
+		return fc, "flags", nil
+	}
+	names := []string{"synbatch.yaml"}
+	if c.String("server") == "" {
+		names = append(names, "synadm.yaml")
+	}
+	for _, name := range names {
+		for _, dir := range configDirs() {
+			path := filepath.Join(dir, name)
+			if ok, err := readConfig(path, &fc); err != nil {
+				return fc, "", usageErr("%v", err)
+			} else if ok {
+				return fc, path, nil
+			}
+		}
+	}
+	return fc, "flags", nil
+}
+
+// configDirs are where config files are looked for: the user's config
+// directory, then ~/.config (where synadm keeps its own) when that differs.
+func configDirs() []string {
+	var dirs []string
+	if d, err := os.UserConfigDir(); err == nil {
+		dirs = append(dirs, d)
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		if d := filepath.Join(home, ".config"); !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
+
+// tokenFrom reads the token: --token-file, SYNBATCH_TOKEN, then the config
+// file's token_file or token.
+func tokenFrom(c *cli.Context, fc fileConfig) (string, error) {
+	var tok string
+	var err error
+	switch {
+	case c.String("token-file") != "":
+		tok, err = readTokenFile(c.String("token-file"))
+	case os.Getenv("SYNBATCH_TOKEN") != "":
+		tok = strings.TrimSpace(os.Getenv("SYNBATCH_TOKEN"))
+	case fc.TokenFile != "":
+		tok, err = readTokenFile(fc.TokenFile)
+	default:
+		tok = fc.Token
+	}
+	if err != nil {
+		return "", usageErr("%v", err)
+	}
+	if tok == "" {
+		return "", usageErr("no token: give --token-file PATH (or SYNBATCH_TOKEN_FILE, SYNBATCH_TOKEN, or a config file)")
+	}
+	return tok, nil
 }
 
 func readConfig(path string, fc *fileConfig) (bool, error) {

@@ -6,6 +6,7 @@ package pipeline
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -69,110 +70,46 @@ var claimColumns = []string{"emails", "msisdns", "external_ids"}
 // unknown columns, and rows that disagree about one user (two rows for the
 // same user with different intent, or one email, msisdn or external id given
 // to two users). It sends nothing anywhere.
-func Validate(src Source) (*Checked, error) {
+func Validate(src Source) (*Checked, error) { return ValidateContext(context.Background(), src) }
+
+// ValidateContext is Validate that stops when ctx ends (it looks every
+// 4096 rows) and returns ctx's error.
+func ValidateContext(ctx context.Context, src Source) (*Checked, error) {
 	r, err := formats.Open(src.Path, formats.Options{Sheet: src.Sheet})
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	out := &Checked{DupOf: map[int]int{}, Actions: map[jobs.Action]int{}}
-	add := func(p error) {
-		out.Total++
-		if len(out.Problems) < MaxProblems {
-			out.Problems = append(out.Problems, p)
-		}
-	}
+	v := &validator{src: src, out: &Checked{DupOf: map[int]int{}, Actions: map[jobs.Action]int{}}}
 	for _, p := range jobs.CheckColumns(src.Path, r.Columns()) {
-		add(p)
+		v.add(p)
 	}
-	var users, owners []claim
-	for {
+	for n := 1; ; n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		row, err := r.Next()
 		if err == io.EOF {
 			break
 		}
 		var p *formats.Problem
 		if errors.As(err, &p) {
-			add(p)
+			v.add(p)
 			// A header problem comes before its rows, which still follow.
 			if p.Row > 1 {
-				out.Rows++
+				v.out.Rows++
 			}
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", src.Path, err)
 		}
-		out.AllRows++
-		j, probs := jobs.Parse(row, src.Parse)
-		for _, p := range probs {
-			add(p)
-		}
-		if j == nil {
-			out.Rows++ // an invalid row stops every shard alike
-			continue
-		}
-		if src.Mine(j) {
-			out.Rows++
-		}
-		if j.UserID != "" && j.UserID[0] != '@' {
-			out.Bare = true
-		}
-		if src.Mine(j) {
-			out.Actions[j.Action]++
-			if j.Generates() {
-				out.Generate++
-			}
-		}
-		uh := hash(j.Identity())
-		var roomRow uint32 // marks a room row's claim, for the message
-		if j.Action.Room() {
-			roomRow = 1 << 30
-		}
-		users = append(users, claim{what: uh, aux: uint32(hash(j.Intent())), row: uint32(row.Num) | roomRow})
-		j.Claims(func(column, what string) {
-			col := uint32(slices.Index(claimColumns, column))
-			owners = append(owners, claim{what: hash(what), aux: uint32(uh), row: uint32(row.Num) | col<<30})
-		})
+		v.row(row)
 	}
-	byWhatThenRow := func(a, b claim) int {
-		return cmp.Or(cmp.Compare(a.what, b.what), cmp.Compare(a.row&rowMask, b.row&rowMask))
-	}
-	// Two rows for one user: the same intent is a harmless repeat (skipped
-	// at apply), a different one is a problem to solve in the sheet.
-	slices.SortFunc(users, byWhatThenRow)
-	for i := 1; i < len(users); i++ {
-		first := users[i-1]
-		for i < len(users) && users[i].what == first.what {
-			u := users[i]
-			if u.aux == first.aux {
-				out.DupOf[int(u.row&rowMask)] = int(first.row & rowMask)
-			} else if u.row&^rowMask != 0 {
-				add(&formats.Problem{File: src.Path, Row: int(u.row & rowMask), Column: "room_id",
-					Msg: fmt.Sprintf("this row's room is also on row %d, with different values: merge the rows (a join row takes several users), or split them into two manifests", first.row&rowMask)})
-			} else {
-				add(&formats.Problem{File: src.Path, Row: int(u.row), Column: "user_id",
-					Msg: fmt.Sprintf("this row's user is also on row %d, with different values: merge the rows, or split them into two manifests", first.row)})
-			}
-			i++
-		}
-	}
-	users = nil
-	// One address or external id given to two users.
-	slices.SortFunc(owners, byWhatThenRow)
-	for i := 1; i < len(owners); i++ {
-		first := owners[i-1]
-		for i < len(owners) && owners[i].what == first.what {
-			if o := owners[i]; o.aux != first.aux {
-				col := claimColumns[o.row>>30]
-				add(&formats.Problem{File: src.Path, Row: int(o.row & rowMask), Column: col,
-					Msg: fmt.Sprintf("%s: the same value is given to another user on row %d", strings.TrimSuffix(col, "s"), first.row&rowMask)})
-			}
-			i++
-		}
-	}
+	v.sameUser()
+	v.sharedClaims()
 	// Problems found at the end join the others in row order.
-	slices.SortStableFunc(out.Problems, func(a, b error) int {
+	slices.SortStableFunc(v.out.Problems, func(a, b error) int {
 		var pa, pb *formats.Problem
 		errors.As(a, &pa)
 		errors.As(b, &pb)
@@ -181,7 +118,101 @@ func Validate(src Source) (*Checked, error) {
 		}
 		return cmp.Compare(pa.Row, pb.Row)
 	})
-	return out, nil
+	return v.out, nil
+}
+
+// validator is one validation under way.
+type validator struct {
+	src           Source
+	out           *Checked
+	users, owners []claim
+}
+
+func (v *validator) add(p error) {
+	v.out.Total++
+	if len(v.out.Problems) < MaxProblems {
+		v.out.Problems = append(v.out.Problems, p)
+	}
+}
+
+// row checks one row and notes its claims on a user and on addresses.
+func (v *validator) row(row formats.Row) {
+	out := v.out
+	out.AllRows++
+	j, probs := jobs.Parse(row, v.src.Parse)
+	for _, p := range probs {
+		v.add(p)
+	}
+	if j == nil {
+		out.Rows++ // an invalid row stops every shard alike
+		return
+	}
+	if j.UserID != "" && j.UserID[0] != '@' {
+		out.Bare = true
+	}
+	if v.src.Mine(j) {
+		out.Rows++
+		out.Actions[j.Action]++
+		if j.Generates() {
+			out.Generate++
+		}
+	}
+	uh := hash(j.Identity())
+	var roomRow uint32 // marks a room row's claim, for the message
+	if j.Action.Room() {
+		roomRow = 1 << 30
+	}
+	v.users = append(v.users, claim{what: uh, aux: uint32(hash(j.Intent())), row: uint32(row.Num) | roomRow})
+	j.Claims(func(column, what string) {
+		col := uint32(slices.Index(claimColumns, column))
+		v.owners = append(v.owners, claim{what: hash(what), aux: uint32(uh), row: uint32(row.Num) | col<<30})
+	})
+}
+
+func byWhatThenRow(a, b claim) int {
+	return cmp.Or(cmp.Compare(a.what, b.what), cmp.Compare(a.row&rowMask, b.row&rowMask))
+}
+
+// sameUser finds two rows for one user: the same intent is a harmless
+// repeat (skipped at apply), a different one is a problem to solve in the
+// sheet.
+func (v *validator) sameUser() {
+	users := v.users
+	slices.SortFunc(users, byWhatThenRow)
+	for i := 1; i < len(users); i++ {
+		first := users[i-1]
+		for i < len(users) && users[i].what == first.what {
+			u := users[i]
+			if u.aux == first.aux {
+				v.out.DupOf[int(u.row&rowMask)] = int(first.row & rowMask)
+			} else if u.row&^rowMask != 0 {
+				v.add(&formats.Problem{File: v.src.Path, Row: int(u.row & rowMask), Column: "room_id",
+					Msg: fmt.Sprintf("this row's room is also on row %d, with different values: merge the rows (a join row takes several users), or split them into two manifests", first.row&rowMask)})
+			} else {
+				v.add(&formats.Problem{File: v.src.Path, Row: int(u.row), Column: "user_id",
+					Msg: fmt.Sprintf("this row's user is also on row %d, with different values: merge the rows, or split them into two manifests", first.row)})
+			}
+			i++
+		}
+	}
+	v.users = nil
+}
+
+// sharedClaims finds one address or external id given to two users.
+func (v *validator) sharedClaims() {
+	owners := v.owners
+	slices.SortFunc(owners, byWhatThenRow)
+	for i := 1; i < len(owners); i++ {
+		first := owners[i-1]
+		for i < len(owners) && owners[i].what == first.what {
+			if o := owners[i]; o.aux != first.aux {
+				col := claimColumns[o.row>>30]
+				v.add(&formats.Problem{File: v.src.Path, Row: int(o.row & rowMask), Column: col,
+					Msg: fmt.Sprintf("%s: the same value is given to another user on row %d", strings.TrimSuffix(col, "s"), first.row&rowMask)})
+			}
+			i++
+		}
+	}
 }
 
 func hash(s string) uint64 {
