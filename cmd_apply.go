@@ -36,15 +36,15 @@ const (
 func runFlags() []cli.Flag {
 	flags := append(manifestFlags(), connFlags()...)
 	return append(flags, outputFlag(),
-		&cli.IntFlag{Name: "concurrency", Aliases: []string{"j"}, Usage: "rows in flight, fixed; 0 (the default) adapts to the server's latency"},
-		&cli.IntFlag{Name: "max-concurrency", Value: defaultMaxConcurrency, Usage: "the most rows in flight the adaptive level may reach"},
-		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "requests per second at most, over all workers; 0 (the default) sets no cap"},
-		&cli.IntFlag{Name: "retries", Value: 8, Usage: "times a row is retried after a 5xx, a lost connection or a 429 without a wait hint (a 429 that says how long to wait is waited out without spending a retry)"},
-		&cli.StringFlag{Name: "on-exists", Value: "skip", Usage: "what a create row does when the user exists: skip, update or fail"},
-		&cli.IntFlag{Name: "inactive-days", Usage: "delete-devices: only devices not seen for this many days"},
-		&cli.DurationFlag{Name: "task-timeout", Value: 30 * time.Minute, Usage: "delete-room, purge-history: how long a row polls its server task before it fails (a run again polls the same task)"},
-		&cli.StringFlag{Name: "shard", Usage: "K/N: run only the rows whose user id hashes to shard K of N (0-based; stable across runs and formats)", EnvVars: []string{"SYNBATCH_SHARD"}},
-		&cli.IntFlag{Name: "shards", Usage: "N shards, K taken from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)", EnvVars: []string{"SYNBATCH_SHARDS"}},
+		&cli.IntFlag{Name: "concurrency", Aliases: []string{"j"}, Usage: "`N` rows in flight, fixed; 0 (the default) adapts to the server's latency"},
+		&cli.IntFlag{Name: "max-concurrency", Value: defaultMaxConcurrency, Usage: "at most `N` rows in flight for the adaptive level"},
+		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "at most `PER_SECOND` requests a second, over all workers; 0 (the default) sets no cap"},
+		&cli.IntFlag{Name: "retries", Value: 8, Usage: "retry a row up to `N` times after a 5xx, a lost connection or a 429 without a wait hint (a 429 that says how long to wait is waited out without spending a retry)"},
+		&cli.StringFlag{Name: "on-exists", Value: "skip", Usage: "what a create row does when the user exists: `skip|update|fail`"},
+		&cli.IntFlag{Name: "inactive-days", Usage: "delete-devices: only devices not seen for `DAYS` days"},
+		&cli.DurationFlag{Name: "task-timeout", Value: 30 * time.Minute, Usage: "delete-room, purge-history: how long (`DURATION`) a row polls its server task before it fails (a run again polls the same task)"},
+		&cli.StringFlag{Name: "shard", Usage: "`K/N`: run only the rows whose user id hashes to shard K of N (0-based; stable across runs and formats)", EnvVars: []string{"SYNBATCH_SHARD"}},
+		&cli.IntFlag{Name: "shards", Usage: "`N` shards, K taken from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)", EnvVars: []string{"SYNBATCH_SHARDS"}},
 	)
 }
 
@@ -69,14 +69,14 @@ func shardOf(c *cli.Context) (k, n int, err error) {
 
 func applyCommand(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 	flags := append(runFlags(),
-		&cli.StringFlag{Name: "journal", Usage: "result journal (default MANIFEST.journal.jsonl); the same journal resumes the run"},
-		&cli.StringFlag{Name: "passwords-out", Usage: "file for generated passwords (created 0600; the only place they are written)"},
+		&cli.StringFlag{Name: "journal", Usage: "result journal at `PATH` (default MANIFEST.journal.jsonl); the same journal resumes the run"},
+		&cli.StringFlag{Name: "passwords-out", Usage: "`FILE` for generated passwords (created 0600; the only place they are written)"},
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "go on without asking when rows deactivate, delete devices, reset passwords, remove external ids, delete rooms, purge history, or delete or quarantine media"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and change nothing (the same as synbatch plan)"},
 		&cli.BoolFlag{Name: "list", Aliases: []string{"l"}, Usage: "print a line for each row as it finishes"},
 		&cli.BoolFlag{Name: "resend-uncertain", Usage: "send again the passwords of uncertain rows (a lost answer that a login check could not settle); each such write logs the user out"},
 		&cli.BoolFlag{Name: "allow-changed", Usage: "resume a journal although the manifest changed since (rows are matched by content) or it names another server URL"},
-		&cli.DurationFlag{Name: "down-limit", Value: 10 * time.Minute, Usage: "how long to wait for a server that stopped answering before stopping (exit 3)"},
+		&cli.DurationFlag{Name: "down-limit", Value: 10 * time.Minute, Usage: "how long (`DURATION`) to wait for a server that stopped answering before stopping (exit 3)"},
 	)
 	return &cli.Command{
 		Name:      "apply",

@@ -216,7 +216,7 @@ func flagSummary(f cli.Flag) string {
 	if !ok {
 		return ""
 	}
-	s := d.GetUsage()
+	s := strings.ReplaceAll(d.GetUsage(), "`", "")
 	if i := strings.IndexAny(s, ";("); i > 0 {
 		s = s[:i]
 	}

@@ -27,8 +27,8 @@ func exportCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command 
 // poolFlags bound the load an export puts on the server, like apply's.
 func poolFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "concurrency", Aliases: []string{"j"}, Value: defaultConcurrency, Usage: "requests in flight at most"},
-		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "requests per second at most; 0 (the default) sets no cap"},
+		&cli.IntFlag{Name: "concurrency", Aliases: []string{"j"}, Value: defaultConcurrency, Usage: "at most `N` requests in flight"},
+		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "at most `PER_SECOND` requests a second; 0 (the default) sets no cap"},
 	}
 }
 
@@ -55,13 +55,13 @@ func exportClient(ctx context.Context, c *cli.Context, stderr io.Writer) (*synap
 func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
 	flags := append(append(connFlags(), poolFlags()...), outFlags()...)
 	flags = append(flags,
-		&cli.StringFlag{Name: "name", Usage: "only users whose localpart or display name contains this"},
-		&cli.StringFlag{Name: "user-id", Usage: "only users whose id contains this"},
+		&cli.StringFlag{Name: "name", Usage: "only users whose localpart or display name contains `TEXT`"},
+		&cli.StringFlag{Name: "user-id", Usage: "only users whose id contains `TEXT`"},
 		&cli.BoolFlag{Name: "deactivated", Usage: "include deactivated users"},
 		&cli.BoolFlag{Name: "guests", Usage: "include guests (Synapse's default; refused by servers using MAS)"},
 		&cli.BoolFlag{Name: "no-guests", Usage: "leave guests out"},
 		&cli.BoolFlag{Name: "admins-only", Usage: "only server admins"},
-		&cli.StringSliceFlag{Name: "user-type", Usage: "only users of this type (bot, support; repeat for several)"},
+		&cli.StringSliceFlag{Name: "user-type", Usage: "only users of `TYPE` (bot, support; repeat for several)"},
 	)
 	return &cli.Command{
 		Name:  "users",

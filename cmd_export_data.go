@@ -19,10 +19,10 @@ import (
 func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
 	flags := append(connFlags(), poolFlags()...)
 	flags = append(flags,
-		&cli.StringFlag{Name: "out", Required: true, Usage: "output directory: one folder (or .zip) per user, and index.csv"},
-		&cli.StringFlag{Name: "users", Usage: "a manifest naming the users (any format; rows matched like apply's)"},
-		&cli.StringFlag{Name: "sheet", Usage: "XLSX sheet of --users (default: the first)"},
-		&cli.StringFlag{Name: "match-by", Value: "user_id", Usage: "how --users rows name their user: user_id, email or external_id:PROVIDER"},
+		&cli.StringFlag{Name: "out", Required: true, Usage: "output `DIR`: one folder (or .zip) per user, and index.csv"},
+		&cli.StringFlag{Name: "users", Usage: "a `MANIFEST` naming the users (any format; rows matched like apply's)"},
+		&cli.StringFlag{Name: "sheet", Usage: "XLSX `SHEET` of --users (default: the first)"},
+		&cli.StringFlag{Name: "match-by", Value: "user_id", Usage: "how --users rows name their user: `user_id|email|external_id:PROVIDER`"},
 		&cli.BoolFlag{Name: "media", Usage: "also download the files of each user's own media, with their checksums"},
 		&cli.BoolFlag{Name: "archive", Usage: "pack each user's folder into FOLDER.zip for handing over"},
 	)

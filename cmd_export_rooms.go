@@ -15,7 +15,7 @@ import (
 func exportRoomsCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
 	flags := append(append(connFlags(), poolFlags()...), outFlags()...)
 	flags = append(flags,
-		&cli.StringFlag{Name: "search", Usage: "only rooms whose name, alias localpart or room id contains this"},
+		&cli.StringFlag{Name: "search", Usage: "only rooms whose name, alias localpart or room id contains `TEXT`"},
 		&cli.BoolFlag{Name: "members", Usage: "add each room's joined members (a request per room)"},
 	)
 	return &cli.Command{

@@ -43,7 +43,7 @@ func journalCommand(stdout io.Writer) *cli.Command {
 			Usage:     "one summary of several journals, such as the shards of one manifest; --out also writes them as one journal",
 			ArgsUsage: "JOURNAL...",
 			Flags: []cli.Flag{outputFlag(),
-				&cli.StringFlag{Name: "out", Usage: "write every record of the journals, in order, to this new journal (0600)"}},
+				&cli.StringFlag{Name: "out", Usage: "write every record of the journals, in order, to the new journal `PATH` (0600)"}},
 			Action: func(c *cli.Context) error {
 				asJSON, err := outputMode(c)
 				if err != nil {

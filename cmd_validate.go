@@ -16,11 +16,11 @@ import (
 
 func manifestFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "sheet", Usage: "XLSX sheet to read (default: the first)"},
-		&cli.StringFlag{Name: "action", Value: "upsert", Usage: "action of rows without an action column (see the README for all)"},
+		&cli.StringFlag{Name: "sheet", Usage: "XLSX `SHEET` to read (default: the first)"},
+		&cli.StringFlag{Name: "action", Value: "upsert", Usage: "`ACTION` of rows without an action column (see the README for all)"},
 		&cli.BoolFlag{Name: "replace-lists", Usage: "emails, msisdns and external_ids in a row replace the user's lists instead of being added"},
-		&cli.StringFlag{Name: "match-by", Value: "user_id", Usage: "how rows name their user: user_id, email (the email column) or external_id:PROVIDER (the external_id column)"},
-		&cli.StringFlag{Name: "auth-provider", Usage: "external_ids cells are bare ids of this identity provider (for an IdP's export)"},
+		&cli.StringFlag{Name: "match-by", Value: "user_id", Usage: "how rows name their user: `user_id|email|external_id:PROVIDER` (the user_id, email or external_id column)"},
+		&cli.StringFlag{Name: "auth-provider", Usage: "external_ids cells are bare ids of the identity provider `IDP` (for an IdP's export)"},
 		&cli.BoolFlag{Name: "generate-passwords", Usage: "generate a password for rows that need one and have none (new users, reset-password, reactivate)"},
 	}
 }
@@ -31,7 +31,7 @@ func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command
 		Usage:     "check a manifest offline; exit 2 listing every problem as FILE:ROW:COLUMN: what is wrong",
 		ArgsUsage: "MANIFEST",
 		Flags: append(manifestFlags(), outputFlag(),
-			&cli.StringFlag{Name: "server-name", Usage: "server name for bare localparts and to check full ids against", EnvVars: []string{"SYNBATCH_SERVER_NAME"}}),
+			&cli.StringFlag{Name: "server-name", Usage: "server `NAME` for bare localparts and to check full ids against", EnvVars: []string{"SYNBATCH_SERVER_NAME"}}),
 		Action: func(c *cli.Context) error {
 			asJSON, err := outputMode(c)
 			if err != nil {

@@ -23,14 +23,14 @@ import (
 // local user.
 func connFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "server", Usage: "homeserver base URL, e.g. https://matrix.example.org", EnvVars: []string{"SYNBATCH_SERVER"}},
-		&cli.StringFlag{Name: "token-file", Usage: "file holding an admin access token (mode 0600); or set SYNBATCH_TOKEN", EnvVars: []string{"SYNBATCH_TOKEN_FILE"}},
-		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config file (default synbatch.yaml in the user config directory ($XDG_CONFIG_HOME) or ~/.config, then synadm's synadm.yaml there)", EnvVars: []string{"SYNBATCH_CONFIG"}},
-		&cli.StringFlag{Name: "server-name", Usage: "server name for bare localparts (default: from the token's own user id)", EnvVars: []string{"SYNBATCH_SERVER_NAME"}},
-		&cli.StringFlag{Name: "admin-path", Usage: "path of the Admin API, when a proxy moves it", Value: "", EnvVars: []string{"SYNBATCH_ADMIN_PATH"}},
-		&cli.StringFlag{Name: "ca-file", Usage: "extra CA certificates (PEM) to trust", EnvVars: []string{"SYNBATCH_CA_FILE"}},
+		&cli.StringFlag{Name: "server", Usage: "homeserver base `URL`, e.g. https://matrix.example.org", EnvVars: []string{"SYNBATCH_SERVER"}},
+		&cli.StringFlag{Name: "token-file", Usage: "`FILE` holding an admin access token (mode 0600); or set SYNBATCH_TOKEN", EnvVars: []string{"SYNBATCH_TOKEN_FILE"}},
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config `FILE` (default synbatch.yaml in the user config directory ($XDG_CONFIG_HOME) or ~/.config, then synadm's synadm.yaml there)", EnvVars: []string{"SYNBATCH_CONFIG"}},
+		&cli.StringFlag{Name: "server-name", Usage: "server `NAME` for bare localparts (default: from the token's own user id)", EnvVars: []string{"SYNBATCH_SERVER_NAME"}},
+		&cli.StringFlag{Name: "admin-path", Usage: "`PATH` of the Admin API, when a proxy moves it", Value: "", EnvVars: []string{"SYNBATCH_ADMIN_PATH"}},
+		&cli.StringFlag{Name: "ca-file", Usage: "`FILE` of extra CA certificates (PEM) to trust", EnvVars: []string{"SYNBATCH_CA_FILE"}},
 		&cli.BoolFlag{Name: "insecure", Usage: "do not verify the server's TLS certificate (warns, and is recorded in the journal)"},
-		&cli.DurationFlag{Name: "timeout", Usage: "timeout of one request", Value: 60 * time.Second, EnvVars: []string{"SYNBATCH_TIMEOUT"}},
+		&cli.DurationFlag{Name: "timeout", Usage: "timeout of one request, a `DURATION` such as 90s", Value: 60 * time.Second, EnvVars: []string{"SYNBATCH_TIMEOUT"}},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log each request to stderr; -vv also the bodies (secrets redacted)", Count: new(int)},
 	}
 }

@@ -157,6 +157,7 @@ func newApp(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Write
 			usageErrors(s, c.Name+" "+s.Name, app.OnUsageError)
 		}
 	}
+	teachHelp(app.Commands, "")
 	return app
 }
 

@@ -15,7 +15,7 @@ import (
 // JSON document; progress, warnings and errors go to stderr.
 
 func outputFlag() cli.Flag {
-	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "human", Usage: "what stdout gets: human or json", EnvVars: []string{"SYNBATCH_OUTPUT"}}
+	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "human", Usage: "what stdout gets: `human|json`", EnvVars: []string{"SYNBATCH_OUTPUT"}}
 }
 
 func outputMode(c *cli.Context) (json bool, err error) {
@@ -50,8 +50,8 @@ func newProgress(stderr io.Writer, label string) *progress {
 // outFlags are the output flags of the table exports (users, rooms).
 func outFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "out", Required: true, Usage: "output file: .csv, .tsv, .xlsx or .jsonl; - for stdout"},
-		&cli.StringFlag{Name: "format", Value: "csv", Usage: "with --out -: csv or jsonl"},
+		&cli.StringFlag{Name: "out", Required: true, Usage: "output `FILE`: .csv, .tsv, .xlsx or .jsonl; - for stdout"},
+		&cli.StringFlag{Name: "format", Value: "csv", Usage: "with --out -: `csv|jsonl`"},
 	}
 }
 
