@@ -33,7 +33,8 @@ func run(args []string, out io.Writer) error {
 	memRows := fs.Int("memory-rows", 1_000_000, "CSV rows for the memory benchmark")
 	xlsxRows := fs.Int("xlsx-rows", 200_000, "XLSX rows for the memory benchmark")
 	resumeRows := fs.Int("resume-rows", 1_000_000, "finished rows in the resume benchmark's journal")
-	synapseUsers := fs.Int("synapse-users", 120, "users created per setting against Synapse")
+	synapseUsers := fs.Int("synapse-users", 120, "users created per run of a setting against Synapse")
+	synapseRounds := fs.Int("synapse-rounds", 3, "rounds of the concurrency sweep against Synapse (each setting once per round)")
 	synapseDB := fs.String("synapse-db", "sqlite,postgres", "databases of the real-Synapse benchmark (scripts/synapse --db NAME up), comma-separated")
 	synadmUsers := fs.Int("synadm-users", 40, "users created and renamed by each of synadm's loop, synadm under xargs and synbatch")
 	listUsers := fs.Int("list-users", 5000, "users in the synadm user list / synbatch export users comparison")
@@ -79,7 +80,7 @@ func run(args []string, out io.Writer) error {
 		case "resume":
 			err = benchResume(out, dir, bin, *resumeRows)
 		case "synapse":
-			err = benchSynapse(out, dir, bin, synapseOpts{dbs: splitComma(*synapseDB), users: *synapseUsers,
+			err = benchSynapse(out, dir, bin, synapseOpts{dbs: splitComma(*synapseDB), users: *synapseUsers, rounds: max(*synapseRounds, 1),
 				synadmUsers: *synadmUsers, listUsers: *listUsers, detailsSample: min(*detailsSample, *listUsers), skipSynadm: *noSynadm})
 		default:
 			err = fmt.Errorf("unknown benchmark %q", name)

@@ -70,7 +70,9 @@ func writeScaling(out io.Writer, results []*synapseResult, bc bcryptCost) {
 	fmt.Fprintf(out, "Measured inputs (this machine's cores; a production core may be faster or slower, and every figure scales with it):\n\n")
 	fmt.Fprintf(out, "- one bcrypt hash, Synapse's module: %s at 4 rounds, **%s at 12 rounds** (median CPU time, `python3 -c 'import bcrypt; …'` in the Synapse chroot);\n", ms(bc.r4), ms(bc.r12))
 	fmt.Fprintf(out, "- the Synapse process, per create with password, email and external id, without the hash: **%s** of CPU (section 4, the default run: %s minus one 4-round hash);\n", ms(mainPw), ms(c.synapseWithPassword))
-	fmt.Fprintf(out, "- the Synapse process, per create without a password (display name and email, as for SSO users): **%s**;\n", ms(mainSSO))
+	if c.synapseNoPassword > 0 {
+		fmt.Fprintf(out, "- the Synapse process, per create without a password (display name and email, as for SSO users): **%s**;\n", ms(mainSSO))
+	}
 	if r.db.name == "postgres" {
 		fmt.Fprintf(out, "- PostgreSQL, per create: **%s** of CPU with a password, %s without.\n\n", ms(dbPw), ms(dbSSO))
 	} else {
@@ -105,8 +107,12 @@ func writeScaling(out io.Writer, results []*synapseResult, bc bcryptCost) {
 		if ssoDB < ssoMain {
 			ssoWhat = "PostgreSQL"
 		}
-		fmt.Fprintf(out, "| %d | %.0f/s | %.0f/s | %s | %.0f | %s | %s | %s (%.0f/s, %s) |\n",
-			cores, hash, mainL, perS(dbL), rate, what, hours(1e6/rate), hours(1e6/sso), sso, ssoWhat)
+		ssoCell := fmt.Sprintf("%s (%.0f/s, %s)", hours(1e6/sso), sso, ssoWhat)
+		if c.synapseNoPassword == 0 {
+			ssoCell = "not measured (run with synadm)"
+		}
+		fmt.Fprintf(out, "| %d | %.0f/s | %.0f/s | %s | %.0f | %s | %s | %s |\n",
+			cores, hash, mainL, perS(dbL), rate, what, hours(1e6/rate), ssoCell)
 	}
 	fmt.Fprintf(out, "\nWhere the bottleneck moves:\n\n")
 	fmt.Fprintf(out, "- **With passwords, bcrypt comes first.** At 12 rounds a hash costs %s, so each core hashes about %.1f users/s. Up to 11 cores, adding cores adds hashing; past that the 10-thread pool caps it at %.0f users/s, whatever the core count.\n", ms(bc.r12), 1/bc.r12, 10/bc.r12)
