@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -199,9 +198,9 @@ func checkConfigOwner(path string, fi os.FileInfo, me int) error {
 		return fmt.Errorf("config file %s can be changed by others (mode %04o), who could point it at their own server and collect the token: run chmod 600 %s%s",
 			path, fi.Mode().Perm(), path, synadmHint(path))
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != me && st.Uid != 0 {
+	if uid, ok := fileOwner(fi); ok && uid != me && uid != 0 {
 		return fmt.Errorf("config file %s belongs to user id %d, not to you (%d): its owner could point it at their own server and collect the token; use a config file of your own (--config)",
-			path, st.Uid, me)
+			path, uid, me)
 	}
 	return nil
 }
@@ -218,7 +217,7 @@ func synadmHint(path string) string {
 // block and anything but a regular file is refused: a FIFO planted there
 // would otherwise hang the read for ever, deaf to Ctrl-C.
 func readRegular(path, what string) ([]byte, os.FileInfo, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := openNonBlocking(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", what, err)
 	}

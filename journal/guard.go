@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 )
 
 // Errors a caller maps to "usage problem, nothing sent" (exit 2): each is
@@ -23,13 +22,16 @@ var (
 	ErrLocked = errors.New("in use by another run")
 )
 
+// errSymlink is a symbolic link where synbatch never follows one.
+var errSymlink = errors.New("symbolic link")
+
 // openNoFollow opens one of a journal's files (the journal, its .lock, its
 // .torn). A symbolic link there is refused rather than followed: a run
 // would otherwise cut and append to whatever it points at. O_NONBLOCK keeps
 // a FIFO planted there from hanging the open; fstat then refuses it.
 func openNoFollow(path string, flag int, what string) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0o600)
-	if errors.Is(err, syscall.ELOOP) {
+	f, err := openNoFollowFile(path, flag)
+	if errors.Is(err, errSymlink) {
 		return nil, fmt.Errorf("%w: %s %s is a symbolic link, which synbatch never follows there: give --journal the real path, or remove the link", ErrForeign, what, path)
 	}
 	if err != nil {

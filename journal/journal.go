@@ -15,7 +15,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -407,15 +406,15 @@ func (w *Writer) Close() error {
 	return err
 }
 
-// takeLock locks path with flock, which the kernel releases when the
-// holder dies, and writes who holds it so a second run can name them.
+// takeLock locks path (flock, or LockFileEx on Windows), which the system
+// releases when the holder dies, and writes who holds it so a second run can name them.
 func takeLock(path string) (f *os.File, stale string, err error) {
 	f, err = openNoFollow(path, os.O_CREATE|os.O_RDWR, "journal lock")
 	if err != nil {
 		return nil, "", err
 	}
 	holder, _ := io.ReadAll(io.LimitReader(f, 512))
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := tryLock(f, lockExclusive); err != nil {
 		f.Close()
 		who := strings.TrimSpace(string(holder))
 		if who == "" {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -51,9 +50,9 @@ func LockRun(dir, server, manifestSHA256 string, k, n int, journalPath string) (
 	me := fmt.Sprintf("synbatch pid %d on %s since %s, journal %s", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339), abs)
 	l := &RunLock{}
 	// The whole manifest: exclusive for a run of all of it, shared by shards.
-	mode := syscall.LOCK_EX
+	mode := lockExclusive
 	if n > 1 {
-		mode = syscall.LOCK_SH
+		mode = lockShared
 	}
 	f, err := l.take(base+".lock", mode)
 	if err != nil {
@@ -62,7 +61,7 @@ func LockRun(dir, server, manifestSHA256 string, k, n int, journalPath string) (
 	l.own = f
 	if n > 1 {
 		l.own = nil
-		if f, err = l.take(fmt.Sprintf("%s.shard-%d-of-%d.lock", base, k, n), syscall.LOCK_EX); err != nil {
+		if f, err = l.take(fmt.Sprintf("%s.shard-%d-of-%d.lock", base, k, n), lockExclusive); err != nil {
 			l.Release()
 			return nil, err
 		}
@@ -79,7 +78,7 @@ func (l *RunLock) take(path string, mode int) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), mode|syscall.LOCK_NB); err != nil {
+	if err := tryLock(f, mode); err != nil {
 		holder, _ := io.ReadAll(io.LimitReader(f, 1024))
 		f.Close()
 		who := strings.TrimSpace(string(holder))
