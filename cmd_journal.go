@@ -67,7 +67,9 @@ func journalCommand(stdout io.Writer) *cli.Command {
 				printSummary(stdout, s)
 				return nil
 			},
-		}},
+		},
+			reportCommand(stdout),
+		},
 	}
 }
 

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/synbatch/synbatch/report"
+)
+
+// reportCommand is `synbatch journal report`: one self-contained HTML page
+// of one or more journals, for the people who ask what a run did.
+func reportCommand(stdout io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:  "report",
+		Usage: "write a run report a person can read: one HTML page with no scripts and nothing loaded from elsewhere",
+		Description: `What ran, when, against which server and by which synbatch; counts per outcome and per
+action; rows per second and rows in flight over time; the failed and uncertain rows with
+their errors. For the audit trail of an offboarding or an erasure. The page holds user ids
+and error messages: it is written 0600, like the journal.`,
+		ArgsUsage: "JOURNAL...",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Required: true, Usage: "write the page to `FILE` (.html); - for stdout"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 1 {
+				return usageErr("journal report: want one or more JOURNAL arguments")
+			}
+			r, err := report.Read(c.Args().Slice()...)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			var page bytes.Buffer
+			if err := r.WriteHTML(&page, versionInfo().Version); err != nil {
+				return err
+			}
+			out := c.String("out")
+			if out == "-" {
+				_, err := stdout.Write(page.Bytes())
+				return err
+			}
+			return writeFileAtomic(out, page.Bytes(), 0o600)
+		},
+	}
+}
+
+// writeFileAtomic writes data to path through a temporary file in the same
+// directory, so a reader never sees half a page.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

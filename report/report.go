@@ -1,0 +1,205 @@
+// Package report turns result journals into one self-contained HTML page
+// for people: what ran, when, against which server and by which version;
+// counts per outcome and per action; rows per second and rows in flight over
+// time as inline SVG charts; and the failed and uncertain rows with their
+// errors. It is the audit trail of an offboarding or an erasure, so the page
+// loads nothing from anywhere and runs no script: it opens from a mail
+// attachment or an archive as it is, years later.
+package report
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/synbatch/synbatch/journal"
+)
+
+// Report is what the page shows.
+type Report struct {
+	Journals []string
+	Runs     []Run
+	Rows     int            // rows with a result, the latest of each counted
+	Outcomes []Count        // per outcome, final ones first
+	Actions  []ActionCounts // per action, by outcome
+	Problems []journal.Record
+	Pending  int // rows with a write sent but no result
+	First    time.Time
+	Last     time.Time
+	Rate     Series // rows finished per second
+	InFlight Series // rows being worked on at once (mean over each step)
+}
+
+// Run is one run's part of a journal: its header and, when it ended
+// cleanly, its closing record.
+type Run struct {
+	journal.Header
+	End *journal.End
+}
+
+// Count is a number of rows with one outcome.
+type Count struct {
+	Outcome string
+	N       int
+}
+
+// ActionCounts is the outcomes of the rows of one action.
+type ActionCounts struct {
+	Action string
+	Total  int
+	By     map[string]int
+}
+
+// Series is a quantity sampled at equal steps from Report.First.
+type Series struct {
+	Step   time.Duration
+	Values []float64
+}
+
+// Max is the largest value of s (0 for none).
+func (s Series) Max() float64 {
+	m := 0.0
+	for _, v := range s.Values {
+		m = max(m, v)
+	}
+	return m
+}
+
+// Read builds the report of one or more journals (the shards of one
+// manifest read as one, as journal merge does). A journal that is damaged
+// or is not synbatch's is an error, as for journal summary.
+func Read(paths ...string) (*Report, error) {
+	sum, err := journal.SummarizeAll(paths...)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{Journals: paths, Rows: sum.Rows, Problems: sum.Failed, Pending: sum.Pending}
+	// The final outcomes first, then the ones that need a person.
+	for _, o := range []journal.Outcome{journal.Done, journal.Unchanged, journal.Skipped, journal.Failed, journal.Uncertain} {
+		if n := sum.Outcomes[string(o)]; n > 0 {
+			r.Outcomes = append(r.Outcomes, Count{Outcome: string(o), N: n})
+		}
+	}
+	latest := map[string]journal.Record{}
+	var rows []journal.Record // every result, for the time series
+	for _, p := range paths {
+		if err := readRuns(p, r, latest, &rows); err != nil {
+			return nil, err
+		}
+	}
+	byAction := map[string]*ActionCounts{}
+	for _, rec := range latest {
+		a := byAction[rec.Action]
+		if a == nil {
+			a = &ActionCounts{Action: rec.Action, By: map[string]int{}}
+			byAction[rec.Action] = a
+		}
+		a.Total++
+		a.By[string(rec.Outcome)]++
+	}
+	for _, a := range byAction {
+		r.Actions = append(r.Actions, *a)
+	}
+	sort.Slice(r.Actions, func(i, j int) bool { return r.Actions[i].Action < r.Actions[j].Action })
+	r.series(rows)
+	return r, nil
+}
+
+// readRuns reads the run headers, closing records and row results of one
+// journal (already checked by SummarizeAll).
+func readRuns(path string, r *Report, latest map[string]journal.Record, rows *[]journal.Record) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open journal: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		b := sc.Bytes()
+		var kind struct {
+			Type string `json:"type"`
+		}
+		if len(b) == 0 || json.Unmarshal(b, &kind) != nil {
+			continue // a torn last line, which summary already allowed
+		}
+		switch kind.Type {
+		case "run":
+			var h journal.Header
+			if err := json.Unmarshal(b, &h); err == nil {
+				r.Runs = append(r.Runs, Run{Header: h})
+			}
+		case "end":
+			var e journal.End
+			if err := json.Unmarshal(b, &e); err == nil && len(r.Runs) > 0 {
+				r.Runs[len(r.Runs)-1].End = &e
+			}
+		case "row":
+			var rec journal.Record
+			if err := json.Unmarshal(b, &rec); err == nil {
+				latest[rec.Key] = rec
+				*rows = append(*rows, rec)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read journal %s: %w", path, err)
+	}
+	return nil
+}
+
+// series samples the rows' results in equal steps: how many finished
+// per second, and how many were being worked on at once (each row from
+// its start, its result's time less its duration, to its result).
+func (r *Report) series(rows []journal.Record) {
+	var first, last int64
+	for _, rec := range rows {
+		if rec.Time == 0 {
+			continue
+		}
+		start := rec.Time - rec.DurationMS
+		if first == 0 || start < first {
+			first = start
+		}
+		last = max(last, rec.Time)
+	}
+	if first == 0 || last <= first {
+		return
+	}
+	r.First, r.Last = time.UnixMilli(first).UTC(), time.UnixMilli(last).UTC()
+	span := last - first
+	// At most 60 points, none shorter than a second (shorter steps alias:
+	// rows every half second in steps of a third show as 0, 3, 0, 3);
+	// a run shorter than two seconds gets two points.
+	step := max(1000, (span+59)/60)
+	if span < 2000 {
+		step = max(1, (span+1)/2)
+	}
+	n := max(2, int((span+step-1)/step))
+	done := make([]float64, n)
+	busy := make([]float64, n) // row-milliseconds of work in each step
+	for _, rec := range rows {
+		if rec.Time == 0 {
+			continue
+		}
+		done[min(int((rec.Time-first)/step), n-1)]++
+		for s, e := rec.Time-rec.DurationMS, rec.Time; s < e; {
+			j := min(int((s-first)/step), n-1)
+			end := min(e, first+int64(j+1)*step)
+			if j == n-1 {
+				end = e
+			}
+			busy[j] += float64(end - s)
+			s = end
+		}
+	}
+	r.Rate = Series{Step: time.Duration(step) * time.Millisecond, Values: make([]float64, n)}
+	r.InFlight = Series{Step: time.Duration(step) * time.Millisecond, Values: make([]float64, n)}
+	for i := range n {
+		r.Rate.Values[i] = done[i] * 1000 / float64(step)
+		r.InFlight.Values[i] = busy[i] / float64(step)
+	}
+}
