@@ -130,12 +130,36 @@ func complete(app *cli.App, words []string) []string {
 	if n := len(before); n >= 1 && before[n-1] == "=" {
 		before = before[:n-1]
 	}
-	var (
-		cmds  = app.Commands
-		flags = app.Flags
-		path  []string
-		args  int
-	)
+	cmds, flags, path, args := walkWords(app, before)
+	// The value of the flag just before, as in "--on-exists sk".
+	if n := len(before); n > 0 && strings.HasPrefix(before[n-1], "-") && !strings.Contains(before[n-1], "=") {
+		if name := strings.TrimLeft(before[n-1], "-"); takesValue(flags, name) {
+			return matching(flagValues(name), cur, "")
+		}
+	}
+	if strings.HasPrefix(cur, "-") {
+		if name, value, ok := strings.Cut(cur, "="); ok {
+			return matching(flagValues(strings.TrimLeft(name, "-")), value, name+"=")
+		}
+		return flagCandidates(flags, cur)
+	}
+	if len(cmds) > 0 && args == 0 {
+		var out []string
+		for _, c := range cmds {
+			if !c.Hidden && strings.HasPrefix(c.Name, cur) {
+				out = append(out, c.Name+"\t"+c.Usage)
+			}
+		}
+		return out
+	}
+	return matching(argValues(strings.Join(path, " ")), cur, "")
+}
+
+// walkWords follows the words before the one being typed: the commands
+// they name (with the flags and subcommands of the last), and how many
+// arguments they give.
+func walkWords(app *cli.App, before []string) (cmds []*cli.Command, flags []cli.Flag, path []string, args int) {
+	cmds, flags = app.Commands, app.Flags
 	for i := 0; i < len(before); i++ {
 		w := before[i]
 		switch {
@@ -157,41 +181,25 @@ func complete(app *cli.App, words []string) []string {
 			args++
 		}
 	}
-	// The value of the flag just before, as in "--on-exists sk".
-	if n := len(before); n > 0 && strings.HasPrefix(before[n-1], "-") && !strings.Contains(before[n-1], "=") {
-		if name := strings.TrimLeft(before[n-1], "-"); takesValue(flags, name) {
-			return matching(flagValues(name), cur, "")
+	return cmds, flags, path, args
+}
+
+// flagCandidates are the visible flags whose long name starts with cur.
+func flagCandidates(flags []cli.Flag, cur string) []string {
+	var out []string
+	for _, f := range flags {
+		if v, ok := f.(cli.VisibleFlag); ok && !v.IsVisible() {
+			continue
+		}
+		long := "--" + f.Names()[0]
+		if strings.HasPrefix(long, cur) {
+			out = append(out, long+"\t"+flagSummary(f))
 		}
 	}
-	if strings.HasPrefix(cur, "-") {
-		if name, value, ok := strings.Cut(cur, "="); ok {
-			return matching(flagValues(strings.TrimLeft(name, "-")), value, name+"=")
-		}
-		var out []string
-		for _, f := range flags {
-			if v, ok := f.(cli.VisibleFlag); ok && !v.IsVisible() {
-				continue
-			}
-			long := "--" + f.Names()[0]
-			if strings.HasPrefix(long, cur) {
-				out = append(out, long+"\t"+flagSummary(f))
-			}
-		}
-		if strings.HasPrefix("--help", cur) {
-			out = append(out, "--help\tshow help")
-		}
-		return out
+	if strings.HasPrefix("--help", cur) {
+		out = append(out, "--help\tshow help")
 	}
-	if len(cmds) > 0 && args == 0 {
-		var out []string
-		for _, c := range cmds {
-			if !c.Hidden && strings.HasPrefix(c.Name, cur) {
-				out = append(out, c.Name+"\t"+c.Usage)
-			}
-		}
-		return out
-	}
-	return matching(argValues(strings.Join(path, " ")), cur, "")
+	return out
 }
 
 // matching keeps the values that start with prefix, each with lead before
