@@ -1,12 +1,62 @@
 # synbatch: build, test against a real Synapse, demo.
 GO      ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+# VERSION: the tag (v1.2.0), or else a Go pseudo-version of the commit, as
+# `go install` would report; -dirty when the work tree has changes.
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || { \
+	v=$$(TZ=UTC git log -1 --date=format-local:%Y%m%d%H%M%S --format=v0.0.0-%cd-%H | cut -c1-34); \
+	git diff --quiet HEAD -- 2>/dev/null || v=$$v+dirty; echo $$v; })
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# nfpm builds the Debian package; go run fetches this version through the
+# module proxy (and caches it).
+NFPM    ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
+# RELEASE_ALLOW_MISSING: targets a release may leave out, reported (not
+# silently); none by default: every target must build.
+RELEASE_ALLOW_MISSING ?=
 
-.PHONY: build test unit integration integration-pg demo bench synapse-up synapse-down synapse-reset synapse-pg-up synapse-pg-down synapse-pg-reset fuzz vet clean
+.PHONY: build release deb image version image-tag test unit integration integration-pg demo bench synapse-up synapse-down synapse-reset synapse-pg-up synapse-pg-down synapse-pg-reset fuzz vet clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o synbatch .
+
+# release: dist/ with an archive per target (binary, README, LICENSE,
+# CHANGELOG, man page, completions), a .deb per linux target and
+# SHA256SUMS. Two runs on one commit give the same SHA256SUMS.
+release:
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./packaging/release \
+		-version $(VERSION) -commit $(COMMIT) -out dist -nfpm "$(NFPM)" \
+		-allow-missing "$(RELEASE_ALLOW_MISSING)"
+	cat dist/SHA256SUMS
+
+# deb: the Debian package for this machine's architecture only.
+deb:
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./packaging/release \
+		-version $(VERSION) -commit $(COMMIT) -out dist -nfpm "$(NFPM)" \
+		-targets linux/$$($(GO) env GOARCH)
+
+# image: the container image synbatch:$(VERSION) from the Dockerfile
+# (FROM scratch: the static linux binary, CA certificates, a non-root user),
+# built by buildah and exported as dist/synbatch-image.oci.tar.
+BUILDAH   ?= buildah --storage-driver vfs
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+IMAGE_TAG ?= $(subst +,-,$(VERSION))
+image:
+	rm -rf dist/image && mkdir -p dist/image/work
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -buildvcs=false \
+		-ldflags "-s -w -buildid= $(LDFLAGS)" -o dist/image/synbatch .
+	cp $(CA_BUNDLE) dist/image/ca-certificates.crt
+	cp packaging/image/passwd packaging/image/group dist/image/
+	$(BUILDAH) bud --arch $(IMAGE_ARCH) --timestamp $$(git log -1 --format=%ct) \
+		-f Dockerfile -t synbatch:$(IMAGE_TAG) dist/image
+	rm -f dist/synbatch-image.oci.tar
+	$(BUILDAH) push synbatch:$(IMAGE_TAG) oci-archive:dist/synbatch-image.oci.tar:synbatch:$(IMAGE_TAG)
+
+version:
+	@echo $(VERSION)
+
+image-tag:
+	@echo $(IMAGE_TAG)
 
 # test: unit tests, command-line scripts and the integration tier against a
 # real Synapse (installed and started by scripts/synapse on first use). The
@@ -78,3 +128,4 @@ vet:
 
 clean:
 	rm -f synbatch
+	rm -rf dist
