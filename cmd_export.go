@@ -54,7 +54,7 @@ func exportClient(ctx context.Context, c *cli.Context, stderr io.Writer) (*synap
 
 func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
 	flags := append(append(connFlags(), poolFlags()...), outFlags()...)
-	flags = append(flags,
+	flags = append(flags, outputFlag(),
 		&cli.StringFlag{Name: "name", Usage: "only users whose localpart or display name contains `TEXT`"},
 		&cli.StringFlag{Name: "user-id", Usage: "only users whose id contains `TEXT`"},
 		&cli.BoolFlag{Name: "deactivated", Usage: "include deactivated users"},
@@ -75,6 +75,10 @@ func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 				return err
 			}
 			out := c.String("out")
+			asJSON, err := exportOutputMode(c)
+			if err != nil {
+				return err
+			}
 			if c.Bool("guests") && c.Bool("no-guests") {
 				return usageErr("--guests and --no-guests together")
 			}
@@ -96,6 +100,9 @@ func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			if err != nil {
 				return fmt.Errorf("%w: export users: %w (run the same command again to resume)", pipeline.ErrStopped, err)
 			}
+			if asJSON {
+				return writeJSON(stdout, exportSummary{Exported: "users", Count: res.Users, Out: out, Fetched: &res.Fetched})
+			}
 			if out != "-" {
 				fmt.Fprintf(stderr, "exported %d users to %s (%d fetched now, %d by an interrupted run)\n",
 					res.Users, out, res.Fetched, res.Users-res.Fetched)
@@ -103,4 +110,22 @@ func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			return nil
 		},
 	}
+}
+
+// exportSummary is what export users and rooms print with --output json.
+type exportSummary struct {
+	Exported string `json:"exported"` // users or rooms
+	Count    int    `json:"count"`
+	Out      string `json:"out"`
+	Fetched  *int   `json:"fetched,omitempty"` // users fetched by this run, not an interrupted one
+}
+
+// exportOutputMode reads --output for an export whose table may go to
+// stdout: with --out - the table is stdout, so the summary cannot be.
+func exportOutputMode(c *cli.Context) (asJSON bool, err error) {
+	asJSON, err = outputMode(c)
+	if err == nil && asJSON && c.String("out") == "-" {
+		return false, usageErr("export %s: --out - writes the table to stdout: give --out FILE for --output json", c.Command.Name)
+	}
+	return asJSON, err
 }

@@ -18,7 +18,7 @@ import (
 
 func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
 	flags := append(connFlags(), poolFlags()...)
-	flags = append(flags,
+	flags = append(flags, outputFlag(),
 		&cli.StringFlag{Name: "out", Required: true, Usage: "output `DIR`: one folder (or .zip) per user, and index.csv"},
 		&cli.StringFlag{Name: "users", Usage: "a `MANIFEST` naming the users (any format; rows matched like apply's)"},
 		&cli.StringFlag{Name: "sheet", Usage: "XLSX `SHEET` of --users (default: the first)"},
@@ -41,6 +41,10 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			if err := jobs.CheckMatchBy(c.String("match-by")); err != nil {
 				return usageErr("%v", err)
 			}
+			asJSON, err := outputMode(c)
+			if err != nil {
+				return err
+			}
 			client, err := exportClient(hard, c, stderr)
 			if err != nil {
 				return err
@@ -54,22 +58,37 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			last := 0
 			results, err := export.Bundles(hard, client, export.BundleConfig{Out: c.String("out"), Users: users,
 				Concurrency: c.Int("concurrency"), Media: c.Bool("media"), Archive: c.Bool("archive"),
-				Tool: "synbatch " + version, Progress: func(done int) { prog.Add(done - last); last = done }})
+				Tool: "synbatch " + versionInfo().Version, Progress: func(done int) { prog.Add(done - last); last = done }})
 			prog.Finish()
 			failed := 0
+			human := stdout
+			if asJSON {
+				human = io.Discard
+			}
+			summary := dataSummary{Out: c.String("out"), Bundles: []dataBundle{}}
 			for _, r := range results {
+				b := dataBundle{UserID: r.UserID, Path: r.Path, Files: r.Files, Bytes: r.Bytes, Resumed: r.Skipped, Notes: r.Notes}
 				switch {
 				case r.Err != nil && errors.Is(r.Err, export.ErrNotRun):
+					continue
 				case r.Err != nil:
 					failed++
-					fmt.Fprintf(stdout, "%s: failed: %v\n", r.UserID, r.Err)
+					b.Error = r.Err.Error()
+					fmt.Fprintf(human, "%s: failed: %v\n", r.UserID, r.Err)
 				case r.Skipped:
-					fmt.Fprintf(stdout, "%s: %s (complete from an earlier run)\n", r.UserID, r.Path)
+					fmt.Fprintf(human, "%s: %s (complete from an earlier run)\n", r.UserID, r.Path)
 				default:
-					fmt.Fprintf(stdout, "%s: %s (%d files, %d bytes)\n", r.UserID, r.Path, r.Files, r.Bytes)
+					fmt.Fprintf(human, "%s: %s (%d files, %d bytes)\n", r.UserID, r.Path, r.Files, r.Bytes)
 				}
 				for _, n := range r.Notes {
 					fmt.Fprintf(stderr, "%s: note: %s\n", r.UserID, n)
+				}
+				summary.Bundles = append(summary.Bundles, b)
+			}
+			summary.Failed = failed
+			if asJSON {
+				if werr := writeJSON(stdout, summary); werr != nil {
+					return werr
 				}
 			}
 			if err != nil {
@@ -140,4 +159,22 @@ func exportUsersFrom(ctx context.Context, c *cli.Context, client *synapse.Client
 		users = append(users, id)
 	}
 	return users, nil
+}
+
+// dataSummary is what export data prints with --output json: a bundle per
+// user it got to, with what failed.
+type dataSummary struct {
+	Out     string       `json:"out"`
+	Bundles []dataBundle `json:"bundles"`
+	Failed  int          `json:"failed"`
+}
+
+type dataBundle struct {
+	UserID  string   `json:"user_id"`
+	Path    string   `json:"path,omitempty"`
+	Files   int      `json:"files,omitempty"`
+	Bytes   int64    `json:"bytes,omitempty"`
+	Resumed bool     `json:"resumed,omitempty"` // complete from an earlier run
+	Error   string   `json:"error,omitempty"`
+	Notes   []string `json:"notes,omitempty"`
 }

@@ -14,7 +14,7 @@ import (
 
 func exportRoomsCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
 	flags := append(append(connFlags(), poolFlags()...), outFlags()...)
-	flags = append(flags,
+	flags = append(flags, outputFlag(),
 		&cli.StringFlag{Name: "search", Usage: "only rooms whose name, alias localpart or room id contains `TEXT`"},
 		&cli.BoolFlag{Name: "members", Usage: "add each room's joined members (a request per room)"},
 	)
@@ -32,6 +32,10 @@ func exportRoomsCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 				return err
 			}
 			out := c.String("out")
+			asJSON, err := exportOutputMode(c)
+			if err != nil {
+				return err
+			}
 			client, err := exportClient(hard, c, stderr)
 			if err != nil {
 				return err
@@ -44,6 +48,9 @@ func exportRoomsCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			prog.Finish()
 			if err != nil {
 				return fmt.Errorf("%w: export rooms: %w", pipeline.ErrStopped, err)
+			}
+			if asJSON {
+				return writeJSON(stdout, exportSummary{Exported: "rooms", Count: res.Rooms, Out: out})
 			}
 			if out != "-" {
 				fmt.Fprintf(stderr, "exported %d rooms to %s\n", res.Rooms, out)
