@@ -20,20 +20,38 @@ type progress struct {
 	every    time.Duration
 	label    string
 
-	done  atomic.Int64
-	total int
-	bar   *progressbar.ProgressBar
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	start time.Time
-	level func() int // rows in flight allowed now; nil when not known
+	done     atomic.Int64
+	total    int
+	bar      *progressbar.ProgressBar
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	start    time.Time
+	inFlight func() int // rows being worked on now; nil when not known
 }
 
-func (p *progress) levelText() string {
-	if p.level == nil {
+// inFlightText is the rows in flight, padded so that the bar beside it
+// keeps its place as the figure changes.
+func (p *progress) inFlightText() string {
+	if p.inFlight == nil {
 		return ""
 	}
-	return fmt.Sprintf(", %d in flight", p.level())
+	return fmt.Sprintf(", %3d in flight", p.inFlight())
+}
+
+// line is the plain line written every few seconds when stderr is not a
+// terminal: rows done, and with a known total the share and the time left.
+func (p *progress) line(elapsed time.Duration) string {
+	n := p.done.Load()
+	rate := float64(n) / max(elapsed.Seconds(), 0.001)
+	if p.total <= 0 {
+		return fmt.Sprintf("%s: %d rows, %.1f rows/s%s", p.label, n, rate, p.inFlightText())
+	}
+	eta := "unknown"
+	if rate > 0 {
+		eta = (time.Duration(float64(int64(p.total)-n)/rate) * time.Second).Round(time.Second).String()
+	}
+	return fmt.Sprintf("%s: %d/%d rows (%.1f%%), %.1f rows/s, ETA %s%s", p.label, n, p.total,
+		100*float64(n)/float64(p.total), rate, eta, p.inFlightText())
 }
 
 // newProgressTo writes to out; terminal chooses the bar.
@@ -42,16 +60,16 @@ func newProgressTo(out io.Writer, terminal bool, label string) *progress {
 }
 
 // Start begins showing progress towards total rows (-1 when unknown);
-// level, when not nil, tells the rows in flight allowed now.
-func (p *progress) Start(total int, level func() int) {
+// inFlight, when not nil, tells the rows being worked on now.
+func (p *progress) Start(total int, inFlight func() int) {
 	if p == nil {
 		return
 	}
-	p.total, p.start, p.stop, p.level = total, time.Now(), make(chan struct{}), level
+	p.total, p.start, p.stop, p.inFlight = total, time.Now(), make(chan struct{}), inFlight
 	if p.terminal {
 		p.bar = progressbar.NewOptions(total,
 			progressbar.OptionSetWriter(p.out),
-			progressbar.OptionSetDescription(p.label),
+			progressbar.OptionSetDescription(p.label+p.inFlightText()),
 			progressbar.OptionShowCount(),
 			progressbar.OptionShowIts(),
 			progressbar.OptionSetItsString("rows"),
@@ -71,13 +89,7 @@ func (p *progress) Start(total int, level func() int) {
 			case <-p.stop:
 				return
 			case <-t.C:
-				n := p.done.Load()
-				el := time.Since(p.start).Seconds()
-				if p.total > 0 {
-					fmt.Fprintf(p.out, "%s: %d/%d rows, %.1f rows/s%s\n", p.label, n, p.total, float64(n)/el, p.levelText())
-				} else {
-					fmt.Fprintf(p.out, "%s: %d rows, %.1f rows/s%s\n", p.label, n, float64(n)/el, p.levelText())
-				}
+				fmt.Fprintln(p.out, p.line(time.Since(p.start)))
 			}
 		}
 	}()
@@ -90,8 +102,8 @@ func (p *progress) Add(n int) {
 	}
 	p.done.Add(int64(n))
 	if p.bar != nil {
-		if p.level != nil {
-			p.bar.Describe(p.label + p.levelText())
+		if p.inFlight != nil {
+			p.bar.Describe(p.label + p.inFlightText())
 		}
 		_ = p.bar.Add(n) // drawing errors are not worth stopping a run for
 	}

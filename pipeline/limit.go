@@ -111,3 +111,11 @@ func (l *concLimit) level() (now, reached int) {
 	defer l.mu.Unlock()
 	return int(l.limit), l.reached
 }
+
+// busy is the rows in flight now (at most the level, fewer when rows are
+// waiting on the rate or the manifest ends).
+func (l *concLimit) busy() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inflight
+}

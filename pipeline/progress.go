@@ -3,9 +3,9 @@ package pipeline
 // Progress hears how an apply run goes. The pipeline only reports; the
 // command line draws it (a bar on a terminal, plain lines otherwise).
 type Progress interface {
-	// Start says how many rows the run has; level tells the rows in flight
-	// allowed now, as the adaptive level changes.
-	Start(total int, level func() int)
+	// Start says how many rows the run has; inFlight tells the rows being
+	// worked on now (never more than the adaptive level allows).
+	Start(total int, inFlight func() int)
 	// Add counts n more rows finished, by this run or an earlier one.
 	Add(n int)
 	// Finish ends the report.

@@ -105,7 +105,7 @@ func Apply(soft, hard context.Context, client *synapse.Client, cfg Config) (*Sta
 	ru := newRun(client, cfg, w)
 	g, gctx := errgroup.WithContext(hard)
 	g.SetLimit(max(cfg.Concurrency, ru.maxConc))
-	progress(cfg).Start(cfg.Checked.Rows, func() int { n, _ := ru.lim.level(); return n })
+	progress(cfg).Start(cfg.Checked.Rows, ru.lim.busy)
 	resumed, readErr := ru.feed(soft, gctx, g, r, st)
 	werr := g.Wait()
 	cerr := ru.end(werr, start)
