@@ -60,36 +60,9 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 				Concurrency: c.Int("concurrency"), Media: c.Bool("media"), Archive: c.Bool("archive"),
 				Tool: "synbatch " + versionInfo().Version, Progress: func(done int) { prog.Add(done - last); last = done }})
 			prog.Finish()
-			failed := 0
-			human := stdout
-			if asJSON {
-				human = io.Discard
-			}
-			summary := dataSummary{Out: c.String("out"), Bundles: []dataBundle{}}
-			for _, r := range results {
-				b := dataBundle{UserID: r.UserID, Path: r.Path, Files: r.Files, Bytes: r.Bytes, Resumed: r.Skipped, Notes: r.Notes}
-				switch {
-				case r.Err != nil && errors.Is(r.Err, export.ErrNotRun):
-					continue
-				case r.Err != nil:
-					failed++
-					b.Error = r.Err.Error()
-					fmt.Fprintf(human, "%s: failed: %v\n", r.UserID, r.Err)
-				case r.Skipped:
-					fmt.Fprintf(human, "%s: %s (complete from an earlier run)\n", r.UserID, r.Path)
-				default:
-					fmt.Fprintf(human, "%s: %s (%d files, %d bytes)\n", r.UserID, r.Path, r.Files, r.Bytes)
-				}
-				for _, n := range r.Notes {
-					fmt.Fprintf(stderr, "%s: note: %s\n", r.UserID, n)
-				}
-				summary.Bundles = append(summary.Bundles, b)
-			}
-			summary.Failed = failed
-			if asJSON {
-				if werr := writeJSON(stdout, summary); werr != nil {
-					return werr
-				}
+			failed, werr := reportBundles(stdout, stderr, asJSON, c.String("out"), results)
+			if werr != nil {
+				return werr
 			}
 			if err != nil {
 				return fmt.Errorf("%w: export data: %w (run the same command again to resume)", pipeline.ErrStopped, err)
@@ -100,6 +73,40 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			return nil
 		},
 	}
+}
+
+// reportBundles prints what became of each user's bundle (a line each, or
+// with asJSON one summary) and counts the failed ones.
+func reportBundles(stdout, stderr io.Writer, asJSON bool, out string, results []export.BundleResult) (failed int, _ error) {
+	human := stdout
+	if asJSON {
+		human = io.Discard
+	}
+	summary := dataSummary{Out: out, Bundles: []dataBundle{}}
+	for _, r := range results {
+		b := dataBundle{UserID: r.UserID, Path: r.Path, Files: r.Files, Bytes: r.Bytes, Resumed: r.Skipped, Notes: r.Notes}
+		switch {
+		case r.Err != nil && errors.Is(r.Err, export.ErrNotRun):
+			continue
+		case r.Err != nil:
+			failed++
+			b.Error = r.Err.Error()
+			fmt.Fprintf(human, "%s: failed: %v\n", r.UserID, r.Err)
+		case r.Skipped:
+			fmt.Fprintf(human, "%s: %s (complete from an earlier run)\n", r.UserID, r.Path)
+		default:
+			fmt.Fprintf(human, "%s: %s (%d files, %d bytes)\n", r.UserID, r.Path, r.Files, r.Bytes)
+		}
+		for _, n := range r.Notes {
+			fmt.Fprintf(stderr, "%s: note: %s\n", r.UserID, n)
+		}
+		summary.Bundles = append(summary.Bundles, b)
+	}
+	summary.Failed = failed
+	if asJSON {
+		return failed, writeJSON(stdout, summary)
+	}
+	return failed, nil
 }
 
 // exportUsersFrom collects the users to export: the arguments, then the
