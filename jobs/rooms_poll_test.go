@@ -7,8 +7,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/synbatch/synbatch/internal/fakesynapse"
 	"github.com/synbatch/synbatch/journal"
 	"github.com/synbatch/synbatch/synapse"
 )
@@ -42,43 +44,43 @@ func (s *taskServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestResumedDeletePollsItsTaskAndStartsNone(t *testing.T) {
-	srv := &taskServer{statuses: []string{"active", "active", "complete"}}
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	// A rate of one request a minute: polling must not wait for it.
-	c, _ := synapse.New(synapse.Config{Server: hs.URL, Token: "t", Rate: 1.0 / 60, Burst: 1})
-	j, probs := Parse(row("action", "delete-room", "room_id", "!r:hs"), ParseOptions{File: "m.csv", ServerName: "hs"})
-	if len(probs) > 0 {
-		t.Fatal(probs)
-	}
-	st := &State{Begun: true, TaskID: "first"}
-	start := time.Now()
-	res, err := j.Run(context.Background(), Env{Client: c, Task: func(string) error { t.Error("a task was journaled again"); return nil }}, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Outcome != journal.Done || res.UserID != "!r:hs" || len(srv.writes) != 0 || srv.polls != 3 {
-		t.Fatalf("result %+v, writes %v, polls %d", res, srv.writes, srv.polls)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("polling took %s: it waited for the rate limiter", d)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		srv := &taskServer{statuses: []string{"active", "active", "complete"}}
+		// A rate of one request a minute: polling must not wait for it.
+		c, _ := synapse.New(synapse.Config{Server: "http://hs.test", Token: "t", Rate: 1.0 / 60, Burst: 1, Transport: fakesynapse.InMemory(srv)})
+		j, probs := Parse(row("action", "delete-room", "room_id", "!r:hs"), ParseOptions{File: "m.csv", ServerName: "hs"})
+		if len(probs) > 0 {
+			t.Fatal(probs)
+		}
+		st := &State{Begun: true, TaskID: "first"}
+		start := time.Now()
+		res, err := j.Run(context.Background(), Env{Client: c, Task: func(string) error { t.Error("a task was journaled again"); return nil }}, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Outcome != journal.Done || res.UserID != "!r:hs" || len(srv.writes) != 0 || srv.polls != 3 {
+			t.Fatalf("result %+v, writes %v, polls %d", res, srv.writes, srv.polls)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("polling took %s: it waited for the rate limiter", d)
+		}
+	})
 }
 
 func TestTaskTimeoutFailsTheRowAndKeepsTheTask(t *testing.T) {
-	srv := &taskServer{statuses: []string{"active"}}
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	c, _ := synapse.New(synapse.Config{Server: hs.URL, Token: "t"})
-	j, _ := Parse(row("action", "delete-room", "room_id", "!r:hs"), ParseOptions{File: "m.csv", ServerName: "hs"})
-	st := &State{Begun: true, TaskID: "first"}
-	_, err := j.Run(context.Background(), Env{Client: c, TaskTimeout: 300 * time.Millisecond}, st)
-	if !IsRowError(err) || !strings.Contains(err.Error(), "room deletion first is still active after --task-timeout 300ms") {
-		t.Fatalf("err %v", err)
-	}
-	if st.TaskID != "first" || len(srv.writes) != 0 {
-		t.Fatalf("task %q, writes %v", st.TaskID, srv.writes)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		srv := &taskServer{statuses: []string{"active"}}
+		c, _ := synapse.New(synapse.Config{Server: "http://hs.test", Token: "t", Transport: fakesynapse.InMemory(srv)})
+		j, _ := Parse(row("action", "delete-room", "room_id", "!r:hs"), ParseOptions{File: "m.csv", ServerName: "hs"})
+		st := &State{Begun: true, TaskID: "first"}
+		_, err := j.Run(context.Background(), Env{Client: c, TaskTimeout: 300 * time.Millisecond}, st)
+		if !IsRowError(err) || !strings.Contains(err.Error(), "room deletion first is still active after --task-timeout 300ms") {
+			t.Fatalf("err %v", err)
+		}
+		if st.TaskID != "first" || len(srv.writes) != 0 {
+			t.Fatalf("task %q, writes %v", st.TaskID, srv.writes)
+		}
+	})
 }
 
 func TestFailedTaskIsPlannedAgain(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/synbatch/synbatch/internal/fakesynapse"
 	"github.com/synbatch/synbatch/synapse"
 )
 
@@ -171,28 +172,32 @@ func TestDownWatchProberEndsWithItsContext(t *testing.T) {
 }
 
 func TestDownWatchWaitsForTheServerToAnswer(t *testing.T) {
-	var calls atomic.Int32
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) < 3 {
-			w.WriteHeader(http.StatusBadGateway)
-			return
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if calls.Add(1) < 3 {
+				w.WriteHeader(http.StatusBadGateway)
+				return
+			}
+			w.Write([]byte(`{"server_version":"1"}`))
+		})
+		c, _ := synapse.New(synapse.Config{Server: "http://hs.test", Token: "t", Transport: fakesynapse.InMemory(h)})
+		var log strings.Builder
+		d := &downWatch{client: c, threshold: 1, limit: time.Minute, log: &log}
+		start := time.Now()
+		if err := d.wait(context.Background()); err != nil {
+			t.Fatal(err)
 		}
-		w.Write([]byte(`{"server_version":"1"}`))
-	}))
-	defer hs.Close()
-	c, _ := synapse.New(synapse.Config{Server: hs.URL, Token: "t"})
-	var log strings.Builder
-	d := &downWatch{client: c, threshold: 1, limit: time.Minute, log: &log}
-	if err := d.wait(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if calls.Load() < 3 || !strings.Contains(log.String(), "answers again") {
-		t.Fatalf("%d probes, log %q", calls.Load(), log.String())
-	}
-	// A server away past the limit stops the run with errServerAway.
-	d = &downWatch{client: c, threshold: 1, limit: time.Nanosecond}
-	calls.Store(-100)
-	if err := d.wait(context.Background()); !errors.Is(err, errServerAway) {
-		t.Fatalf("past the limit: %v", err)
-	}
+		// Two failed probes: waits of at most probeFirst and 2×probeFirst.
+		if calls.Load() != 3 || !strings.Contains(log.String(), "answers again") || time.Since(start) > 3*probeFirst {
+			t.Fatalf("%d probes in %s, log %q", calls.Load(), time.Since(start), log.String())
+		}
+		// A server away past the limit stops the run with errServerAway.
+		d = &downWatch{client: c, threshold: 1, limit: time.Minute}
+		calls.Store(-1000)
+		start = time.Now()
+		if err := d.wait(context.Background()); !errors.Is(err, errServerAway) || time.Since(start) > time.Minute+probeMax {
+			t.Fatalf("past the limit: %v after %s", err, time.Since(start))
+		}
+	})
 }

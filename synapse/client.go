@@ -40,6 +40,10 @@ type Config struct {
 	// (DebugLevel 2); nil logs nothing.
 	Debug      io.Writer
 	DebugLevel int
+	// Transport, when set, carries the requests instead of a pooled HTTP
+	// transport: tests give one that calls a handler in memory, so their
+	// clock can be testing/synctest's.
+	Transport http.RoundTripper
 }
 
 // Client talks to one homeserver. It is safe for concurrent use.
@@ -115,8 +119,11 @@ func New(cfg Config) (*Client, error) {
 		ForceAttemptHTTP2:   true,
 	}
 	var rt http.RoundTripper = tr
+	if cfg.Transport != nil {
+		rt = cfg.Transport
+	}
 	if cfg.Debug != nil && cfg.DebugLevel > 0 {
-		rt = &debugTransport{next: tr, out: cfg.Debug, level: cfg.DebugLevel}
+		rt = &debugTransport{next: rt, out: cfg.Debug, level: cfg.DebugLevel}
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {

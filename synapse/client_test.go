@@ -5,7 +5,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/synbatch/synbatch/internal/fakesynapse"
 )
 
 func TestParseRetryAfter(t *testing.T) {
@@ -72,16 +75,17 @@ func TestPathEscapesUserIDsAndExternalIDs(t *testing.T) {
 }
 
 func TestPauseHoldsEveryRequest(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) }))
-	defer srv.Close()
-	cl, _ := New(Config{Server: srv.URL, Token: "t"})
-	cl.Pause(150 * time.Millisecond)
-	cl.Pause(10 * time.Millisecond) // an earlier end never shortens a pause
-	start := time.Now()
-	if _, err := cl.GetUser(context.Background(), "@a:b"); err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d < 140*time.Millisecond {
-		t.Fatalf("request left after %v, during the pause", d)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) })
+		cl, _ := New(Config{Server: "http://hs.test", Token: "t", Transport: fakesynapse.InMemory(h)})
+		cl.Pause(150 * time.Millisecond)
+		cl.Pause(10 * time.Millisecond) // an earlier end never shortens a pause
+		start := time.Now()
+		if _, err := cl.GetUser(context.Background(), "@a:b"); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d < 140*time.Millisecond {
+			t.Fatalf("request left after %v, during the pause", d)
+		}
+	})
 }
