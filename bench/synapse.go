@@ -135,7 +135,13 @@ func benchOneSynapse(out io.Writer, dir, bin string, db synapseDB, idx int, o sy
 	}
 	res := &synapseResult{db: db, sweep: map[string]float64{}}
 	server := vals["SYNBATCH_SERVER"]
-	procs, err := serverProcs(db, server)
+	// Other work on this machine may be restarting the server: wait for it.
+	var procs *serverProcSet
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(2 * time.Second) {
+		if procs, err = serverProcs(db, server); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
