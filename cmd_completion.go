@@ -318,11 +318,17 @@ function __synbatch_complete
     for line in ($tokens[1] __complete $tokens[2..-1] "$cur" 2>/dev/null)
         if string match -q -- ':files*' $line
             set -l exts (string split -n ' ' -- (string replace -r '^:files ?' '' -- $line))
-            if test (count $exts) -eq 0
-                __fish_complete_path $cur
-            else
+            for path in (__fish_complete_path $cur)
+                set -l name (string split -f1 \t -- $path)
+                if test (count $exts) -eq 0; or string match -q -- '*/' $name
+                    echo $name
+                    continue
+                end
                 for ext in $exts
-                    __fish_complete_suffix .$ext
+                    if string match -q -- "*.$ext" $name
+                        echo $name
+                        break
+                    end
                 end
             end
         else

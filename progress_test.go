@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -33,18 +34,39 @@ func TestProgressPlainLine(t *testing.T) {
 // TestProgressPlainLinesWritten: the lines come every few seconds while
 // the run goes, through Start and Finish.
 func TestProgressPlainLinesWritten(t *testing.T) {
-	var out bytes.Buffer
-	p := newProgressTo(&out, false, "export users")
+	out := &lockedBuffer{}
+	p := newProgressTo(out, false, "export users")
 	p.every = 10 * time.Millisecond
 	p.Start(4, func() int { return 2 })
 	p.Add(1)
-	time.Sleep(50 * time.Millisecond)
+	// However loaded the machine, the first tick comes.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "\n") && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	p.Finish()
 	line := regexp.MustCompile(`^export users: 1/4 rows \(25\.0%\), [0-9.]+ rows/s, ETA \S+,   2 in flight$`)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) == 0 || !line.MatchString(lines[0]) {
+	if !line.MatchString(lines[0]) {
 		t.Errorf("plain lines:\n%s", out.String())
 	}
+}
+
+// lockedBuffer is a bytes.Buffer the progress goroutine and the test share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // TestProgressInFlightWidth: the figure beside the bar keeps its width as
