@@ -87,7 +87,7 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 	if cfg.Insecure {
 		fmt.Fprintln(stderr, "synbatch: warning: TLS certificates are not verified (--insecure); this is recorded in the journal")
 	}
-	cfg.UserAgent = "synbatch/" + version
+	cfg.UserAgent = "synbatch/" + versionInfo().Version
 	if n := c.Count("verbose"); n > 0 {
 		cfg.Debug, cfg.DebugLevel = stderr, n
 	}
