@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/synbatch/synbatch/formats"
 	"io"
 	"os"
 
@@ -62,6 +63,11 @@ func checkOut(c *cli.Context, what string) error {
 	}
 	if c.String("out") == "-" && c.String("format") != "csv" && c.String("format") != "jsonl" {
 		return usageErr("--format %q: want csv or jsonl", c.String("format"))
+	}
+	if out := c.String("out"); out != "-" {
+		if err := formats.CheckOut(out); err != nil {
+			return usageErr("export %s: %v (nothing was fetched)", what, err)
+		}
 	}
 	return nil
 }

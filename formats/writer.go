@@ -81,16 +81,29 @@ func cellText(v any) string {
 	return Escape(string(b))
 }
 
+// CheckOut says whether Create can write path: an extension it knows and a
+// folder that exists. Exports call it before their first request, so a
+// typo in --out costs nothing but the message.
+func CheckOut(path string) error {
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".csv", ".tsv", ".jsonl", ".ndjson", ".xlsx":
+	default:
+		return fmt.Errorf("%s: unknown output format %q (want .csv, .tsv, .xlsx or .jsonl)", path, ext)
+	}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%s: the folder %s does not exist", path, filepath.Dir(path))
+	}
+	return nil
+}
+
 // Create makes a writer for path by its extension (.csv, .tsv, .xlsx,
 // .jsonl); columns is the header. The file is written under a temporary
 // name and renamed into place by Close, so a reader never sees half a file.
 func Create(path string, columns []string) (Writer, error) {
-	ext := strings.ToLower(filepath.Ext(path))
-	switch ext {
-	case ".csv", ".tsv", ".jsonl", ".ndjson", ".xlsx":
-	default:
-		return nil, fmt.Errorf("%s: unknown output format %q (want .csv, .tsv, .xlsx or .jsonl)", path, ext)
+	if err := CheckOut(path); err != nil {
+		return nil, err
 	}
+	ext := strings.ToLower(filepath.Ext(path))
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
