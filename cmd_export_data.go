@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,7 +50,7 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			if err != nil {
 				return err
 			}
-			users, err := exportUsersFrom(hard, c, client)
+			users, unmatched, err := exportUsersFrom(hard, c, client)
 			if err != nil {
 				return err
 			}
@@ -60,6 +61,9 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 				Concurrency: c.Int("concurrency"), Media: c.Bool("media"), Archive: c.Bool("archive"),
 				Tool: "synbatch " + versionInfo().Version, Progress: func(done int) { prog.Add(done - last); last = done }})
 			prog.Finish()
+			// A row whose user was not found fails alone, as an unknown
+			// user id does: the others are still exported.
+			results = append(unmatched, results...)
 			failed, werr := reportBundles(stdout, stderr, asJSON, c.String("out"), results)
 			if werr != nil {
 				return werr
@@ -68,7 +72,7 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 				return fmt.Errorf("%w: export data: %w (run the same command again to resume)", pipeline.ErrStopped, err)
 			}
 			if failed > 0 {
-				return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d users failed", failed, len(users))}
+				return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d users failed", failed, len(users)+len(unmatched))}
 			}
 			return nil
 		},
@@ -110,40 +114,40 @@ func reportBundles(stdout, stderr io.Writer, asJSON bool, out string, results []
 }
 
 // exportUsersFrom collects the users to export: the arguments, then the
-// rows of --users, resolved like apply resolves them.
-func exportUsersFrom(ctx context.Context, c *cli.Context, client *synapse.Client) ([]string, error) {
+// rows of --users, resolved like apply resolves them. A row that names no
+// user (an email nobody has) comes back as a failed result of its own.
+func exportUsersFrom(ctx context.Context, c *cli.Context, client *synapse.Client) (users []string, unmatched []export.BundleResult, _ error) {
 	me, err := client.Whoami(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	_, serverName, _ := strings.Cut(me, ":")
-	var users []string
 	for _, a := range c.Args().Slice() {
 		id, err := jobs.NormaliseUserID(a, serverName)
 		if err != nil {
-			return nil, usageErr("%v", err)
+			return nil, nil, usageErr("%v", err)
 		}
 		users = append(users, id)
 	}
 	path := c.String("users")
 	if path == "" {
-		return users, nil
+		return users, unmatched, nil
 	}
 	src := pipeline.Source{Path: path, Sheet: c.String("sheet"), Parse: jobs.ParseOptions{File: path, ServerName: serverName,
 		DefaultAction: jobs.Update, MatchBy: c.String("match-by")}}
 	checked, err := pipeline.Validate(src)
 	if err != nil {
-		return nil, usageErr("%v", err)
+		return nil, nil, usageErr("%v", err)
 	}
 	if checked.Total > 0 {
 		for _, p := range checked.Problems {
 			fmt.Fprintln(c.App.ErrWriter, p)
 		}
-		return nil, &exitError{code: exitUsage, err: fmt.Errorf("%w: %s", pipeline.ErrInvalid, path)}
+		return nil, nil, &exitError{code: exitUsage, err: fmt.Errorf("%w: %s", pipeline.ErrInvalid, path)}
 	}
 	r, err := formats.Open(path, formats.Options{Sheet: src.Sheet})
 	if err != nil {
-		return nil, usageErr("%v", err)
+		return nil, nil, usageErr("%v", err)
 	}
 	defer r.Close()
 	env := jobs.Env{Client: client, MatchBy: src.Parse.MatchBy}
@@ -153,19 +157,23 @@ func exportUsersFrom(ctx context.Context, c *cli.Context, client *synapse.Client
 			break
 		}
 		if err != nil {
-			return nil, usageErr("%v", err)
+			return nil, nil, usageErr("%v", err)
 		}
 		j, probs := jobs.Parse(row, src.Parse)
 		if len(probs) > 0 {
-			return nil, usageErr("%v", probs[0])
+			return nil, nil, usageErr("%v", probs[0])
 		}
 		id, err := j.Resolve(ctx, env)
+		if jobs.IsRowError(err) {
+			unmatched = append(unmatched, export.BundleResult{UserID: cmp.Or(j.Subject(), j.Match), Err: fmt.Errorf("%s:%d: %w", path, row.Num, err)})
+			continue
+		}
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, row.Num, err)
+			return nil, nil, fmt.Errorf("%s:%d: %w", path, row.Num, err)
 		}
 		users = append(users, id)
 	}
-	return users, nil
+	return users, unmatched, nil
 }
 
 // dataSummary is what export data prints with --output json: a bundle per
