@@ -58,13 +58,20 @@ func runPlan(ctx context.Context, o runOptions, stdout, stderr io.Writer) error 
 	}
 	sort.Strings(kinds)
 	if o.asJSON {
-		return enc.Encode(map[string]any{"counts": counts})
+		if err := enc.Encode(map[string]any{"counts": counts}); err != nil {
+			return err
+		}
+	} else {
+		var parts []string
+		for _, k := range kinds {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[jobs.Kind(k)], k))
+		}
+		fmt.Fprintf(stdout, "%d rows: %s\n", checked.Rows, strings.Join(parts, ", "))
 	}
-	var parts []string
-	for _, k := range kinds {
-		parts = append(parts, fmt.Sprintf("%d %s", counts[jobs.Kind(k)], k))
+	// A pipeline gates on the plan: exit 1 when apply would fail rows.
+	if bad := counts[jobs.KindConflict] + counts[jobs.KindError]; bad > 0 {
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d rows would fail (conflict or error): fix them before apply", bad)}
 	}
-	fmt.Fprintf(stdout, "%d rows: %s\n", checked.Rows, strings.Join(parts, ", "))
 	return nil
 }
 

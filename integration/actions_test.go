@@ -960,9 +960,10 @@ func TestPlanListsWhatApplyDoes(t *testing.T) {
 	}
 	before := state()
 
+	// Row 5 would be a conflict: plan exits 1 so a pipeline can gate on it.
 	plan := e.synbatch(t, dir, "plan", "m.csv", "--output", "json")
-	if plan.code != 0 {
-		t.Fatalf("plan exit %d\n%s%s", plan.code, plan.stdout, plan.stderr)
+	if plan.code != 1 {
+		t.Fatalf("plan exit %d, want 1 (a conflict)\n%s%s", plan.code, plan.stdout, plan.stderr)
 	}
 	dry := e.synbatch(t, dir, "apply", "m.csv", "--dry-run", "--output", "json")
 	if dry.code != 0 || dry.stdout != plan.stdout {
@@ -970,7 +971,7 @@ func TestPlanListsWhatApplyDoes(t *testing.T) {
 	}
 	human := e.synbatch(t, dir, "plan", "m.csv")
 	dryHuman := e.synbatch(t, dir, "apply", "m.csv", "--dry-run")
-	if human.code != 0 || dryHuman.stdout != human.stdout {
+	if human.code != 1 || dryHuman.code != 1 || dryHuman.stdout != human.stdout {
 		t.Errorf("apply --dry-run differs from plan:\n%s\nplan:\n%s", dryHuman.stdout, human.stdout)
 	}
 	if after := state(); after != before {
