@@ -966,7 +966,7 @@ func TestPlanListsWhatApplyDoes(t *testing.T) {
 		t.Fatalf("plan exit %d, want 1 (a conflict)\n%s%s", plan.code, plan.stdout, plan.stderr)
 	}
 	dry := e.synbatch(t, dir, "apply", "m.csv", "--dry-run", "--output", "json")
-	if dry.code != 0 || dry.stdout != plan.stdout {
+	if dry.code != 1 || dry.stdout != plan.stdout {
 		t.Errorf("apply --dry-run (exit %d) differs from plan:\n%s\nplan:\n%s", dry.code, dry.stdout, plan.stdout)
 	}
 	human := e.synbatch(t, dir, "plan", "m.csv")
