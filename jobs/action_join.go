@@ -30,12 +30,19 @@ func planJoin(ctx context.Context, j *Job, env Env, _ *State, p *Plan) error {
 	if err != nil {
 		return fmt.Errorf("read members of %s: %w", id, err)
 	}
+	checked := false
 	for _, u := range j.payload.(members) {
 		if slices.Contains(in, u) {
 			continue
 		}
 		if err := usable(ctx, c, u); err != nil {
 			return err
+		}
+		if !checked {
+			if err := joinable(ctx, c, id, id); err != nil {
+				return err
+			}
+			checked = true
 		}
 		p.add("members", FieldChange{Field: "room", Old: roomText(r), New: u + " joins"}, func(ctx context.Context) (int, error) {
 			return 200, c.Join(ctx, id, u)

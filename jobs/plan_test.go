@@ -60,7 +60,7 @@ const (
 	userA     = "GET /_synapse/admin/v2/users/@a:hs"
 	activeA   = `{"name":"@a:hs","displayname":"A","admin":false}`
 	roomR     = "GET /_synapse/admin/v1/rooms/!r:hs"
-	roomInfo  = `{"room_id":"!r:hs","name":"Lobby","joined_members":2,"joined_local_members":2}`
+	roomInfo  = `{"room_id":"!r:hs","name":"Lobby","joined_members":2,"joined_local_members":2,"join_rules":"public"}`
 	membersR  = "GET /_synapse/admin/v1/rooms/!r:hs/members"
 	createEvR = "GET /_synapse/admin/v1/rooms/!r:hs/state?type=m.room.create"
 	plsR      = "GET /_synapse/admin/v1/rooms/!r:hs/state?type=m.room.power_levels"
@@ -113,7 +113,7 @@ func TestEveryActionPlans(t *testing.T) {
 		{"reactivate active", []string{"action", "reactivate", "user_id", "a"}, map[string]string{userA: activeA}, KindUnchanged, nil, "", ""},
 		{"join-rooms by alias", []string{"action", "join-rooms", "user_id", "a", "rooms", "#lobby:hs;!in:hs"},
 			map[string]string{userA: activeA, "GET /_synapse/admin/v1/users/@a:hs/joined_rooms": `{"joined_rooms":["!in:hs"]}`,
-				"GET /_matrix/client/v3/directory/room/#lobby:hs": `{"room_id":"!r:hs"}`, "GET /_synapse/admin/v1/rooms/!in:hs": roomInfo},
+				"GET /_matrix/client/v3/directory/room/#lobby:hs": `{"room_id":"!r:hs"}`, roomR: roomInfo},
 			KindUpdate, []string{"POST /_synapse/admin/v1/join/#lobby:hs"}, "join #lobby:hs", ""},
 		{"join-rooms unknown", []string{"action", "join-rooms", "user_id", "a", "rooms", "!nope:hs"},
 			map[string]string{userA: activeA, "GET /_synapse/admin/v1/users/@a:hs/joined_rooms": `{"joined_rooms":[]}`}, "", nil, "", "not known to this server"},
@@ -179,15 +179,7 @@ func TestEveryActionPlans(t *testing.T) {
 		{"delete-media no user", []string{"action", "delete-media", "user_id", "a"}, nil, "", nil, "", "does not exist"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			srv := &routes{answer: c.answer}
-			hs := httptest.NewServer(srv)
-			defer hs.Close()
-			cl, _ := synapse.New(synapse.Config{Server: hs.URL, Token: "t"})
-			j, probs := Parse(row(c.row...), ParseOptions{File: "m.csv", ServerName: "hs"})
-			if len(probs) > 0 {
-				t.Fatal(probs)
-			}
-			env := Env{Client: cl, OnExists: ExistsSkip}
+			srv, j, env := scripted(t, c.answer, c.row...)
 			p, err := j.Plan(context.Background(), env, &State{})
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
@@ -228,4 +220,19 @@ func TestEveryActionPlans(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scripted parses a row and gives it a client of a scripted server that
+// answers as answer says; the server stops with the test.
+func scripted(t *testing.T, answer map[string]string, kv ...string) (*routes, *Job, Env) {
+	t.Helper()
+	srv := &routes{answer: answer}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	cl, _ := synapse.New(synapse.Config{Server: hs.URL, Token: "t"})
+	j, probs := Parse(row(kv...), ParseOptions{File: "m.csv", ServerName: "hs"})
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	return srv, j, Env{Client: cl, OnExists: ExistsSkip}
 }

@@ -33,14 +33,14 @@ func planJoins(ctx context.Context, env Env, p *Plan, rooms, joined []string) er
 				return fmt.Errorf("resolve %s: %w", r, err)
 			}
 			roomID = id
-		} else if err := env.Client.RoomExists(ctx, r); synapse.IsNotFound(err) {
-			return rowErr("room %s is not known to this server", r)
-		} else if err != nil {
-			return fmt.Errorf("look up room %s: %w", r, err)
 		}
-		if !slices.Contains(joined, roomID) {
-			joinStep(env, p, r)
+		if slices.Contains(joined, roomID) {
+			continue
 		}
+		if err := joinable(ctx, env.Client, r, roomID); err != nil {
+			return err
+		}
+		joinStep(env, p, r)
 	}
 	return nil
 }

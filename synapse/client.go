@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +63,10 @@ type Client struct {
 	writes     atomic.Int64
 	// failing counts requests in a row that got no HTTP answer at all.
 	failing atomic.Int64
+
+	// self caches Self's answer: the token's user does not change.
+	selfMu sync.Mutex
+	self   string
 }
 
 // Failing is how many requests in a row got no answer from the server.

@@ -68,6 +68,21 @@ func (c *Client) Whoami(ctx context.Context) (string, error) {
 	return out.UserID, nil
 }
 
+// Self is Whoami asked once: the token's user id, cached for the client's life.
+func (c *Client) Self(ctx context.Context) (string, error) {
+	c.selfMu.Lock()
+	defer c.selfMu.Unlock()
+	if c.self != "" {
+		return c.self, nil
+	}
+	id, err := c.Whoami(ctx)
+	if err != nil {
+		return "", fmt.Errorf("ask the server whose token this is: %w", err)
+	}
+	c.self = id
+	return id, nil
+}
+
 // IsAdmin reports whether userID is a server admin. Only an admin may ask,
 // so a 403 answers the question for the token's own user.
 func (c *Client) IsAdmin(ctx context.Context, userID string) (bool, error) {
