@@ -79,12 +79,16 @@ func runPlan(ctx context.Context, o runOptions, stdout, stderr io.Writer) error 
 func planLine(p pipeline.PlannedRow) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "row %d %s %s: %s", p.Row, p.UserID, p.Action, p.Kind)
-	for i, ch := range p.Changes {
+	var items []string
+	for _, ch := range p.Changes {
+		items = append(items, ch.String())
+	}
+	for i, s := range append(items, p.Notes...) {
 		sep := ", "
 		if i == 0 {
 			sep = ": "
 		}
-		b.WriteString(sep + ch.String())
+		b.WriteString(sep + s)
 	}
 	if p.Reason != "" {
 		b.WriteString(": " + p.Reason)

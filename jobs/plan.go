@@ -56,7 +56,10 @@ type Plan struct {
 	UserID  string
 	Changes []FieldChange
 	Reason  string // why a row is skipped
-	steps   []step
+	// Notes say what apply leaves as it is or behind, for the admin to
+	// decide by: a password kept, an account nobody can log in to.
+	Notes []string
+	steps []step
 }
 
 // step is one write. password marks a write that sets a password: its
@@ -65,6 +68,10 @@ type step struct {
 	fields   []string
 	password bool
 	do       func(ctx context.Context) (status int, err error)
+}
+
+func (p *Plan) note(format string, args ...any) {
+	p.Notes = append(p.Notes, fmt.Sprintf(format, args...))
 }
 
 func (p *Plan) add(field string, c FieldChange, do func(ctx context.Context) (int, error)) {

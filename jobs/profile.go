@@ -145,6 +145,9 @@ func planProfile(ctx context.Context, j *Job, env Env, st *State, p *Plan) error
 			return nil
 		}
 	}
+	if j.HasPassword() && !j.spec.setsPassword {
+		p.note("password: kept (account exists)")
+	}
 	if err := pr.planUpdate(ctx, j, env, u, st, p); err != nil {
 		return err
 	}
@@ -248,6 +251,9 @@ func (j *profile) planCreate(ctx context.Context, job *Job, env Env, st *State, 
 		b.set("external_ids", j.ExternalIDs, "", idsText(j.ExternalIDs))
 	}
 	b.step(job, j.LogoutDevices, env, st, p, job.HasPassword())
+	if !job.HasPassword() && len(j.ExternalIDs) == 0 {
+		p.note("warning: nobody can log in to it (no password, no external id)")
+	}
 	return nil
 }
 
@@ -286,6 +292,7 @@ func (j *profile) planUpdate(ctx context.Context, job *Job, env Env, u *synapse.
 				return err
 			}
 			b.set("external_ids", ids, idsText(u.ExternalIDs), idsText(ids))
+			secondSubjects(p, ids, u.ExternalIDs)
 		}
 	}
 	// On create and upsert the password is the initial one: an account that
@@ -459,5 +466,25 @@ func (j *profile) claims(f func(column, what string)) {
 func claimIDs(ids []synapse.ExternalID, f func(column, what string)) {
 	for _, x := range ids {
 		f("external_ids", "external id "+x.AuthProvider+":"+x.ExternalID)
+	}
+}
+
+// secondSubjects notes each provider the write gives the user a subject at
+// while the user keeps one there already: Synapse allows it, and it is
+// seldom meant (a sheet from a second identity provider, a typo).
+func secondSubjects(p *Plan, ids, cur []synapse.ExternalID) {
+	for _, x := range ids {
+		if slices.Contains(cur, x) {
+			continue
+		}
+		var had []string
+		for _, c := range cur {
+			if c.AuthProvider == x.AuthProvider && slices.Contains(ids, c) {
+				had = append(had, c.AuthProvider+":"+c.ExternalID)
+			}
+		}
+		if len(had) > 0 {
+			p.note("note: a second subject at %s (has %s)", x.AuthProvider, strings.Join(had, ";"))
+		}
 	}
 }

@@ -22,6 +22,7 @@ type PlannedRow struct {
 	Kind    jobs.Kind          `json:"kind"`
 	Changes []jobs.FieldChange `json:"changes,omitempty"`
 	Reason  string             `json:"reason,omitempty"`
+	Notes   []string           `json:"notes,omitempty"`
 }
 
 // Plan works out what apply would do to every row, sending only GET
@@ -89,7 +90,7 @@ func Plan(ctx context.Context, client *synapse.Client, cfg Config, emit func(Pla
 			if err != nil {
 				return fmt.Errorf("row %d: %w", job.Row, err)
 			}
-			deliver(s, PlannedRow{Row: job.Row, UserID: p.UserID, Action: job.Action, Kind: p.Kind, Changes: p.Changes, Reason: p.Reason})
+			deliver(s, PlannedRow{Row: job.Row, UserID: p.UserID, Action: job.Action, Kind: p.Kind, Changes: p.Changes, Reason: p.Reason, Notes: p.Notes})
 			return nil
 		})
 	}
