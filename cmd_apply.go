@@ -128,7 +128,7 @@ func runOptionsFrom(c *cli.Context, stderr io.Writer) (runOptions, error) {
 	if err != nil {
 		return runOptions{}, err
 	}
-	src, err := sourceFrom(c, cn.serverName)
+	src, err := sourceFrom(c, cn.serverName, cn.phoneRegion)
 	if err != nil {
 		return runOptions{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,6 +23,7 @@ func manifestFlags() []cli.Flag {
 		&cli.StringFlag{Name: "match-by", Value: "user_id", Usage: "how rows name their user: `user_id|email|external_id:PROVIDER` (the user_id, email or external_id column)"},
 		&cli.StringFlag{Name: "auth-provider", Usage: "external_ids cells are bare ids of the identity provider `IDP` (for an IdP's export)"},
 		&cli.BoolFlag{Name: "generate-passwords", Usage: "generate a password for rows that need one and have none (new users, reset-password, reactivate)"},
+		&cli.StringFlag{Name: "phone-region", Usage: "read phone numbers written without a country code (07700 900123) as numbers of `REGION` (GB, DE, …; default: refuse them; or phone_region: in the config)", EnvVars: []string{"SYNBATCH_PHONE_REGION"}},
 	}
 }
 
@@ -37,7 +39,16 @@ func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command
 			if err != nil {
 				return err
 			}
-			src, err := sourceFrom(c, c.String("server-name"))
+			// Read as apply will read it: the config's phone_region too.
+			var region string
+			if !c.IsSet("phone-region") {
+				fc, _, err := loadConfig(c)
+				if err != nil {
+					return err
+				}
+				region = fc.PhoneRegion
+			}
+			src, err := sourceFrom(c, c.String("server-name"), region)
 			if err != nil {
 				return err
 			}
@@ -70,8 +81,9 @@ func validateUntil(ctx context.Context, src pipeline.Source, stderr io.Writer) (
 	return ch, nil
 }
 
-// sourceFrom reads the manifest argument and the flags that shape its rows.
-func sourceFrom(c *cli.Context, serverName string) (pipeline.Source, error) {
+// sourceFrom reads the manifest argument and the flags that shape its rows;
+// phoneRegion is the config's phone_region, which --phone-region overrides.
+func sourceFrom(c *cli.Context, serverName, phoneRegion string) (pipeline.Source, error) {
 	if c.NArg() != 1 {
 		return pipeline.Source{}, usageErr("%s: want one MANIFEST argument (got %d)", c.Command.Name, c.NArg())
 	}
@@ -82,10 +94,18 @@ func sourceFrom(c *cli.Context, serverName string) (pipeline.Source, error) {
 	if err := jobs.CheckMatchBy(c.String("match-by")); err != nil {
 		return pipeline.Source{}, usageErr("%v", err)
 	}
+	region := first(c.String("phone-region"), phoneRegion)
+	if region != "" {
+		if err := jobs.CheckPhoneRegion(region); err != nil {
+			return pipeline.Source{}, usageErr("%v", err)
+		}
+		region = strings.ToUpper(region)
+	}
 	path := c.Args().First()
 	return pipeline.Source{Path: path, Sheet: c.String("sheet"), Parse: jobs.ParseOptions{
 		File: path, ServerName: serverName, DefaultAction: act, ReplaceLists: c.Bool("replace-lists"),
 		MatchBy: c.String("match-by"), AuthProvider: c.String("auth-provider"), GeneratePasswords: c.Bool("generate-passwords"),
+		PhoneRegion: region,
 	}}, nil
 }
 

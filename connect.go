@@ -46,13 +46,16 @@ type fileConfig struct {
 	SSLVerify  *bool  `yaml:"ssl_verify"`
 	Timeout    any    `yaml:"timeout"` // synadm: seconds
 	CAFile     string `yaml:"ca_file"`
+	// PhoneRegion is --phone-region's default.
+	PhoneRegion string `yaml:"phone_region"`
 }
 
 // conn is a resolved connection: where, who, and how.
 type conn struct {
-	cfg        synapse.Config
-	serverName string
-	source     string // where the settings came from, for messages
+	cfg         synapse.Config
+	serverName  string
+	phoneRegion string // the config's phone_region
+	source      string // where the settings came from, for messages
 }
 
 // resolveConn merges flags and environment over the config file (synbatch's,
@@ -62,7 +65,7 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &conn{source: source}
+	out := &conn{source: source, phoneRegion: fc.PhoneRegion}
 	cfg := &out.cfg
 	cfg.Server = first(c.String("server"), fc.Server, fc.BaseURL)
 	if cfg.Server == "" {

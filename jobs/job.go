@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/synbatch/synbatch/formats"
 )
@@ -124,6 +125,13 @@ func RowKey(row formats.Row, opt ParseOptions) string {
 	b = append(b, 0)
 	b = append(b, opt.ServerName...)
 	b = append(b, 0)
+	// Added later: only a given region enters the key, so rows read
+	// without one keep the keys journals already hold.
+	if opt.PhoneRegion != "" {
+		b = append(b, "phone_region="...)
+		b = append(b, strings.ToUpper(opt.PhoneRegion)...)
+		b = append(b, 0)
+	}
 	var nameStack [24]string
 	names := nameStack[:0]
 	for name := range row.Fields {

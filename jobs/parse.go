@@ -39,6 +39,9 @@ type ParseOptions struct {
 	// GeneratePasswords gives a generated password to rows that need one
 	// and have none: new accounts, reset-password and reactivate rows.
 	GeneratePasswords bool
+	// PhoneRegion (ISO 3166 code, e.g. GB) says how to read a phone
+	// number written in national form; "" refuses such a number.
+	PhoneRegion string
 }
 
 // KnownColumns lists every column a manifest may have.
@@ -367,17 +370,6 @@ func (p *parser) threepids(col string, clear, replace bool, canon func(string) (
 	return l
 }
 
-// ParseBool reads true/false/yes/no/1/0 in any case.
-func ParseBool(v string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "true", "yes", "1":
-		return true, nil
-	case "false", "no", "0":
-		return false, nil
-	}
-	return false, fmt.Errorf("%s is not a boolean (want true/false, yes/no or 1/0)", formats.Quote(v))
-}
-
 var (
 	serverRE   = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$`)
 	exponentRE = regexp.MustCompile(`^[0-9.]+[eE][+-]?[0-9]+$`)
@@ -445,32 +437,6 @@ func canonicalEmail(v string) (string, error) {
 		return "", fmt.Errorf("%s is not an email address", formats.Quote(v))
 	}
 	return strings.ToLower(v), nil
-}
-
-// canonicalMsisdn takes E.164 digits; a leading + is dropped, since Synapse
-// stores digits only.
-func canonicalMsisdn(v string) (string, error) {
-	v = strings.TrimSpace(v)
-	if exponentRE.MatchString(v) {
-		if f, err := strconv.ParseFloat(v, 64); err == nil && f == float64(int64(f)) && len(strconv.FormatInt(int64(f), 10)) <= 15 && sigDigits(v) >= len(strconv.FormatInt(int64(f), 10)) {
-			return strconv.FormatInt(int64(f), 10), nil
-		}
-		return "", fmt.Errorf("%s: the spreadsheet stored this phone number as a number and dropped digits; format the column as text and enter the number again", formats.Quote(v))
-	}
-	d := strings.TrimPrefix(v, "+")
-	if !allDigits(d) {
-		return "", fmt.Errorf("%s: an msisdn is digits only, with country code (e.g. 447700900123)", formats.Quote(v))
-	}
-	if len(d) < 5 || len(d) > 15 {
-		return "", fmt.Errorf("%s: an msisdn has 5 to 15 digits", formats.Quote(v))
-	}
-	return d, nil
-}
-
-// sigDigits counts the digits written in a mantissa like 4.47470274584E+11.
-func sigDigits(v string) int {
-	mant, _, _ := strings.Cut(strings.ToLower(v), "e")
-	return len(strings.TrimLeft(strings.ReplaceAll(mant, ".", ""), "0"))
 }
 
 // The checks below run on every row of a million-row manifest: plain loops

@@ -76,7 +76,7 @@ func TestParseProblems(t *testing.T) {
 		{[]string{"user_id", "a", "action", "nuke"}, `m.csv:7:action: unknown action "nuke"`},
 		{[]string{"user_id", "a", "avatar_url", "https://x/y.png"}, "m.csv:7:avatar_url: \"https://x/y.png\" is not an MXC URI"},
 		{[]string{"user_id", "a", "msisdns", "4.47E+11"}, "dropped digits"},
-		{[]string{"user_id", "a", "msisdns", "44-77"}, "digits only"},
+		{[]string{"user_id", "a", "msisdns", "44-77"}, "--phone-region"},
 		{[]string{"user_id", "a", "user_type", "robot"}, "unknown user type"},
 		{[]string{"user_id", "a", "external_ids", "nocolon"}, "want provider:id"},
 		{[]string{"user_id", "a", "displayname", "x", "clear", "displayname"}, "both set and listed"},
@@ -97,7 +97,7 @@ func TestParseProblems(t *testing.T) {
 
 func TestExcelExponentWithAllDigitsIsAccepted(t *testing.T) {
 	for in, want := range map[string]string{"4.47470274584E+11": "447470274584", "447470274584": "447470274584"} {
-		got, err := canonicalMsisdn(in)
+		got, err := canonicalMsisdn(in, "")
 		if err != nil || got != want {
 			t.Errorf("%s: %q %v", in, got, err)
 		}
