@@ -62,6 +62,15 @@ func planDeleteDevices(ctx context.Context, j *Job, env Env, _ *State, p *Plan, 
 		}
 		del = append(del, dev.DeviceID)
 	}
+	var missing []string
+	for _, want := range d.ids {
+		if !slices.ContainsFunc(devs, func(dev synapse.Device) bool { return dev.DeviceID == want }) {
+			missing = append(missing, want)
+		}
+	}
+	if len(missing) > 0 {
+		p.note("devices: %s not found", strings.Join(missing, ";"))
+	}
 	if len(del) > 0 {
 		p.Changes = append(p.Changes, FieldChange{Field: "devices", Old: strings.Join(del, ";"), New: "deleted"})
 		p.steps = append(p.steps, step{fields: []string{"devices"}, do: func(ctx context.Context) (int, error) {

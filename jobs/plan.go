@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -228,6 +229,16 @@ func (j *Job) Run(ctx context.Context, env Env, st *State) (Result, error) {
 	if err != nil {
 		return Result{UserID: j.Subject()}, err
 	}
+	res, err := j.run(ctx, env, st, p)
+	if err == nil {
+		// The journal keeps what the plan noted, after what the run did.
+		res.Note = strings.Join(append(slices.DeleteFunc([]string{res.Note}, func(s string) bool { return s == "" }), p.Notes...), "; ")
+	}
+	return res, err
+}
+
+// run sends the writes of plan p.
+func (j *Job) run(ctx context.Context, env Env, st *State, p *Plan) (Result, error) {
 	res := Result{UserID: p.UserID}
 	if p.Kind == KindSkip {
 		res.Outcome, res.Note = journal.Skipped, p.Reason
