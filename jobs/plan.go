@@ -182,6 +182,15 @@ func (j *Job) Plan(ctx context.Context, env Env, st *State) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Kind: KindUpdate, UserID: id}
+	if j.Match != "" {
+		by := env.MatchBy
+		if prov, ok := strings.CutPrefix(by, "external_id:"); ok {
+			by = "external id " + prov + ":"
+		} else {
+			by += " "
+		}
+		p.note("matched by %s%s", by, j.Match)
+	}
 	if err := j.spec.plan(ctx, j, env, st, p); err != nil {
 		return nil, err
 	}
