@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/synbatch/synbatch/formats"
 	"github.com/urfave/cli/v2"
 )
 
@@ -84,7 +85,7 @@ func suggest(name string, cmds []*cli.Command) string {
 	best, bestDist := "", 3
 	for _, c := range cmds {
 		for _, n := range c.Names() {
-			d := editDistance(name, n)
+			d := formats.EditDistance(name, n)
 			if strings.HasPrefix(n, name) && len(name) >= 2 {
 				d = min(d, 1)
 			}
@@ -94,26 +95,4 @@ func suggest(name string, cmds []*cli.Command) string {
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance of a and b (bytes: command
-// names are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

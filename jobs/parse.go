@@ -39,6 +39,11 @@ type ParseOptions struct {
 	// GeneratePasswords gives a generated password to rows that need one
 	// and have none: new accounts, reset-password and reactivate rows.
 	GeneratePasswords bool
+	// Map names a column for a header (--map HEADER=column); Ignore lists
+	// headers whose cells are skipped (--ignore). Both match a header by its
+	// letters and digits in any case; see ColumnNames.
+	Map    map[string]string
+	Ignore []string
 	// PhoneRegion (ISO 3166 code, e.g. GB) says how to read a phone
 	// number written in national form; "" refuses such a number.
 	PhoneRegion string
@@ -55,19 +60,6 @@ func KnownColumns() []string {
 		}
 	}
 	return cols
-}
-
-// CheckColumns reports header names that no row may have.
-func CheckColumns(file string, cols []string) []*formats.Problem {
-	known := KnownColumns()
-	var out []*formats.Problem
-	for _, c := range cols {
-		if !slices.Contains(known, c) && !slices.Contains(readOnlyColumns, c) {
-			out = append(out, &formats.Problem{File: file, Row: 1, Column: formats.Clip(c),
-				Msg: fmt.Sprintf("unknown column %s (known: %s)", formats.Quote(c), strings.Join(known, ", "))})
-		}
-	}
-	return out
 }
 
 // CheckMatchBy validates a --match-by value.
@@ -143,6 +135,7 @@ func (p *parser) who(j *Job) {
 	if _, ok := p.scalar("room_id"); ok {
 		p.bad("room_id", "action %s is about a user: room_id is for room actions (%s)", j.Action, roomActions())
 	}
+	p.unread(j)
 	switch by := p.opt.MatchBy; {
 	case by == "email":
 		if v, ok := p.scalar("email"); ok {
@@ -202,18 +195,29 @@ func (p *parser) password(j *Job) {
 // externalIDs reads the external_ids column; has says the row gives it.
 func (p *parser) externalIDs() (ids []synapse.ExternalID, has bool) {
 	f, ok := p.row.Fields["external_ids"]
+	var vals []string
+	if ok {
+		vals = p.list(f)
+	}
+	col := func(int) string { return "external_ids" }
+	if one, hasOne := p.alsoIn("external_ids"); hasOne {
+		n := len(vals)
+		vals = append(vals, p.list(p.row.Fields[one])...)
+		col = func(i int) string { return map[bool]string{true: "external_ids", false: one}[i < n] }
+		ok = true
+	}
 	if !ok {
 		return nil, false
 	}
 	seen := map[synapse.ExternalID]bool{}
-	for _, v := range p.list(f) {
+	for i, v := range vals {
 		prov, id, ok := p.opt.AuthProvider, v, true
 		if prov == "" {
 			prov, id, ok = strings.Cut(v, ":")
 		}
 		prov, id = strings.TrimSpace(prov), strings.TrimSpace(id)
 		if !ok || prov == "" || id == "" {
-			p.bad("external_ids", "%s: want provider:id (or give --auth-provider for bare ids)", formats.Quote(v))
+			p.bad(col(i), "%s: want provider:id (or give --auth-provider for bare ids)", formats.Quote(v))
 			continue
 		}
 		x := synapse.ExternalID{AuthProvider: prov, ExternalID: id}
@@ -346,28 +350,66 @@ func (p *parser) boolean(col string) *bool {
 
 func (p *parser) threepids(col string, clear, replace bool, canon func(string) (string, error)) *List {
 	f, ok := p.row.Fields[col]
-	if !ok {
+	one, hasOne := p.alsoIn(col)
+	if !ok && !hasOne {
 		if clear {
 			return &List{Replace: true}
 		}
 		return nil
 	}
 	if clear {
-		p.bad(col, "both set and listed in the clear column")
+		p.bad(cmp.Or(one, col), "both set and listed in the clear column")
 	}
 	l := &List{Replace: replace}
-	for _, v := range p.list(f) {
-		c, err := canon(v)
-		if err != nil {
-			p.bad(col, "%v", err)
-			continue
+	add := func(from string, vals []string) {
+		for _, v := range vals {
+			c, err := canon(v)
+			if err != nil {
+				p.bad(from, "%v", err)
+				continue
+			}
+			if !slices.Contains(l.Values, c) {
+				l.Values = append(l.Values, c)
+			}
 		}
-		if !slices.Contains(l.Values, c) {
-			l.Values = append(l.Values, c)
-		}
+	}
+	if ok {
+		add(col, p.list(f))
+	}
+	if hasOne {
+		add(one, p.list(p.row.Fields[one]))
 	}
 	slices.Sort(l.Values)
 	return l
+}
+
+// alsoIn names the single-value column whose value is one more entry of
+// the list column col: email for emails, unless --match-by email reads it;
+// external_id for external_ids, unless --match-by external_id:P reads it.
+// Without it, an Email column on an upsert row would be read for nothing
+// and every account created without its address.
+func (p *parser) alsoIn(col string) (string, bool) {
+	one := ""
+	switch {
+	case col == "emails" && p.opt.MatchBy != "email":
+		one = "email"
+	case col == "external_ids" && !strings.HasPrefix(p.opt.MatchBy, "external_id:"):
+		one = "external_id"
+	default:
+		return "", false
+	}
+	_, ok := p.row.Fields[one]
+	return one, ok
+}
+
+// unread reports email and external_id cells on a user row that neither
+// --match-by nor the action reads (see alsoIn).
+func (p *parser) unread(j *Job) {
+	for _, c := range []struct{ list, by string }{{"emails", "email"}, {"external_ids", "external_id:PROVIDER"}} {
+		if one, ok := p.alsoIn(c.list); ok && !slices.Contains(j.spec.Columns, c.list) {
+			p.bad(one, "action %s does not use this column: it names the user only with --match-by %s", j.Action, c.by)
+		}
+	}
 }
 
 var (

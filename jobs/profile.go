@@ -64,11 +64,11 @@ func parseProfile(p *parser, j *Job) any {
 	replace := p.opt.ReplaceLists
 	pr.Emails = p.threepids("emails", clears["emails"], replace, canonicalEmail)
 	pr.Msisdns = p.threepids("msisdns", clears["msisdns"], replace, func(v string) (string, error) { return canonicalMsisdn(v, p.opt.PhoneRegion) })
-	_, given := p.row.Fields["external_ids"]
+	var given bool
+	pr.ExternalIDs, given = p.externalIDs()
 	if given && clears["external_ids"] {
 		p.bad("external_ids", "both set and listed in the clear column")
 	}
-	pr.ExternalIDs, _ = p.externalIDs()
 	switch {
 	case given:
 		pr.HasIDs, pr.ReplaceIDs = true, replace

@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/jobs"
 	"github.com/synbatch/synbatch/synapse"
 )
@@ -29,7 +28,7 @@ type PlannedRow struct {
 // requests, through the same pool and rate limit as apply. emit sees the
 // rows in manifest order.
 func Plan(ctx context.Context, client *synapse.Client, cfg Config, emit func(PlannedRow)) (map[jobs.Kind]int, error) {
-	r, err := formats.Open(cfg.Source.Path, formats.Options{Sheet: cfg.Source.Sheet})
+	r, err := cfg.Source.Open()
 	if err != nil {
 		return nil, err
 	}

@@ -95,7 +95,7 @@ func Apply(soft, hard context.Context, client *synapse.Client, cfg Config) (*Sta
 	if err != nil {
 		return nil, err
 	}
-	r, err := formats.Open(cfg.Source.Path, formats.Options{Sheet: cfg.Source.Sheet})
+	r, err := cfg.Source.Open()
 	if err != nil {
 		w.Close()
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -75,14 +76,20 @@ func Validate(src Source) (*Checked, error) { return ValidateContext(context.Bac
 // ValidateContext is Validate that stops when ctx ends (it looks every
 // 4096 rows) and returns ctx's error.
 func ValidateContext(ctx context.Context, src Source) (*Checked, error) {
-	r, err := formats.Open(src.Path, formats.Options{Sheet: src.Sheet})
+	r, err := src.Open()
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	v := &validator{src: src, out: &Checked{DupOf: map[int]int{}, Actions: map[jobs.Action]int{}}}
-	for _, p := range jobs.CheckColumns(src.Path, r.Columns()) {
+	unknown := jobs.CheckColumns(src.Path, r.Columns())
+	for _, p := range unknown {
 		v.add(p)
+	}
+	if len(unknown) > 0 {
+		// A column the header does not name is missing from every row; the
+		// unknown header probably holds it. One line says so, not one a row.
+		v.header, v.missing = r.Columns(), map[string]*missing{}
 	}
 	for n := 1; ; n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
@@ -106,6 +113,11 @@ func ValidateContext(ctx context.Context, src Source) (*Checked, error) {
 		}
 		v.row(row)
 	}
+	for _, col := range slices.Sorted(maps.Keys(v.missing)) {
+		m := v.missing[col]
+		v.add(&formats.Problem{File: src.Path, Row: 1, Column: col,
+			Msg: fmt.Sprintf("missing on %d rows (first row %d, %s): no header names it; if an unknown column holds it, --map 'HEADER=%s'", m.rows, m.first, m.msg, col)})
+	}
 	v.sameUser()
 	v.sharedClaims()
 	// Problems found at the end join the others in row order.
@@ -121,11 +133,50 @@ func ValidateContext(ctx context.Context, src Source) (*Checked, error) {
 	return v.out, nil
 }
 
+// Open opens the manifest with its columns named as ColumnNames says.
+func (s Source) Open() (formats.Reader, error) {
+	names, err := jobs.ColumnNames(s.Parse)
+	if err != nil {
+		return nil, err
+	}
+	r, err := formats.Open(s.Path, formats.Options{Sheet: s.Sheet})
+	if err != nil {
+		return nil, err
+	}
+	return formats.Rename(r, s.Path, names), nil
+}
+
 // validator is one validation under way.
 type validator struct {
 	src           Source
 	out           *Checked
 	users, owners []claim
+	// header and missing are set when the header has unknown columns:
+	// "missing" problems of columns the header lacks are counted in
+	// missing instead of told on every row.
+	header  []string
+	missing map[string]*missing
+}
+
+// missing counts the rows that lack a column no header names.
+type missing struct {
+	rows, first int
+	msg         string
+}
+
+// cascade reports whether p is a row's "missing" problem that the unknown
+// header explains, and counts it.
+func (v *validator) cascade(p *formats.Problem) bool {
+	if v.missing == nil || !strings.HasPrefix(p.Msg, "missing") || slices.Contains(v.header, p.Column) {
+		return false
+	}
+	m := v.missing[p.Column]
+	if m == nil {
+		m = &missing{first: p.Row, msg: strings.TrimPrefix(strings.TrimPrefix(p.Msg, "missing"), ": ")}
+		v.missing[p.Column] = m
+	}
+	m.rows++
+	return true
 }
 
 func (v *validator) add(p error) {
@@ -141,7 +192,9 @@ func (v *validator) row(row formats.Row) {
 	out.AllRows++
 	j, probs := jobs.Parse(row, v.src.Parse)
 	for _, p := range probs {
-		v.add(p)
+		if !v.cascade(p) {
+			v.add(p)
+		}
 	}
 	if j == nil {
 		out.Rows++ // an invalid row stops every shard alike

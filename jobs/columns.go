@@ -1,0 +1,92 @@
+package jobs
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/synbatch/synbatch/formats"
+)
+
+// ColumnNames returns how a manifest's columns are named for Parse: by
+// --map first, --ignore next (""), then the known column whose letters and
+// digits match in any case ("User ID" is user_id), else the column as read,
+// which CheckColumns reports as unknown. A --map to no known column is an
+// error.
+func ColumnNames(opt ParseOptions) (func(column string) string, error) {
+	byKey := map[string]string{}
+	for _, c := range append(KnownColumns(), readOnlyColumns...) {
+		byKey[formats.Key(c)] = c
+	}
+	mapped := map[string]string{}
+	for header, col := range opt.Map {
+		c, ok := byKey[formats.Key(col)]
+		if !ok {
+			return nil, fmt.Errorf("--map %s=%s: no column %s (known: %s)", header, col, formats.Quote(col), strings.Join(KnownColumns(), ", "))
+		}
+		if formats.Key(header) == "" {
+			return nil, fmt.Errorf("--map %s=%s: the header has no letters or digits", header, col)
+		}
+		mapped[formats.Key(header)] = c
+	}
+	ignored := map[string]bool{}
+	for _, h := range opt.Ignore {
+		if formats.Key(h) == "" {
+			return nil, fmt.Errorf("--ignore %q: the header has no letters or digits", h)
+		}
+		ignored[formats.Key(h)] = true
+	}
+	return func(column string) string {
+		k := formats.Key(column)
+		if c, ok := mapped[k]; ok {
+			return c
+		}
+		if ignored[k] {
+			return ""
+		}
+		if c, ok := byKey[k]; ok {
+			return c
+		}
+		return column
+	}, nil
+}
+
+// CheckColumns reports header names that no row may have, each once, with
+// the closest known column and the flags that map or skip it.
+func CheckColumns(file string, cols []string) []*formats.Problem {
+	known := KnownColumns()
+	var out []*formats.Problem
+	for _, c := range cols {
+		if slices.Contains(known, c) || slices.Contains(readOnlyColumns, c) {
+			continue
+		}
+		hint := ""
+		if s := closest(c, known); s != "" {
+			hint = fmt.Sprintf(" (did you mean %s?)", formats.Quote(s))
+		}
+		h := c
+		if len(h) > 40 {
+			h = "HEADER" // the message quotes it already, shortened
+		}
+		out = append(out, &formats.Problem{File: file, Row: 1, Column: formats.Clip(c),
+			Msg: fmt.Sprintf("unknown column %s%s: name its column with --map '%s=COLUMN', or skip it with --ignore '%s' (columns: %s)",
+				formats.Quote(c), hint, h, h, strings.Join(known, ", "))})
+	}
+	return out
+}
+
+// closest returns the known column nearest to c by edit distance of their
+// letters and digits, or "" when none is near enough to be a likely typo.
+func closest(c string, known []string) string {
+	k := formats.Key(c)
+	if len(k) > 64 {
+		return "" // no column is that long; and the distance is quadratic
+	}
+	best, dist := "", len(k)/3+1
+	for _, name := range known {
+		if d := formats.EditDistance(k, formats.Key(name)); d < dist || d == dist && best == "" && d <= 2 {
+			best, dist = name, d
+		}
+	}
+	return best
+}
