@@ -45,6 +45,10 @@ type workbook struct {
 	parts  map[string]*zip.File
 	sheets []sheetEntry
 	sst    string // part name of the shared-strings table, "" if none
+	styles string // part name of the styles, "" if none
+	// date1904 is set for a workbook that counts dates from 1904 (old
+	// Mac Excel, and Numbers).
+	date1904 bool
 }
 
 // sheetEntry is one sheet as the workbook lists it.
@@ -153,6 +157,12 @@ func (wb *workbook) readSheets(book string) error {
 		if strings.HasSuffix(r.typ, "/sharedStrings") {
 			wb.sst = r.target
 		}
+		if strings.HasSuffix(r.typ, "/styles") {
+			wb.styles = r.target
+		}
+	}
+	if wb.styles == "" && wb.parts["xl/styles.xml"] != nil {
+		wb.styles = "xl/styles.xml"
 	}
 	if wb.sst == "" && wb.parts["xl/sharedstrings.xml"] != nil {
 		wb.sst = "xl/sharedstrings.xml"
@@ -160,6 +170,10 @@ func (wb *workbook) readSheets(book string) error {
 	found := false
 	err = wb.decode(book, true, func(d *xml.Decoder, se xml.StartElement) error {
 		found = true
+		if se.Name.Local == "workbookPr" {
+			v, _ := attr(se, "date1904")
+			wb.date1904 = v == "1" || v == "true"
+		}
 		if se.Name.Local != "sheet" {
 			return nil
 		}

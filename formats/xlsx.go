@@ -23,6 +23,7 @@ type xlsxReader struct {
 	sheet  sheetEntry
 	index  int // 1-based position of the sheet in the workbook
 	sst    *sharedStrings
+	styles *styles
 	part   io.ReadCloser
 	dec    *xml.Decoder
 	hdr    *header
@@ -58,6 +59,9 @@ func newXLSXReader(zr *zip.Reader, name, sheet string, maxUnzip int64) (*xlsxRea
 	}
 	r := &xlsxReader{name: name, wb: wb, sheet: wb.sheets[i], index: i + 1}
 	if r.sst, err = wb.readSharedStrings(); err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", name, err)
+	}
+	if r.styles, err = wb.readStyles(); err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", name, err)
 	}
 	if r.part, err = wb.open(r.sheet.part); err != nil {
@@ -279,11 +283,16 @@ func (r *xlsxReader) rowCells() (xlsxRow, error) {
 	}
 }
 
-// cell decodes the <c> element just started into its raw value, as a
-// spreadsheet stores it (numbers unformatted, booleans 1 or 0), or says why
-// it has none that may be used.
+// cell decodes the <c> element just started into its value, or says why it
+// has none that may be used. Numbers come as the spreadsheet stores them
+// (unformatted), except a number shown as a date, which comes as an ISO
+// 8601 date; a boolean cell comes as true or false.
 func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 	typ, _ := attr(se, "t")
+	style := -1
+	if s, ok := attr(se, "s"); ok {
+		style, _ = strconv.Atoi(s)
+	}
 	var v, inline []byte
 	for depth := 1; depth > 0; {
 		tok, err := r.dec.Token()
@@ -325,6 +334,19 @@ func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 		return string(unescapeBSTR(inline)), "", nil
 	case "e":
 		return "", fmt.Sprintf("error cell %s (a formula that failed in the spreadsheet): fix or empty the cell", Clip(string(v))), nil
+	case "b":
+		switch strings.TrimSpace(string(v)) {
+		case "1":
+			return "true", "", nil
+		case "0":
+			return "false", "", nil
+		}
+	case "", "n":
+		if r.styles.isDate(style) && len(v) > 0 {
+			if d, ok := excelDate(string(v), r.wb.date1904); ok {
+				return d, "", nil
+			}
+		}
 	}
 	return string(v), "", nil
 }

@@ -118,7 +118,7 @@ func TestXLSX(t *testing.T) {
 		"5 msisdns=447470274584 note=1.5 user_id=@bob:synbatch.test",
 		"6 msisdns=447470274584 user_id=carol",
 		"7 msisdns=9007199254740993 user_id=dave",
-		"9 msisdns=1.2345678901234567E+16 note=1 user_id=erin",
+		"9 msisdns=1.2345678901234567E+16 note=true user_id=erin",
 	}
 	tests := []struct {
 		name    string
@@ -189,7 +189,8 @@ func TestXLSXRawValues(t *testing.T) {
 		{"fraction in exponent form is kept", rawNumber("1.5E-3"), "1.5E-3"},
 		{"decimal form is kept", rawNumber("447470274584.0"), "447470274584.0"},
 		{"fraction", 1.25, "1.25"},
-		{"boolean reads as 1", true, "1"},
+		{"boolean cell reads by its type", true, "true"},
+		{"false boolean cell", false, "false"},
 		{"text that looks like a number", "4.47470274584E+11", "447470274584"},
 		{"text without an exponent sign", "2e10", "2e10"},
 		{"text with leading zero", "01234", "01234"},
@@ -253,6 +254,100 @@ func TestIntegerDigits(t *testing.T) {
 	for _, tt := range tests {
 		if got := integerDigits(tt.in); got != tt.want {
 			t.Errorf("integerDigits(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestXLSXDateCellsReadAsDates: a number shown as a date (a built-in or a
+// custom date format) reads as an ISO 8601 date, or date and time, in the
+// workbook's date system; other numbers stay numbers.
+func TestXLSXDateCellsReadAsDates(t *testing.T) {
+	for _, date1904 := range []bool{false, true} {
+		f := excelize.NewFile()
+		if err := f.SetWorkbookProps(&excelize.WorkbookPropsOptions{Date1904: &date1904}); err != nil {
+			t.Fatal(err)
+		}
+		builtin, _ := f.NewStyle(&excelize.Style{NumFmt: 14})
+		custom := "yyyy-mm-dd"
+		iso, _ := f.NewStyle(&excelize.Style{CustomNumFmt: &custom})
+		stamp := "dd/mm/yyyy hh:mm"
+		withTime, _ := f.NewStyle(&excelize.Style{CustomNumFmt: &stamp})
+		quoted := `0.00" days"`
+		notDate, _ := f.NewStyle(&excelize.Style{CustomNumFmt: &quoted})
+		// Serial numbers of 2026-01-31 in each date system.
+		serial := 46053.0
+		if date1904 {
+			serial -= 1462
+		}
+		for _, c := range []struct {
+			ref   string
+			v     any
+			style int
+		}{
+			{"A1", "name", 0}, {"B1", "value", 0},
+			{"B2", serial, builtin},
+			{"B3", serial, iso},
+			{"B4", serial + 0.4375, withTime}, // 10:30
+			{"B5", serial, notDate},
+			{"B6", serial, 0},
+		} {
+			if err := f.SetCellValue("Sheet1", c.ref, c.v); err != nil {
+				t.Fatal(err)
+			}
+			if c.style != 0 {
+				if err := f.SetCellStyle("Sheet1", c.ref, c.ref, c.style); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.ref != "A1" && c.ref != "B1" {
+				_ = f.SetCellValue("Sheet1", "A"+c.ref[1:], "x")
+			}
+		}
+		path := filepath.Join(t.TempDir(), "d.xlsx")
+		if err := f.SaveAs(path); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		r, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"2026-01-31", "2026-01-31", "2026-01-31T10:30:00", strconv.FormatFloat(serial, 'f', -1, 64), strconv.FormatFloat(serial, 'f', -1, 64)}
+		for i, w := range want {
+			row, err := r.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := row.Fields["value"].Value; got != w {
+				t.Errorf("1904=%v row %d: %q, want %q", date1904, i+2, got, w)
+			}
+		}
+		r.Close()
+	}
+}
+
+func TestExcelSerialDates(t *testing.T) {
+	for _, c := range []struct {
+		serial   string
+		date1904 bool
+		want     string
+	}{
+		{"1", false, "1900-01-01"},
+		{"59", false, "1900-02-28"},
+		{"61", false, "1900-03-01"},
+		{"46053", false, "2026-01-31"},
+		{"46053.5", false, "2026-01-31T12:00:00"},
+		{"0", true, "1904-01-01"},
+		{"2958465", false, "9999-12-31"},
+	} {
+		got, ok := excelDate(c.serial, c.date1904)
+		if !ok || got != c.want {
+			t.Errorf("%s (1904=%v): %q %v, want %q", c.serial, c.date1904, got, ok, c.want)
+		}
+	}
+	for _, bad := range []string{"60", "-1", "2958466", "x"} {
+		if got, ok := excelDate(bad, false); ok {
+			t.Errorf("%s: %q, want no date", bad, got)
 		}
 	}
 }
