@@ -175,11 +175,11 @@ func applyOptionsFrom(c *cli.Context, stderr io.Writer) (applyOptions, error) {
 // checkManifest validates the manifest once, against the server it runs
 // on, and connects. Without a server name it asks the server for it first
 // (whoami, a read); otherwise a bad manifest stops before any request.
-// confirm sees the result before the first request that could lead to a
-// write. A journal that already validated these bytes (state, sum) stands
+// confirm sees the result, and the connected client to plan with (reads
+// only), before the first write. A journal that already validated these bytes (state, sum) stands
 // for a second reading.
 func checkManifest(ctx context.Context, o runOptions, stderr io.Writer, state *journal.State, sum string,
-	confirm func(*pipeline.Checked) error) (*synapse.Client, *pipeline.Checked, pipeline.Source, error) {
+	confirm func(*synapse.Client, pipeline.Source, *pipeline.Checked) error) (*synapse.Client, *pipeline.Checked, pipeline.Source, error) {
 	src := o.src
 	client, err := synapse.New(o.conn.cfg)
 	if err != nil {
@@ -201,13 +201,13 @@ func checkManifest(ctx context.Context, o runOptions, stderr io.Writer, state *j
 	if err := reportValidation(stderr, stderr, false, src, checked); err != nil {
 		return nil, nil, src, err
 	}
-	if confirm != nil {
-		if err := confirm(checked); err != nil {
+	if !connected {
+		if _, err := connect(ctx, client); err != nil {
 			return nil, nil, src, err
 		}
 	}
-	if !connected {
-		if _, err := connect(ctx, client); err != nil {
+	if confirm != nil {
+		if err := confirm(client, src, checked); err != nil {
 			return nil, nil, src, err
 		}
 	}
@@ -240,11 +240,13 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 		return err
 	}
 	// Checking only reads (the manifest, whoami): the first stop ends it.
-	client, checked, src, err := checkManifest(soft, o.runOptions, stderr, state, sum, func(ch *pipeline.Checked) error {
+	client, checked, src, err := checkManifest(soft, o.runOptions, stderr, state, sum, func(client *synapse.Client, src pipeline.Source, ch *pipeline.Checked) error {
 		if ch.Generate > 0 && o.passwordsOut == "" {
 			return usageErr("%d rows generate a password: give --passwords-out FILE to keep them", ch.Generate)
 		}
-		return confirmDestructive(ch, o.yes, stdin, stderr)
+		cfg := o.cfg
+		cfg.Source, cfg.Checked, cfg.MatchBy = src, ch, src.Parse.MatchBy
+		return confirmDestructive(soft, client, cfg, ch, o.yes, stdin, stderr)
 	})
 	if err != nil {
 		return err
@@ -308,10 +310,44 @@ func rowPrinter(stdout io.Writer, list bool) func(journal.Record) {
 
 // confirmDestructive says how many rows take something from users and, on a
 // terminal, asks before going on; without a terminal it needs --yes.
-func confirmDestructive(ch *pipeline.Checked, yes bool, stdin io.Reader, stderr io.Writer) error {
+// Unless --yes is given, the counts come from a plan of the destructive
+// rows (reads only): a row already done, or whose user does not exist,
+// takes nothing and is not counted, and the rows that erase an account are
+// named. When no row would take anything, there is nothing to confirm.
+func confirmDestructive(ctx context.Context, client *synapse.Client, cfg pipeline.Config, ch *pipeline.Checked,
+	yes bool, stdin io.Reader, stderr io.Writer) error {
+	counts := map[jobs.Action]int{}
+	some := false
+	for _, a := range jobs.Actions() {
+		if a.Destructive() && ch.Actions[a] > 0 {
+			counts[a], some = ch.Actions[a], true
+		}
+	}
+	if !some {
+		return nil
+	}
+	var erasing []string
+	erases := 0
+	if !yes {
+		clear(counts)
+		_, err := pipeline.PlanOf(ctx, client, cfg, jobs.Action.Destructive, func(p pipeline.PlannedRow) {
+			if p.Kind != jobs.KindUpdate && p.Kind != jobs.KindCreate {
+				return
+			}
+			counts[p.Action]++
+			if p.Erases {
+				if erases++; erases <= 10 {
+					erasing = append(erasing, fmt.Sprintf("row %d %s", p.Row, p.UserID))
+				}
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("%w: plan the rows to confirm: %w", pipeline.ErrStopped, err)
+		}
+	}
 	var parts []string
 	for _, a := range jobs.Actions() {
-		if n := ch.Actions[a]; n > 0 && a.Destructive() {
+		if n := counts[a]; n > 0 {
 			one, many := "user", "users"
 			if a.Room() {
 				one, many = "room", "rooms"
@@ -323,6 +359,13 @@ func confirmDestructive(ch *pipeline.Checked, yes bool, stdin io.Reader, stderr 
 		return nil
 	}
 	what := strings.Join(parts, ", ")
+	if erases > 0 {
+		more := ""
+		if erases > len(erasing) {
+			more = fmt.Sprintf(" and %d more", erases-len(erasing))
+		}
+		what += " (erasing " + strings.Join(erasing, ", ") + more + ")"
+	}
 	if yes {
 		fmt.Fprintf(stderr, "synbatch: this run will %s (--yes given)\n", what)
 		return nil

@@ -35,6 +35,7 @@ func planDeactivate(_ context.Context, j *Job, env Env, _ *State, p *Plan, u *sy
 		what = "deactivated and erased"
 	}
 	c, id := env.Client, p.UserID
+	p.Erases = erase
 	p.Changes = append(p.Changes, FieldChange{Field: "account", Old: accountState(u), New: what})
 	p.steps = append(p.steps, step{fields: []string{"account"}, do: func(ctx context.Context) (int, error) {
 		return 200, c.Deactivate(ctx, id, erase)

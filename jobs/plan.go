@@ -60,7 +60,9 @@ type Plan struct {
 	// Notes say what apply leaves as it is or behind, for the admin to
 	// decide by: a password kept, an account nobody can log in to.
 	Notes []string
-	steps []step
+	// Erases: the row's write erases an account (deactivate with erase).
+	Erases bool
+	steps  []step
 }
 
 // step is one write. password marks a write that sets a password: its

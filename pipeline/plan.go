@@ -22,12 +22,18 @@ type PlannedRow struct {
 	Changes []jobs.FieldChange `json:"changes,omitempty"`
 	Reason  string             `json:"reason,omitempty"`
 	Notes   []string           `json:"notes,omitempty"`
+	Erases  bool               `json:"erases,omitempty"`
 }
 
 // Plan works out what apply would do to every row, sending only GET
 // requests, through the same pool and rate limit as apply. emit sees the
 // rows in manifest order.
 func Plan(ctx context.Context, client *synapse.Client, cfg Config, emit func(PlannedRow)) (map[jobs.Kind]int, error) {
+	return PlanOf(ctx, client, cfg, nil, emit)
+}
+
+// PlanOf is Plan of only the rows whose action keep accepts (nil: all).
+func PlanOf(ctx context.Context, client *synapse.Client, cfg Config, keep func(jobs.Action) bool, emit func(PlannedRow)) (map[jobs.Kind]int, error) {
 	r, err := cfg.Source.Open()
 	if err != nil {
 		return nil, err
@@ -72,7 +78,7 @@ func Plan(ctx context.Context, client *synapse.Client, cfg Config, emit func(Pla
 		if len(probs) > 0 {
 			return nil, fmt.Errorf("%w: %v", ErrInvalid, probs[0])
 		}
-		if !cfg.Source.Mine(job) {
+		if !cfg.Source.Mine(job) || keep != nil && !keep(job.Action) {
 			continue
 		}
 		s := seq
@@ -89,7 +95,7 @@ func Plan(ctx context.Context, client *synapse.Client, cfg Config, emit func(Pla
 			if err != nil {
 				return fmt.Errorf("row %d: %w", job.Row, err)
 			}
-			deliver(s, PlannedRow{Row: job.Row, UserID: p.UserID, Action: job.Action, Kind: p.Kind, Changes: p.Changes, Reason: p.Reason, Notes: p.Notes})
+			deliver(s, PlannedRow{Row: job.Row, UserID: p.UserID, Action: job.Action, Kind: p.Kind, Changes: p.Changes, Reason: p.Reason, Notes: p.Notes, Erases: p.Erases})
 			return nil
 		})
 	}
