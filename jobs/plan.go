@@ -160,24 +160,34 @@ func IsRowError(err error) bool {
 // server, the token) are returned.
 func (j *Job) PlanRow(ctx context.Context, env Env) (*Plan, error) {
 	p, err := j.Plan(ctx, env, &State{})
-	var re *RowError
-	switch {
-	case err == nil:
+	if err == nil {
 		return p, nil
-	case errors.As(err, &re) && re.Conflict:
-		return &Plan{Kind: KindConflict, UserID: j.Subject(), Reason: re.Msg}, nil
-	case errors.As(err, &re):
-		return &Plan{Kind: KindError, UserID: j.Subject(), Reason: re.Msg}, nil
 	}
+	// A row that fails after its user was found names the user, and the
+	// key it was matched by.
+	failed := &Plan{UserID: j.Subject()}
+	if p != nil {
+		failed.UserID, failed.Notes = p.UserID, p.Notes
+	}
+	var re *RowError
 	var se *synapse.Error
-	if errors.As(err, &se) && !synapse.IsAuth(err) && !synapse.IsRetryable(err) {
-		return &Plan{Kind: KindError, UserID: j.Subject(), Reason: err.Error()}, nil
+	switch {
+	case errors.As(err, &re) && re.Conflict:
+		failed.Kind, failed.Reason = KindConflict, re.Msg
+	case errors.As(err, &re):
+		failed.Kind, failed.Reason = KindError, re.Msg
+	case errors.As(err, &se) && !synapse.IsAuth(err) && !synapse.IsRetryable(err):
+		failed.Kind, failed.Reason = KindError, err.Error()
+	default:
+		return nil, err
 	}
-	return nil, err
+	return failed, nil
 }
 
 // Plan reads what the server holds and works out the writes the row needs.
-// It sends only GET requests.
+// It sends only GET requests. When the row fails after its user was found,
+// the plan so far (its user, its notes) comes with the error, and the error
+// says which key a matched user was found by.
 func (j *Job) Plan(ctx context.Context, env Env, st *State) (*Plan, error) {
 	id, err := j.Resolve(ctx, env)
 	if err != nil {
@@ -194,7 +204,10 @@ func (j *Job) Plan(ctx context.Context, env Env, st *State) (*Plan, error) {
 		p.note("matched by %s%s", by, j.Match)
 	}
 	if err := j.spec.plan(ctx, j, env, st, p); err != nil {
-		return nil, err
+		if j.Match != "" {
+			err = fmt.Errorf("%s: %w", p.Notes[0], err)
+		}
+		return p, err
 	}
 	if p.Kind == KindUpdate && len(p.steps) == 0 {
 		p.Kind = KindUnchanged
@@ -238,7 +251,11 @@ func (j *Job) Run(ctx context.Context, env Env, st *State) (Result, error) {
 	}
 	p, err := j.Plan(ctx, env, st)
 	if err != nil {
-		return Result{UserID: j.Subject()}, err
+		res := Result{UserID: j.Subject()}
+		if p != nil {
+			res.UserID = p.UserID
+		}
+		return res, err
 	}
 	res, err := j.run(ctx, env, st, p)
 	if err == nil {
