@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,9 +22,16 @@ import (
 )
 
 // UserColumns are the columns of `export users`: the manifest's columns,
-// then read-only ones that apply accepts and ignores.
-var userColumns = []string{"user_id", "displayname", "avatar_url", "admin", "user_type", "emails", "msisdns",
-	"external_ids", "deactivated", "locked", "shadow_banned", "erased", "is_guest", "creation_ts"}
+// then read-only ones that apply accepts and ignores. A table (CSV, TSV,
+// XLSX) shows creation_ts also as a date (created) and when the user was
+// last seen (last_seen), in ISO 8601, so an inactive-user report is one
+// sort away; JSONL, read by programs, keeps Synapse's numbers.
+var (
+	userColumns = []string{"user_id", "displayname", "avatar_url", "admin", "user_type", "emails", "msisdns",
+		"external_ids", "deactivated", "locked", "shadow_banned", "erased", "is_guest", "creation_ts"}
+	tableColumns = append(slices.Clip(userColumns), "created", "last_seen")
+	jsonlColumns = append(slices.Clip(userColumns), "last_seen_ts")
+)
 
 // UserRecord is one exported account, as staged between pages and files.
 type UserRecord struct {
@@ -38,18 +48,34 @@ type UserRecord struct {
 	ShadowBanned bool     `json:"shadow_banned"`
 	Erased       bool     `json:"erased"`
 	IsGuest      bool     `json:"is_guest"`
-	CreationTS   int64    `json:"creation_ts"`
+	CreationTS   int64    `json:"creation_ts"`            // seconds, as the user's own record gives it
+	LastSeenTS   int64    `json:"last_seen_ts,omitempty"` // ms, from the list (Synapse 1.160); 0 when never seen
 }
 
-func (u *UserRecord) values() []any {
+func (u *UserRecord) values(jsonl bool) []any {
 	str := func(s string) any {
 		if s == "" {
 			return nil
 		}
 		return s
 	}
-	return []any{u.UserID, str(u.Displayname), str(u.AvatarURL), u.Admin, str(u.UserType), u.Emails, u.Msisdns,
+	v := []any{u.UserID, str(u.Displayname), str(u.AvatarURL), u.Admin, str(u.UserType), u.Emails, u.Msisdns,
 		u.ExternalIDs, u.Deactivated, u.Locked, u.ShadowBanned, u.Erased, u.IsGuest, u.CreationTS}
+	var seen any
+	if jsonl {
+		if u.LastSeenTS > 0 {
+			seen = u.LastSeenTS
+		}
+		return append(v, seen)
+	}
+	var created any
+	if u.CreationTS > 0 {
+		created = time.Unix(u.CreationTS, 0).UTC()
+	}
+	if u.LastSeenTS > 0 {
+		seen = time.UnixMilli(u.LastSeenTS).UTC().Truncate(time.Second)
+	}
+	return append(v, created, seen)
 }
 
 // UsersConfig is one `export users` run.
@@ -195,6 +221,9 @@ func fetchUser(ctx context.Context, c *synapse.Client, lu synapse.ListedUser) (*
 	}
 	r := &UserRecord{UserID: u.Name, Admin: bool(u.Admin), Deactivated: bool(u.Deactivated), Locked: bool(u.Locked),
 		ShadowBanned: bool(lu.ShadowBan) || bool(u.ShadowBan), Erased: bool(u.Erased), IsGuest: bool(u.IsGuest), CreationTS: u.CreationTS}
+	if lu.LastSeenTS != nil {
+		r.LastSeenTS = *lu.LastSeenTS
+	}
 	if u.Displayname != nil {
 		r.Displayname = *u.Displayname
 	}
@@ -267,11 +296,20 @@ func writeUsers(stage string, cfg UsersConfig) (int, error) {
 		return 0, err
 	}
 	sort.SliceStable(recs, func(a, b int) bool { return recs[a].UserID < recs[b].UserID })
+	jsonl := strings.EqualFold(cfg.Format, "jsonl")
+	if cfg.Out != "-" {
+		ext := strings.ToLower(filepath.Ext(cfg.Out))
+		jsonl = ext == ".jsonl" || ext == ".ndjson"
+	}
+	cols := tableColumns
+	if jsonl {
+		cols = jsonlColumns
+	}
 	var w formats.Writer
 	if cfg.Out == "-" {
-		w, err = formats.NewStreamWriter(cfg.Stdout, cfg.Format, userColumns)
+		w, err = formats.NewStreamWriter(cfg.Stdout, cfg.Format, cols)
 	} else {
-		w, err = formats.Create(cfg.Out, userColumns)
+		w, err = formats.Create(cfg.Out, cols)
 	}
 	if err != nil {
 		return 0, err
@@ -281,7 +319,7 @@ func writeUsers(stage string, cfg UsersConfig) (int, error) {
 		if i > 0 && recs[i].UserID == recs[i-1].UserID {
 			continue
 		}
-		if err := w.Write(recs[i].values()); err != nil {
+		if err := w.Write(recs[i].values(jsonl)); err != nil {
 			w.Close()
 			return n, err
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -16,8 +17,9 @@ import (
 )
 
 // Writer writes rows of one table. Values are strings, bools, integers,
-// []string (lists, joined with ';' in CSV and XLSX) or any other JSON value
-// (JSONL only). nil writes an empty cell.
+// []string (lists, joined with ';' in CSV and XLSX), times (ISO 8601 in UTC
+// in CSV, a date cell in XLSX) or any other JSON value (JSONL only). nil
+// writes an empty cell.
 type Writer interface {
 	Write(values []any) error
 	// Close finishes the file; the output is complete only if it returns nil.
@@ -74,6 +76,8 @@ func cellText(v any) string {
 		return strconv.Itoa(x)
 	case int64:
 		return strconv.FormatInt(x, 10)
+	case time.Time:
+		return x.UTC().Format(time.RFC3339)
 	case fmt.Stringer:
 		return Escape(x.String())
 	}
@@ -273,10 +277,11 @@ func (o orderedObject) MarshalJSON() ([]byte, error) {
 
 // xlsxWriter streams rows with excelize's StreamWriter: memory stays flat.
 type xlsxWriter struct {
-	out  *atomicFile
-	f    *excelize.File
-	sw   *excelize.StreamWriter
-	next int
+	out       *atomicFile
+	f         *excelize.File
+	sw        *excelize.StreamWriter
+	next      int
+	dateStyle int // shows a time as an ISO 8601 date and time
 }
 
 func newXLSXWriter(out *atomicFile, columns []string) (*xlsxWriter, error) {
@@ -287,6 +292,11 @@ func newXLSXWriter(out *atomicFile, columns []string) (*xlsxWriter, error) {
 		return nil, fmt.Errorf("xlsx: %w", err)
 	}
 	x := &xlsxWriter{out: out, f: f, sw: sw, next: 1}
+	iso := "yyyy-mm-dd hh:mm:ss"
+	if x.dateStyle, err = f.NewStyle(&excelize.Style{CustomNumFmt: &iso}); err != nil {
+		out.abort()
+		return nil, fmt.Errorf("xlsx: %w", err)
+	}
 	head := make([]any, len(columns))
 	for i, c := range columns {
 		head[i] = c
@@ -315,6 +325,8 @@ func (x *xlsxWriter) Write(values []any) error {
 		switch v.(type) {
 		case int, int64:
 			cells[i] = v // timestamps stay numbers for sorting
+		case time.Time:
+			cells[i] = excelize.Cell{StyleID: x.dateStyle, Value: v.(time.Time).UTC()}
 		default:
 			cells[i] = cellText(v)
 		}

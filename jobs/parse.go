@@ -13,7 +13,7 @@ import (
 )
 
 // readOnlyColumns come from `export users`; apply accepts and ignores them.
-var readOnlyColumns = []string{"deactivated", "creation_ts", "is_guest", "erased", "shadow_banned", "locked", "appservice_id"}
+var readOnlyColumns = []string{"deactivated", "creation_ts", "created", "last_seen", "last_seen_ts", "is_guest", "erased", "shadow_banned", "locked", "appservice_id"}
 
 // exactColumns hold free text that Synapse stores as given: their values
 // are used as the reader delivers them, untrimmed. The CSV and XLSX readers

@@ -100,3 +100,17 @@ func TestLocalisedExcelBooleans(t *testing.T) {
 		t.Error("ja read as a boolean")
 	}
 }
+
+// TestExportedDateColumnsAreReadOnly: the columns export users adds for
+// dates are accepted and ignored, like creation_ts.
+func TestExportedDateColumnsAreReadOnly(t *testing.T) {
+	cols := []string{"user_id", "creation_ts", "created", "last_seen", "last_seen_ts"}
+	if probs := CheckColumns("m.csv", cols); len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	j, probs := Parse(row("user_id", "a", "displayname", "A", "creation_ts", "1769853600", "created", "2026-01-31T10:00:00Z",
+		"last_seen", "2026-06-01T10:00:00Z", "last_seen_ts", "1780308000123"), ParseOptions{File: "m.csv", ServerName: "hs"})
+	if len(probs) > 0 || *j.payload.(*profile).Displayname != "A" {
+		t.Fatalf("%v %v", j, probs)
+	}
+}

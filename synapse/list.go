@@ -31,6 +31,7 @@ type ListedUser struct {
 	Locked      Flag    `json:"locked"`
 	IsGuest     Flag    `json:"is_guest"`
 	CreationTS  int64   `json:"creation_ts"`
+	LastSeenTS  *int64  `json:"last_seen_ts"` // ms; Synapse 1.160 and later, null when never seen
 }
 
 // ListUsers returns one page of users from offset from, and the offset of
