@@ -128,7 +128,7 @@ func runOptionsFrom(c *cli.Context, stderr io.Writer) (runOptions, error) {
 	if err != nil {
 		return runOptions{}, err
 	}
-	src, err := sourceFrom(c, cn.serverName, cn.phoneRegion)
+	src, err := sourceFrom(c, cn.serverName, cn.phoneRegion, cn.headers)
 	if err != nil {
 		return runOptions{}, err
 	}

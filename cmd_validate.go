@@ -24,6 +24,8 @@ func manifestFlags() []cli.Flag {
 		&cli.StringFlag{Name: "auth-provider", Usage: "external_ids cells are bare ids of the identity provider `IDP` (for an IdP's export)"},
 		&cli.BoolFlag{Name: "generate-passwords", Usage: "generate a password for rows that need one and have none (new users, reset-password, reactivate)"},
 		&cli.StringFlag{Name: "phone-region", Usage: "read phone numbers written without a country code (07700 900123) as numbers of `REGION` (GB, DE, …; default: refuse them; or phone_region: in the config)", EnvVars: []string{"SYNBATCH_PHONE_REGION"}},
+		&cli.GenericFlag{Name: "map", Value: &repeated{}, Usage: "read the column headed `HEADER=COLUMN` as COLUMN (repeatable; or map: in the config)"},
+		&cli.GenericFlag{Name: "ignore", Value: &repeated{}, Usage: "skip the column headed `HEADER` (repeatable)"},
 	}
 }
 
@@ -39,16 +41,13 @@ func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command
 			if err != nil {
 				return err
 			}
-			// Read as apply will read it: the config's phone_region too.
-			var region string
-			if !c.IsSet("phone-region") {
-				fc, _, err := loadConfig(c)
-				if err != nil {
-					return err
-				}
-				region = fc.PhoneRegion
+			// Read as apply will read it: the config's phone_region and
+			// map too.
+			fc, source, err := loadConfig(c)
+			if err != nil {
+				return err
 			}
-			src, err := sourceFrom(c, c.String("server-name"), region)
+			src, err := sourceFrom(c, c.String("server-name"), fc.PhoneRegion, manifestConfig{source, fc.Map})
 			if err != nil {
 				return err
 			}
@@ -82,8 +81,9 @@ func validateUntil(ctx context.Context, src pipeline.Source, stderr io.Writer) (
 }
 
 // sourceFrom reads the manifest argument and the flags that shape its rows;
-// phoneRegion is the config's phone_region, which --phone-region overrides.
-func sourceFrom(c *cli.Context, serverName, phoneRegion string) (pipeline.Source, error) {
+// phoneRegion is the config's phone_region, which --phone-region overrides,
+// and cfg its map, which --map overrides header by header.
+func sourceFrom(c *cli.Context, serverName, phoneRegion string, cfg manifestConfig) (pipeline.Source, error) {
 	if c.NArg() != 1 {
 		return pipeline.Source{}, usageErr("%s: want one MANIFEST argument (got %d)", c.Command.Name, c.NArg())
 	}
@@ -101,8 +101,13 @@ func sourceFrom(c *cli.Context, serverName, phoneRegion string) (pipeline.Source
 		}
 		region = strings.ToUpper(region)
 	}
+	headers, ignore, err := headerFlags(c, cfg)
+	if err != nil {
+		return pipeline.Source{}, err
+	}
 	path := c.Args().First()
 	return pipeline.Source{Path: path, Sheet: c.String("sheet"), Parse: jobs.ParseOptions{
+		Map: headers, Ignore: ignore,
 		File: path, ServerName: serverName, DefaultAction: act, ReplaceLists: c.Bool("replace-lists"),
 		MatchBy: c.String("match-by"), AuthProvider: c.String("auth-provider"), GeneratePasswords: c.Bool("generate-passwords"),
 		PhoneRegion: region,

@@ -48,14 +48,17 @@ type fileConfig struct {
 	CAFile     string `yaml:"ca_file"`
 	// PhoneRegion is --phone-region's default.
 	PhoneRegion string `yaml:"phone_region"`
+	// Map is --map's default: HEADER: column.
+	Map map[string]string `yaml:"map"`
 }
 
 // conn is a resolved connection: where, who, and how.
 type conn struct {
 	cfg         synapse.Config
 	serverName  string
-	phoneRegion string // the config's phone_region
-	source      string // where the settings came from, for messages
+	phoneRegion string         // the config's phone_region
+	headers     manifestConfig // the config's map
+	source      string         // where the settings came from, for messages
 }
 
 // resolveConn merges flags and environment over the config file (synbatch's,
@@ -65,7 +68,7 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &conn{source: source, phoneRegion: fc.PhoneRegion}
+	out := &conn{source: source, phoneRegion: fc.PhoneRegion, headers: manifestConfig{source, fc.Map}}
 	cfg := &out.cfg
 	cfg.Server = first(c.String("server"), fc.Server, fc.BaseURL)
 	if cfg.Server == "" {

@@ -20,14 +20,10 @@ func ColumnNames(opt ParseOptions) (func(column string) string, error) {
 	}
 	mapped := map[string]string{}
 	for header, col := range opt.Map {
-		c, ok := byKey[formats.Key(col)]
-		if !ok {
-			return nil, fmt.Errorf("--map %s=%s: no column %s (known: %s)", header, col, formats.Quote(col), strings.Join(KnownColumns(), ", "))
+		if err := CheckMap(header, col); err != nil {
+			return nil, fmt.Errorf("--map %s=%s: %w", header, col, err)
 		}
-		if formats.Key(header) == "" {
-			return nil, fmt.Errorf("--map %s=%s: the header has no letters or digits", header, col)
-		}
-		mapped[formats.Key(header)] = c
+		mapped[formats.Key(header)] = byKey[formats.Key(col)]
 	}
 	ignored := map[string]bool{}
 	for _, h := range opt.Ignore {
@@ -49,6 +45,21 @@ func ColumnNames(opt ParseOptions) (func(column string) string, error) {
 		}
 		return column
 	}, nil
+}
+
+// CheckMap checks one HEADER=column mapping: the column must exist, and
+// the header must have a letter or digit to match by.
+func CheckMap(header, col string) error {
+	if formats.Key(header) == "" {
+		return fmt.Errorf("the header %s has no letters or digits", formats.Quote(header))
+	}
+	k := formats.Key(col)
+	for _, c := range append(KnownColumns(), readOnlyColumns...) {
+		if formats.Key(c) == k {
+			return nil
+		}
+	}
+	return fmt.Errorf("no column %s (known: %s)", formats.Quote(strings.TrimSpace(col)), strings.Join(KnownColumns(), ", "))
 }
 
 // CheckColumns reports header names that no row may have, each once, with

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/jobs"
+)
+
+// repeated collects a repeatable flag's values as written: a header may
+// hold a comma, which a StringSliceFlag would split on.
+type repeated []string
+
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+func (r *repeated) String() string     { return strings.Join(*r, ", ") }
+
+// manifestConfig is what the config file says about manifests' headers.
+type manifestConfig struct {
+	source string            // the config file, for messages
+	Map    map[string]string // map: HEADER: column
+}
+
+// headerFlags reads --map and --ignore over the config's map: a header
+// mapped by both takes --map's column. A column that does not exist is a
+// usage error, found before the manifest is read.
+func headerFlags(c *cli.Context, cfg manifestConfig) (map[string]string, []string, error) {
+	m := map[string]string{}
+	for _, h := range slices.Sorted(maps.Keys(cfg.Map)) {
+		if err := jobs.CheckMap(h, cfg.Map[h]); err != nil {
+			return nil, nil, usageErr("map: in %s: %s=%s: %v", cfg.source, h, cfg.Map[h], err)
+		}
+		m[h] = cfg.Map[h]
+	}
+	if r, ok := c.Generic("map").(*repeated); ok {
+		for _, kv := range *r {
+			h, col, ok := strings.Cut(kv, "=")
+			if !ok || strings.TrimSpace(col) == "" {
+				return nil, nil, usageErr("--map %q: want HEADER=COLUMN", kv)
+			}
+			if err := jobs.CheckMap(h, col); err != nil {
+				return nil, nil, usageErr("--map %s: %v", kv, err)
+			}
+			for old := range m {
+				if formats.Key(old) == formats.Key(h) {
+					delete(m, old)
+				}
+			}
+			m[h] = col
+		}
+	}
+	var ignore []string
+	if r, ok := c.Generic("ignore").(*repeated); ok {
+		ignore = *r
+	}
+	for _, h := range ignore {
+		if formats.Key(h) == "" {
+			return nil, nil, usageErr("--ignore %q: the header has no letters or digits", h)
+		}
+	}
+	return m, ignore, nil
+}
