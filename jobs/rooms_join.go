@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -44,5 +45,40 @@ func joinable(ctx context.Context, c *synapse.Client, label, roomID string) erro
 		return conflict("room %s %s and %s is not in it: Synapse joins users to a room that is not public only by an invite from the admin "+
 			"(invite %s to the room, or make it public)", label, rule, admin, admin)
 	}
-	return nil
+	return canInvite(ctx, c, label, roomID, admin)
+}
+
+// canInvite checks the admin's power level against the room's invite level
+// (both 0 when the room does not set them). A creator of a room version
+// with creator power (12) stands above levels.
+func canInvite(ctx context.Context, c *synapse.Client, label, roomID, admin string) error {
+	pls, err := c.RoomState(ctx, roomID, "m.room.power_levels")
+	if err != nil {
+		return fmt.Errorf("read m.room.power_levels of %s: %w", label, err)
+	}
+	if len(pls) == 0 {
+		return nil
+	}
+	var pl struct {
+		powerLevels
+		Invite json.RawMessage `json:"invite"`
+	}
+	_ = json.Unmarshal(pls[0].Content, &pl)
+	need, _ := level(pl.Invite)
+	have, ok := level(pl.Users[admin])
+	if !ok {
+		have, _ = level(pl.UsersDefault)
+	}
+	if have >= need {
+		return nil
+	}
+	rp, err := readRoomPower(ctx, c, roomID)
+	if err != nil {
+		return err
+	}
+	if rp.creatorPower && slices.Contains(rp.creators, admin) {
+		return nil
+	}
+	return conflict("room %s is not public and %s has power level %d there, below the %d it takes to invite: "+
+		"Synapse joins users to it only by an invite from the admin", label, admin, have, need)
 }
