@@ -61,15 +61,18 @@ func guarded(v string) bool {
 	return unicode.IsSpace(first) || unicode.IsSpace(last)
 }
 
-// cellText is a value as a spreadsheet cell, escaped.
-func cellText(v any) string {
+// cellText is a value as a CSV cell, escaped.
+func cellText(v any) string { return cellTextWith(v, Escape) }
+
+// cellTextWith is a value as a spreadsheet cell, escaped by esc.
+func cellTextWith(v any, esc func(string) string) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
 	case string:
-		return Escape(x)
+		return esc(x)
 	case []string:
-		return Escape(strings.Join(x, ";"))
+		return esc(strings.Join(x, ";"))
 	case bool:
 		return strconv.FormatBool(x)
 	case int:
@@ -79,10 +82,27 @@ func cellText(v any) string {
 	case time.Time:
 		return x.UTC().Format(time.RFC3339)
 	case fmt.Stringer:
-		return Escape(x.String())
+		return esc(x.String())
 	}
 	b, _ := json.Marshal(v)
-	return Escape(string(b))
+	return esc(string(b))
+}
+
+// escapeText is Escape for a text cell of a workbook, which no spreadsheet
+// evaluates: a value that starts like a formula is shown as it is. The '
+// stays only where the reader needs it to give the value back exactly: a
+// value that starts with ' itself, or starts or ends with white space
+// (which the reader otherwise trims).
+func escapeText(v string) string {
+	if v == "" {
+		return v
+	}
+	first, _ := utf8.DecodeRuneInString(v)
+	last, _ := utf8.DecodeLastRuneInString(v)
+	if first == '\'' || unicode.IsSpace(first) || unicode.IsSpace(last) {
+		return "'" + v
+	}
+	return v
 }
 
 // CheckOut says whether Create can write path: an extension it knows and a
@@ -318,7 +338,7 @@ func (x *xlsxWriter) writeRow(cells []any) error {
 }
 
 // Write stores every value as a text cell (numbers too, so phone numbers
-// keep their digits and nothing is ever a formula).
+// keep their digits), which is never a formula: see escapeText.
 func (x *xlsxWriter) Write(values []any) error {
 	cells := make([]any, len(values))
 	for i, v := range values {
@@ -328,7 +348,7 @@ func (x *xlsxWriter) Write(values []any) error {
 		case time.Time:
 			cells[i] = excelize.Cell{StyleID: x.dateStyle, Value: v.(time.Time).UTC()}
 		default:
-			cells[i] = cellText(v)
+			cells[i] = cellTextWith(v, escapeText)
 		}
 	}
 	return x.writeRow(cells)

@@ -351,3 +351,55 @@ func TestExcelSerialDates(t *testing.T) {
 		}
 	}
 }
+
+// TestXLSXWriterShowsValuesAsTheyAre: a text cell is never evaluated, so
+// the XLSX writer puts no ' before a value that starts like a formula; it
+// keeps one only where the reader needs it to read the value back exactly
+// (a value that starts with ' itself, or starts or ends with white space).
+// Every value reads back exactly.
+func TestXLSXWriterShowsValuesAsTheyAre(t *testing.T) {
+	values := []string{`=HYPERLINK("http://x")`, "@alice:hs.test", "+44 7700 900123", "-minus", "'quoted", "'=both", " Alice ", "\tTab", "plain", "=x ", "@y\t"}
+	shown := []string{`=HYPERLINK("http://x")`, "@alice:hs.test", "+44 7700 900123", "-minus", "''quoted", "''=both", "' Alice ", "'\tTab", "plain", "'=x ", "'@y\t"}
+	path := filepath.Join(t.TempDir(), "out.xlsx")
+	w, err := Create(path, []string{"user_id", "displayname"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range values {
+		if err := w.Write([]any{"u" + strconv.Itoa(i), v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range shown {
+		ref := "B" + strconv.Itoa(i+2)
+		got, _ := f.GetCellValue("Sheet1", ref, excelize.Options{RawCellValue: true})
+		if formula, _ := f.GetCellFormula("Sheet1", ref); formula != "" {
+			t.Errorf("%s is a formula: %s", ref, formula)
+		}
+		if got != want {
+			t.Errorf("%s shows %q, want %q", ref, got, want)
+		}
+	}
+	f.Close()
+	r, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, want := range values {
+		row, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := row.Fields["displayname"].Value; got != want {
+			t.Errorf("read back %q, want %q", got, want)
+		}
+	}
+}

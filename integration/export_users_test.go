@@ -66,10 +66,12 @@ func TestExportUsersRoundTrip(t *testing.T) {
 						if formula, _ := x.GetCellFormula("Sheet1", name); formula != "" {
 							t.Errorf("cell %s is a formula: %s", name, formula)
 						}
+						// A text cell is never evaluated: the value is shown
+						// as it is, without a '.
 						if strings.Contains(cell, "HYPERLINK") {
 							found = true
-							if !strings.HasPrefix(cell, "'=") {
-								t.Errorf("cell %s = %q, not neutralised", name, cell)
+							if cell != `=HYPERLINK("http://x")` {
+								t.Errorf("cell %s = %q, want the display name as it is", name, cell)
 							}
 						}
 					}
