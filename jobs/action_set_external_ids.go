@@ -37,6 +37,7 @@ func planSetExternalIDs(ctx context.Context, j *Job, env Env, _ *State, p *Plan,
 		return err
 	}
 	putStep(env, p, "external_ids", ids, idsText(u.ExternalIDs), idsText(ids))
+	secondSubjects(p, ids, u.ExternalIDs)
 	return nil
 }
 
