@@ -81,3 +81,23 @@ func TestRoomsAJoinCannotReach(t *testing.T) {
 		})
 	}
 }
+
+// TestRoomCheckedOncePerRun: rows joining the same private room check it
+// once, not once a row (a sheet of 10,000 new users joining one room).
+func TestRoomCheckedOncePerRun(t *testing.T) {
+	_, j, env := scripted(t, map[string]string{
+		"GET /_synapse/admin/v1/rooms/!p:hs":         `{"room_id":"!p:hs","join_rules":"invite"}`,
+		"GET /_matrix/client/v3/account/whoami":      `{"user_id":"@admin:hs"}`,
+		"GET /_synapse/admin/v1/rooms/!p:hs/members": `{"members":["@admin:hs"]}`,
+	}, "action", "create", "user_id", "a", "rooms", "!p:hs")
+	if _, err := j.Plan(context.Background(), env, &State{}); err != nil {
+		t.Fatal(err)
+	}
+	before := env.Client.Requests()
+	if _, err := j.Plan(context.Background(), env, &State{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := env.Client.Requests() - before; n != 1 {
+		t.Fatalf("the second row sent %d requests, want 1 (its user; the room is checked)", n)
+	}
+}

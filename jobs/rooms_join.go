@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/synbatch/synbatch/synapse"
 )
@@ -16,6 +18,31 @@ import (
 // conflict, found before an account is created for it. label is the room
 // as the row names it.
 func joinable(ctx context.Context, c *synapse.Client, label, roomID string) error {
+	key := joinableKey{c, roomID}
+	if at, ok := joinableAt.Load(key); ok && time.Since(at.(time.Time)) < joinableFor {
+		return nil
+	}
+	if err := checkJoinable(ctx, c, label, roomID); err != nil {
+		return err
+	}
+	joinableAt.Store(key, time.Now())
+	return nil
+}
+
+// joinableAt remembers, per client and room, when a room was found
+// joinable, so rows joining one room check it once a minute, not once a
+// row (its member list may be long). Only a room found joinable is
+// remembered: a refused one is checked again by each row.
+var joinableAt sync.Map
+
+type joinableKey struct {
+	c    *synapse.Client
+	room string
+}
+
+const joinableFor = time.Minute
+
+func checkJoinable(ctx context.Context, c *synapse.Client, label, roomID string) error {
 	r, err := c.GetRoom(ctx, roomID)
 	if synapse.IsNotFound(err) {
 		return rowErr("room %s is not known to this server", label)
