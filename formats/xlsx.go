@@ -329,9 +329,9 @@ func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 		if err != nil || i < 0 || i >= r.sst.len() {
 			return "", fmt.Sprintf("the cell points at shared string %s, but the workbook has %d: the file is damaged (save it again from the spreadsheet)", Clip(s), r.sst.len()), nil
 		}
-		return r.sst.get(i), "", nil
+		return r.keepQuote(r.sst.get(i), style), "", nil
 	case "inlineStr":
-		return string(unescapeBSTR(inline)), "", nil
+		return r.keepQuote(string(unescapeBSTR(inline)), style), "", nil
 	case "e":
 		return "", fmt.Sprintf("error cell %s (a formula that failed in the spreadsheet): fix or empty the cell", Clip(string(v))), nil
 	case "b":
@@ -349,6 +349,16 @@ func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 		}
 	}
 	return string(v), "", nil
+}
+
+// keepQuote keeps the leading ' of a text typed after a ' (quotePrefix):
+// it is part of the value, not a guard like the ones Escape writes, so it
+// is guarded itself for Unescape to take off again.
+func (r *xlsxReader) keepQuote(v string, style int) string {
+	if strings.HasPrefix(v, "'") && r.styles.isQuoted(style) {
+		return "'" + v
+	}
+	return v
 }
 
 // elementText returns the text of the element just started and consumes

@@ -16,12 +16,16 @@ import (
 // 1904, and its serial numbers read raw would be four years off.
 
 // styles is what the reader needs of the workbook's styles part: which
-// cell formats (the s attribute of a cell) show a number as a date.
+// cell formats (the s attribute of a cell) show a number as a date, and
+// which mark text as typed after a ' (quotePrefix: Excel's ”=x is the text
+// '=x, its leading ' part of the value).
 type styles struct {
-	date []bool // by cell format index
+	date   []bool // by cell format index
+	quoted []bool
 }
 
-func (s *styles) isDate(i int) bool { return i >= 0 && i < len(s.date) && s.date[i] }
+func (s *styles) isDate(i int) bool   { return i >= 0 && i < len(s.date) && s.date[i] }
+func (s *styles) isQuoted(i int) bool { return i >= 0 && i < len(s.quoted) && s.quoted[i] }
 
 // readStyles reads the cell formats of the styles part, if there is one.
 func (wb *workbook) readStyles() (*styles, error) {
@@ -69,6 +73,8 @@ func cellFormats(d *xml.Decoder, custom map[int]bool, s *styles) error {
 					isDate = builtinDate(id)
 				}
 				s.date = append(s.date, isDate)
+				q, _ := attr(t, "quotePrefix")
+				s.quoted = append(s.quoted, q == "1" || q == "true")
 			}
 			if err := d.Skip(); err != nil {
 				return err

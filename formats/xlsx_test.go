@@ -3,6 +3,7 @@ package formats
 import (
 	"archive/zip"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -402,4 +403,59 @@ func TestXLSXWriterShowsValuesAsTheyAre(t *testing.T) {
 			t.Errorf("read back %q, want %q", got, want)
 		}
 	}
+}
+
+// TestXLSXQuotePrefixKeepsALeadingQuote: a cell typed ”=x in Excel holds
+// the text '=x with the quotePrefix style; its ' is part of the value, not
+// a guard of synbatch's, and stays. Without that style a leading ' before a
+// formula-like value is an older export's guard, and goes, as before.
+func TestXLSXQuotePrefixKeepsALeadingQuote(t *testing.T) {
+	plain := handXLSX(t, []handSheet{{name: "Sheet1", data: inlineRow(1, "user_id", "displayname") +
+		`<row r="2"><c r="A2" t="inlineStr"><is><t>a</t></is></c><c r="B2" t="inlineStr" s="1"><is><t>'=x</t></is></c></row>` +
+		`<row r="3"><c r="A3" t="inlineStr"><is><t>b</t></is></c><c r="B3" t="inlineStr"><is><t>'=y</t></is></c></row>` +
+		`<row r="4"><c r="A4" t="inlineStr"><is><t>c</t></is></c><c r="B4" t="inlineStr" s="1"><is><t>=z</t></is></c></row>`}}, nil)
+	path := withPart(t, plain, "xl/styles.xml", `<?xml version="1.0" encoding="UTF-8"?><styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">`+
+		`<cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="0" quotePrefix="1"/></cellXfs></styleSheet>`)
+	r, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, want := range []string{"'=x", "=y", "=z"} {
+		row, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := row.Fields["displayname"].Value; got != want {
+			t.Errorf("row %d: %q, want %q", row.Num, got, want)
+		}
+	}
+}
+
+// withPart copies the workbook at path with one part added.
+func withPart(t *testing.T, path, name, content string) string {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	out := filepath.Join(t.TempDir(), "styled.xlsx")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zw := zip.NewWriter(f)
+	for _, e := range zr.File {
+		if err := zw.Copy(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, _ := zw.Create(name)
+	io.WriteString(w, content)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
