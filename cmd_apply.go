@@ -44,6 +44,7 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "inactive-days", Usage: "delete-devices: only devices not seen for `DAYS` days"},
 		&cli.DurationFlag{Name: "task-timeout", Value: 30 * time.Minute, Usage: "delete-room, purge-history: how long (`DURATION`) a row polls its server task before it fails (a run again polls the same task)"},
 		&cli.StringFlag{Name: "shard", Usage: "`K/N`: run only the rows whose user id hashes to shard K of N (0-based; stable across runs and formats)", EnvVars: []string{"SYNBATCH_SHARD"}},
+		&cli.StringFlag{Name: "rows", Usage: "`FIRST-LAST`: apply (or plan) only those rows, numbered as the spreadsheet shows them (header = row 1), for a trial run; every row is still validated"},
 		&cli.IntFlag{Name: "shards", Usage: "`N` shards, K taken from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)", EnvVars: []string{"SYNBATCH_SHARDS"}},
 	)
 }
@@ -133,6 +134,9 @@ func runOptionsFrom(c *cli.Context, stderr io.Writer) (runOptions, error) {
 		return runOptions{}, err
 	}
 	if src.Shard, src.Shards, err = shardOf(c); err != nil {
+		return runOptions{}, err
+	}
+	if src.FirstRow, src.LastRow, err = rowsOf(c); err != nil {
 		return runOptions{}, err
 	}
 	cn.cfg.Rate = c.Float64("rate")
@@ -395,6 +399,9 @@ func printStats(stdout, stderr io.Writer, asJSON bool, s *pipeline.Stats, comman
 	}
 	if s.Resumed > 0 {
 		parts = append(parts, fmt.Sprintf("%d finished by an earlier run", s.Resumed))
+	}
+	if s.Outside > 0 {
+		parts = append(parts, fmt.Sprintf("%d outside --rows", s.Outside))
 	}
 	if s.NotDone > 0 {
 		parts = append(parts, fmt.Sprintf("%d not done", s.NotDone))

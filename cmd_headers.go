@@ -3,6 +3,7 @@ package main
 import (
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -17,6 +18,24 @@ type repeated []string
 
 func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 func (r *repeated) String() string     { return strings.Join(*r, ", ") }
+
+// rowsOf reads --rows FIRST-LAST (or a single row N).
+func rowsOf(c *cli.Context) (first, last int, err error) {
+	v := c.String("rows")
+	if v == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(v, "-")
+	if !ok {
+		b = a
+	}
+	first, errA := strconv.Atoi(strings.TrimSpace(a))
+	last, errB := strconv.Atoi(strings.TrimSpace(b))
+	if errA != nil || errB != nil || first < 1 || last < first {
+		return 0, 0, usageErr("--rows %q: want FIRST-LAST, row numbers as the spreadsheet shows them (2-101: the first hundred rows under the header)", v)
+	}
+	return first, last, nil
+}
 
 // manifestConfig is what the config file says about manifests' headers.
 type manifestConfig struct {

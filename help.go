@@ -62,7 +62,7 @@ const (
 // the command's own, unnamed ones.
 func flagCategory(name string) string {
 	switch name {
-	case "sheet", "map", "ignore", "action", "replace-lists", "auth-provider", "phone-region", "users", "shard", "shards", "inactive-days", "task-timeout":
+	case "sheet", "map", "ignore", "rows", "action", "replace-lists", "auth-provider", "phone-region", "users", "shard", "shards", "inactive-days", "task-timeout":
 		return catInput
 	case "match-by", "on-exists":
 		return catMatching

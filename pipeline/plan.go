@@ -78,7 +78,7 @@ func PlanOf(ctx context.Context, client *synapse.Client, cfg Config, keep func(j
 		if len(probs) > 0 {
 			return nil, fmt.Errorf("%w: %v", ErrInvalid, probs[0])
 		}
-		if !cfg.Source.Mine(job) || keep != nil && !keep(job.Action) {
+		if !cfg.Source.Mine(job) || !cfg.Source.InRows(row.Num) || keep != nil && !keep(job.Action) {
 			continue
 		}
 		s := seq

@@ -61,6 +61,7 @@ type Config struct {
 type Stats struct {
 	Rows     int            `json:"rows"`
 	Resumed  int            `json:"resumed"`
+	Outside  int            `json:"outside_rows,omitempty"` // rows left alone by --rows
 	Outcomes map[string]int `json:"outcomes"`
 	NotDone  int            `json:"not_done"`
 	Requests int64          `json:"requests"`
@@ -158,6 +159,7 @@ type run struct {
 	watch   *downWatch
 	lim     *concLimit
 	maxConc int
+	outside int // rows left alone by --rows (only the feeder counts them)
 	tally   tally
 }
 
@@ -237,6 +239,11 @@ func (ru *run) feed(soft, gctx context.Context, g *errgroup.Group, r formats.Rea
 		if !cfg.Source.Mine(job) {
 			continue // another shard's row
 		}
+		if !cfg.Source.InRows(row.Num) {
+			// Not journaled at all: a later run without --rows does it.
+			ru.outside++
+			continue
+		}
 		if first, dup := cfg.Checked.DupOf[row.Num]; dup {
 			if err := ru.record(journal.Record{Row: row.Num, Key: job.Key + "-dup", UserID: job.Subject(), Action: string(job.Action),
 				Outcome: journal.Skipped, Note: fmt.Sprintf("same as row %d", first)}); err != nil {
@@ -297,7 +304,8 @@ func (ru *run) stats(start time.Time, resumed int, repaired string, cerr error) 
 	for _, n := range stats.Outcomes {
 		finished += n
 	}
-	stats.NotDone = stats.Rows - finished
+	stats.Outside = ru.outside
+	stats.NotDone = stats.Rows - finished - ru.outside
 	stats.Concurrency, stats.ConcurrencyMax = ru.lim.level()
 	stats.Adaptive = cfg.Concurrency <= 0
 	stats.Requests = ru.client.Requests()

@@ -27,6 +27,15 @@ type Source struct {
 	// Shard K of Shards (0-based): only the rows whose identity hashes to
 	// K are run. Shards 0 or 1 runs every row.
 	Shard, Shards int
+	// FirstRow and LastRow (--rows) bound the rows apply and plan run, by
+	// their spreadsheet numbers; 0 leaves that end open. Validation still
+	// reads every row: a bad row anywhere stops the run.
+	FirstRow, LastRow int
+}
+
+// InRows reports whether row num is within --rows.
+func (s Source) InRows(num int) bool {
+	return num >= s.FirstRow && (s.LastRow == 0 || num <= s.LastRow)
 }
 
 // Mine reports whether a job belongs to this source's shard. The hash of
