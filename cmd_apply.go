@@ -169,6 +169,9 @@ func applyOptionsFrom(c *cli.Context, stderr io.Writer) (applyOptions, error) {
 	ro.cfg.ResendUncertain = c.Bool("resend-uncertain")
 	ro.cfg.DownLimit = c.Duration("down-limit")
 	src := ro.src
+	if c.Args().First() == "-" && c.String("journal") == "" {
+		return applyOptions{}, usageErr("apply: the manifest comes from stdin: give --journal PATH (the same path resumes the run)")
+	}
 	return applyOptions{runOptions: ro, journal: journalPath(c.String("journal"), src), passwordsOut: c.String("passwords-out"),
 		yes: c.Bool("yes"), list: c.Bool("list"), commandLine: commandLine(c),
 		headerArgs: []string{"action=" + c.String("action"), "on-exists=" + c.String("on-exists"),

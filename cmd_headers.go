@@ -1,7 +1,11 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +22,54 @@ type repeated []string
 
 func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 func (r *repeated) String() string     { return strings.Join(*r, ", ") }
+
+// stdinKey holds, in the app's Metadata, the temp directory where a
+// manifest read from stdin was buffered; run removes it at the end.
+const stdinKey = "stdin-buffer"
+
+// bufferStdin copies the manifest on stdin to a temp file and returns its
+// path. Validation reads the whole manifest before anything is sent, and
+// apply reads it again: stdin can be read once, so it is kept in a file of
+// its own (a 0700 directory, the file 0600: it may hold passwords), not in
+// memory, which would cap a manifest's size. The directory is removed when
+// the command ends (see removeStdinBuffer).
+func bufferStdin(c *cli.Context) (string, error) {
+	ext := map[string]string{"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl"}[c.String("format")]
+	if ext == "" {
+		return "", usageErr("the manifest from stdin (-) needs --format csv, tsv or jsonl")
+	}
+	if dir, ok := c.App.Metadata[stdinKey].(string); ok {
+		return filepath.Join(dir, "stdin"+ext), nil // read already (apply --dry-run)
+	}
+	dir, err := os.MkdirTemp("", "synbatch-stdin-")
+	if err != nil {
+		return "", fmt.Errorf("buffer stdin: %w", err)
+	}
+	if c.App.Metadata == nil {
+		c.App.Metadata = map[string]any{}
+	}
+	c.App.Metadata[stdinKey] = dir
+	path := filepath.Join(dir, "stdin"+ext)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("buffer stdin: %w", err)
+	}
+	_, err = io.Copy(f, c.App.Reader)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("buffer stdin in %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// removeStdinBuffer removes what bufferStdin wrote, if anything.
+func removeStdinBuffer(app *cli.App) {
+	if dir, ok := app.Metadata[stdinKey].(string); ok {
+		os.RemoveAll(dir)
+	}
+}
 
 // rowsOf reads --rows FIRST-LAST (or a single row N).
 func rowsOf(c *cli.Context) (first, last int, err error) {

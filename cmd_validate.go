@@ -25,6 +25,7 @@ func manifestFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "generate-passwords", Usage: "generate a password for rows that need one and have none (new users, reset-password, reactivate)"},
 		&cli.StringFlag{Name: "phone-region", Usage: "read phone numbers written without a country code (07700 900123) as numbers of `REGION` (GB, DE, …; default: refuse them; or phone_region: in the config)", EnvVars: []string{"SYNBATCH_PHONE_REGION"}},
 		&cli.GenericFlag{Name: "map", Value: &repeated{}, Usage: "read the column headed `HEADER=COLUMN` as COLUMN (repeatable; or map: in the config)"},
+		&cli.StringFlag{Name: "format", Usage: "with MANIFEST -, read stdin as `csv|tsv|jsonl`"},
 		&cli.GenericFlag{Name: "ignore", Value: &repeated{}, Usage: "skip the column headed `HEADER` (repeatable)"},
 	}
 }
@@ -106,6 +107,11 @@ func sourceFrom(c *cli.Context, serverName, phoneRegion string, cfg manifestConf
 		return pipeline.Source{}, err
 	}
 	path := c.Args().First()
+	if path == "-" {
+		if path, err = bufferStdin(c); err != nil {
+			return pipeline.Source{}, err
+		}
+	}
 	return pipeline.Source{Path: path, Sheet: c.String("sheet"), Parse: jobs.ParseOptions{
 		Map: headers, Ignore: ignore,
 		File: path, ServerName: serverName, DefaultAction: act, ReplaceLists: c.Bool("replace-lists"),

@@ -63,6 +63,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer stop()
 	app := newApp(soft, hard, stdin, stdout, stderr)
 	app.Metadata = map[string]any{argsKey: args} // for the resume hint
+	defer removeStdinBuffer(app)
 	err := app.Run(reorderArgs(app, args))
 	if err == nil {
 		return exitOK
@@ -130,6 +131,7 @@ func newApp(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Write
 		HideVersion:           true, // versionFlag prints more
 		Flags:                 []cli.Flag{versionFlag()},
 		Suggest:               true,
+		Reader:                stdin,
 		Writer:                stdout,
 		ErrWriter:             stderr,
 		EnableBashCompletion:  true,
