@@ -229,7 +229,7 @@ func validateOnce(ctx context.Context, src pipeline.Source, state *journal.State
 		ch, err := pipeline.Revalidated(state, pipeline.Fingerprint(src, sum))
 		if err != nil || ch != nil {
 			if ch != nil {
-				fmt.Fprintf(stderr, "%s: unchanged since its journal's run validated it (%d rows)\n", src.Path, ch.Rows)
+				fmt.Fprintf(stderr, "%s: unchanged since its journal's run validated it (%d rows)\n", src.Label(), ch.Rows)
 			}
 			return ch, err
 		}
@@ -275,7 +275,7 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 	}
 	cfg.Source, cfg.Checked, cfg.MatchBy = src, checked, src.Parse.MatchBy
 	cfg.Journal, cfg.State, cfg.Log = o.journal, state, stderr
-	cfg.Header = journal.Header{Tool: "synbatch", Version: versionInfo().Version, Manifest: src.Path, ManifestSHA256: sum,
+	cfg.Header = journal.Header{Tool: "synbatch", Version: versionInfo().Version, Manifest: src.Label(), ManifestSHA256: sum,
 		Server: o.conn.cfg.Server, Started: time.Now().UTC(), Insecure: o.conn.cfg.Insecure,
 		Validated: checked.Record(pipeline.Fingerprint(src, sum)), Args: o.headerArgs}
 	cfg.Progress = newProgress(stderr, "apply")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -69,12 +70,12 @@ func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command
 // read unless --sheet names it), so an admin sees what was taken.
 func validateUntil(ctx context.Context, src pipeline.Source, stderr io.Writer) (*pipeline.Checked, error) {
 	if note, err := formats.SheetNote(src.Path, src.Sheet); err == nil && note != "" {
-		fmt.Fprintf(stderr, "%s: %s\n", src.Path, note)
+		fmt.Fprintf(stderr, "%s: %s\n", src.Label(), note)
 	}
 	ch, err := pipeline.ValidateContext(ctx, src)
 	switch {
 	case ctx.Err() != nil:
-		return nil, fmt.Errorf("%w: validation of %s interrupted; nothing was sent", pipeline.ErrStopped, src.Path)
+		return nil, fmt.Errorf("%w: validation of %s interrupted; nothing was sent", pipeline.ErrStopped, src.Label())
 	case err != nil:
 		return nil, usageErr("%v", err)
 	}
@@ -106,15 +107,16 @@ func sourceFrom(c *cli.Context, serverName, phoneRegion string, cfg manifestConf
 	if err != nil {
 		return pipeline.Source{}, err
 	}
-	path := c.Args().First()
+	path, name := c.Args().First(), ""
 	if path == "-" {
+		name = "-"
 		if path, err = bufferStdin(c); err != nil {
 			return pipeline.Source{}, err
 		}
 	}
-	return pipeline.Source{Path: path, Sheet: c.String("sheet"), Parse: jobs.ParseOptions{
+	return pipeline.Source{Path: path, Name: name, Sheet: c.String("sheet"), Parse: jobs.ParseOptions{
 		Map: headers, Ignore: ignore,
-		File: path, ServerName: serverName, DefaultAction: act, ReplaceLists: c.Bool("replace-lists"),
+		File: cmp.Or(name, path), ServerName: serverName, DefaultAction: act, ReplaceLists: c.Bool("replace-lists"),
 		MatchBy: c.String("match-by"), AuthProvider: c.String("auth-provider"), GeneratePasswords: c.Bool("generate-passwords"),
 		PhoneRegion: region,
 	}}, nil
@@ -143,7 +145,7 @@ func reportValidation(stdout, stderr io.Writer, asJSON bool, src pipeline.Source
 		if errors.As(e, &p) {
 			v.Problems = append(v.Problems, problem{File: p.File, Row: p.Row, Column: p.Column, Message: p.Msg})
 		} else {
-			v.Problems = append(v.Problems, problem{File: src.Path, Message: e.Error()})
+			v.Problems = append(v.Problems, problem{File: src.Label(), Message: e.Error()})
 		}
 	}
 	if asJSON {
@@ -155,7 +157,7 @@ func reportValidation(stdout, stderr io.Writer, asJSON bool, src pipeline.Source
 			fmt.Fprintln(stdout, e)
 		}
 		if v.Valid {
-			fmt.Fprintf(stdout, "%s: %d rows, valid\n", src.Path, ch.Rows)
+			fmt.Fprintf(stdout, "%s: %d rows, valid\n", src.Label(), ch.Rows)
 		}
 	}
 	if !v.Valid {
@@ -163,7 +165,7 @@ func reportValidation(stdout, stderr io.Writer, asJSON bool, src pipeline.Source
 		if ch.Total > len(ch.Problems) {
 			more = fmt.Sprintf(" (the first %d are shown)", len(ch.Problems))
 		}
-		return &exitError{code: exitUsage, err: fmt.Errorf("%w: %s: %d problems in %d rows%s", pipeline.ErrInvalid, src.Path, ch.Total, ch.Rows, more)}
+		return &exitError{code: exitUsage, err: fmt.Errorf("%w: %s: %d problems in %d rows%s", pipeline.ErrInvalid, src.Label(), ch.Total, ch.Rows, more)}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package formats
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -80,6 +81,10 @@ func (n *renamer) Next() (Row, error) {
 			return row, nil
 		}
 		row, err := n.Reader.Next()
+		var p *Problem
+		if errors.As(err, &p) {
+			p.File = n.file // the reader knows a path; the caller may name it otherwise
+		}
 		if err != nil {
 			return row, err
 		}

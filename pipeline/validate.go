@@ -21,7 +21,10 @@ import (
 
 // Source names a manifest and how to read it.
 type Source struct {
-	Path  string
+	Path string
+	// Name is the manifest in messages and in the journal's header; ""
+	// means Path. A manifest read from stdin is "-", not its buffer.
+	Name  string
 	Sheet string
 	Parse jobs.ParseOptions
 	// Shard K of Shards (0-based): only the rows whose identity hashes to
@@ -32,6 +35,9 @@ type Source struct {
 	// reads every row: a bad row anywhere stops the run.
 	FirstRow, LastRow int
 }
+
+// Label names the manifest for people: Name, else Path.
+func (s Source) Label() string { return cmp.Or(s.Name, s.Path) }
 
 // InRows reports whether row num is within --rows.
 func (s Source) InRows(num int) bool {
@@ -91,7 +97,7 @@ func ValidateContext(ctx context.Context, src Source) (*Checked, error) {
 	}
 	defer r.Close()
 	v := &validator{src: src, out: &Checked{DupOf: map[int]int{}, Actions: map[jobs.Action]int{}}}
-	unknown := jobs.CheckColumns(src.Path, r.Columns())
+	unknown := jobs.CheckColumns(src.Label(), r.Columns())
 	for _, p := range unknown {
 		v.add(p)
 	}
@@ -124,7 +130,7 @@ func ValidateContext(ctx context.Context, src Source) (*Checked, error) {
 	}
 	for _, col := range slices.Sorted(maps.Keys(v.missing)) {
 		m := v.missing[col]
-		v.add(&formats.Problem{File: src.Path, Row: 1, Column: col,
+		v.add(&formats.Problem{File: src.Label(), Row: 1, Column: col,
 			Msg: fmt.Sprintf("missing on %d rows (first row %d, %s): no header names it; if an unknown column holds it, --map 'HEADER=%s'", m.rows, m.first, m.msg, col)})
 	}
 	v.sameUser()
@@ -152,7 +158,7 @@ func (s Source) Open() (formats.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return formats.Rename(r, s.Path, names), nil
+	return formats.Rename(r, s.Label(), names), nil
 }
 
 // validator is one validation under way.
@@ -248,10 +254,10 @@ func (v *validator) sameUser() {
 			if u.aux == first.aux {
 				v.out.DupOf[int(u.row&rowMask)] = int(first.row & rowMask)
 			} else if u.row&^rowMask != 0 {
-				v.add(&formats.Problem{File: v.src.Path, Row: int(u.row & rowMask), Column: "room_id",
+				v.add(&formats.Problem{File: v.src.Label(), Row: int(u.row & rowMask), Column: "room_id",
 					Msg: fmt.Sprintf("this row's room is also on row %d, with different values: merge the rows (a join row takes several users), or split them into two manifests", first.row&rowMask)})
 			} else {
-				v.add(&formats.Problem{File: v.src.Path, Row: int(u.row), Column: "user_id",
+				v.add(&formats.Problem{File: v.src.Label(), Row: int(u.row), Column: "user_id",
 					Msg: fmt.Sprintf("this row's user is also on row %d, with different values: merge the rows, or split them into two manifests", first.row)})
 			}
 			i++
@@ -269,7 +275,7 @@ func (v *validator) sharedClaims() {
 		for i < len(owners) && owners[i].what == first.what {
 			if o := owners[i]; o.aux != first.aux {
 				col := claimColumns[o.row>>30]
-				v.add(&formats.Problem{File: v.src.Path, Row: int(o.row & rowMask), Column: col,
+				v.add(&formats.Problem{File: v.src.Label(), Row: int(o.row & rowMask), Column: col,
 					Msg: fmt.Sprintf("%s: the same value is given to another user on row %d", strings.TrimSuffix(col, "s"), first.row&rowMask)})
 			}
 			i++
