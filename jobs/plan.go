@@ -167,7 +167,14 @@ func (j *Job) PlanRow(ctx context.Context, env Env) (*Plan, error) {
 	// key it was matched by.
 	failed := &Plan{UserID: j.Subject()}
 	if p != nil {
-		failed.UserID, failed.Notes = p.UserID, p.Notes
+		// Only how the user was found still holds: notes about what the
+		// row would have done (a new account nobody can log in to) do not.
+		failed.UserID = p.UserID
+		for _, n := range p.Notes {
+			if strings.HasPrefix(n, "matched by ") {
+				failed.Notes = append(failed.Notes, n)
+			}
+		}
 	}
 	var re *RowError
 	var se *synapse.Error
