@@ -166,46 +166,7 @@ func TestFaultProxyPasswordUpdatesSettleOrStayUncertain(t *testing.T) {
 func TestSynapseDownBehindProxyFailsNoRow(t *testing.T) {
 	e := realServer(t)
 	p := newFaultProxy(t, e.server, 0)
-	dir := t.TempDir()
-	ss := specs(uniq(t), 300)
-	for i := range ss {
-		ss[i].password = "" // no bcrypt: the run must still be going when the server stops
-	}
-	writeFile(t, dir, "m.csv", csvOf(ss))
-	jpath := filepath.Join(dir, "m.csv.journal.jsonl")
-	script, _ := filepath.Abs(filepath.Join("..", "scripts", "synapse"))
-	cmd := exec.Command(e.bin, "apply", "m.csv", "--concurrency", "4", "--rate", "40", "--output", "json")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SYNBATCH_SERVER="+p.URL, "SYNBATCH_TOKEN_FILE="+e.tokenFile, "SYNBATCH_SERVER_NAME="+e.serverName, "HOME="+dir)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for countRows(t, jpath) < 30 {
-		time.Sleep(10 * time.Millisecond)
-	}
-	up := func() {
-		if b, err := exec.Command(script, "up").CombinedOutput(); err != nil {
-			t.Errorf("scripts/synapse up: %v\n%s", err, b)
-		}
-	}
-	if b, err := exec.Command(script, "down").CombinedOutput(); err != nil {
-		up()
-		t.Fatalf("scripts/synapse down: %v\n%s", err, b)
-	}
-	time.Sleep(20 * time.Second)
-	up()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("apply did not complete on its own: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
-	}
-	var st stats
-	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	if st.Outcomes["done"] != 300 || st.Outcomes["failed"] != 0 {
-		t.Fatalf("outcomes %v\nstderr:\n%s", st.Outcomes, errb.String())
-	}
+	ss, _ := stopSynapseMidRun(t, e, p.URL, 20*time.Second)
 	for _, s := range ss {
 		e.check(t, s)
 	}

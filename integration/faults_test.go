@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -15,10 +16,26 @@ import (
 // on its own, with no row failed.
 func TestSynapseStoppedForAMinuteMidRun(t *testing.T) {
 	e := realServer(t)
+	ss, errb := stopSynapseMidRun(t, e, e.server, time.Minute)
+	if !strings.Contains(errb, "the server answers again") {
+		t.Errorf("stderr does not say the server went away and came back:\n%s", errb)
+	}
+	for _, s := range ss[:5] {
+		e.check(t, s)
+	}
+}
+
+// stopSynapseMidRun applies 300 new users (no passwords, so the run is still
+// going when the server stops) through server, stops the real Synapse once
+// 30 rows are journaled, starts it again after away, and checks the run
+// completed on its own with every row done and none failed. It returns the
+// users and the run's stderr.
+func stopSynapseMidRun(t *testing.T, e *env, server string, away time.Duration) ([]spec, string) {
+	t.Helper()
 	dir := t.TempDir()
 	ss := specs(uniq(t), 300)
 	for i := range ss {
-		ss[i].password = "" // no bcrypt: the run must still be going when the server stops
+		ss[i].password = ""
 	}
 	writeFile(t, dir, "m.csv", csvOf(ss))
 	jpath := filepath.Join(dir, "m.csv.journal.jsonl")
@@ -26,7 +43,7 @@ func TestSynapseStoppedForAMinuteMidRun(t *testing.T) {
 
 	cmd := exec.Command(e.bin, "apply", "m.csv", "--concurrency", "4", "--rate", "40", "--output", "json")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SYNBATCH_SERVER="+e.server, "SYNBATCH_TOKEN_FILE="+e.tokenFile, "SYNBATCH_SERVER_NAME="+e.serverName, "HOME="+dir)
+	cmd.Env = append(os.Environ(), "SYNBATCH_SERVER="+server, "SYNBATCH_TOKEN_FILE="+e.tokenFile, "SYNBATCH_SERVER_NAME="+e.serverName, "HOME="+dir)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
@@ -46,7 +63,7 @@ func TestSynapseStoppedForAMinuteMidRun(t *testing.T) {
 		t.Fatalf("scripts/synapse down: %v\n%s", err, b)
 	}
 	stoppedAt := countRows(t, jpath)
-	time.Sleep(time.Minute)
+	time.Sleep(away)
 	up()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("apply did not complete on its own: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
@@ -58,10 +75,5 @@ func TestSynapseStoppedForAMinuteMidRun(t *testing.T) {
 	if st.Outcomes["done"] != 300 || st.Outcomes["failed"] != 0 {
 		t.Fatalf("outcomes %v (stopped at %d)\nstderr:\n%s", st.Outcomes, stoppedAt, errb.String())
 	}
-	if !bytes.Contains(errb.Bytes(), []byte("the server answers again")) {
-		t.Errorf("stderr does not say the server went away and came back:\n%s", errb.String())
-	}
-	for _, s := range ss[:5] {
-		e.check(t, s)
-	}
+	return ss, errb.String()
 }
