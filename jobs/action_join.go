@@ -39,7 +39,7 @@ func planJoin(ctx context.Context, j *Job, env Env, _ *State, p *Plan) error {
 			return err
 		}
 		if !checked {
-			if err := joinable(ctx, c, id, id); err != nil {
+			if err := joinable(ctx, env, id, id); err != nil {
 				return err
 			}
 			checked = true

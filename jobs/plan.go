@@ -99,6 +99,8 @@ type Env struct {
 	Task func(id string) error
 	// TaskTimeout bounds how long a row polls a server task (0: 30 minutes).
 	TaskTimeout time.Duration
+	// Rooms remembers the rooms this run found joinable; nil checks every row.
+	Rooms *RoomChecks
 }
 
 // State carries what earlier attempts at the same row learned.

@@ -234,5 +234,5 @@ func scripted(t *testing.T, answer map[string]string, kv ...string) (*routes, *J
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
-	return srv, j, Env{Client: cl, OnExists: ExistsSkip}
+	return srv, j, Env{Client: cl, OnExists: ExistsSkip, Rooms: &RoomChecks{}}
 }

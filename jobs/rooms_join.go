@@ -17,27 +17,35 @@ import (
 // (rest/admin/rooms.py, JoinRoomAliasServlet). Otherwise the row is a
 // conflict, found before an account is created for it. label is the room
 // as the row names it.
-func joinable(ctx context.Context, c *synapse.Client, label, roomID string) error {
-	key := joinableKey{c, roomID}
-	if at, ok := joinableAt.Load(key); ok && time.Since(at.(time.Time)) < joinableFor {
+func joinable(ctx context.Context, env Env, label, roomID string) error {
+	if env.Rooms.recent(roomID) {
 		return nil
 	}
-	if err := checkJoinable(ctx, c, label, roomID); err != nil {
+	if err := checkJoinable(ctx, env.Client, label, roomID); err != nil {
 		return err
 	}
-	joinableAt.Store(key, time.Now())
+	env.Rooms.remember(roomID)
 	return nil
 }
 
-// joinableAt remembers, per client and room, when a room was found
-// joinable, so rows joining one room check it once a minute, not once a
-// row (its member list may be long). Only a room found joinable is
-// remembered: a refused one is checked again by each row.
-var joinableAt sync.Map
+// RoomChecks remembers, for one run, when each room was found joinable, so
+// rows joining one room check it once a minute, not once a row (its member
+// list may be long). Only a room found joinable is remembered: a refused one
+// is checked again by each row. A nil *RoomChecks remembers nothing.
+type RoomChecks struct{ at sync.Map }
 
-type joinableKey struct {
-	c    *synapse.Client
-	room string
+func (r *RoomChecks) recent(roomID string) bool {
+	if r == nil {
+		return false
+	}
+	at, ok := r.at.Load(roomID)
+	return ok && time.Since(at.(time.Time)) < joinableFor
+}
+
+func (r *RoomChecks) remember(roomID string) {
+	if r != nil {
+		r.at.Store(roomID, time.Now())
+	}
 }
 
 const joinableFor = time.Minute

@@ -37,7 +37,7 @@ func planJoins(ctx context.Context, env Env, p *Plan, rooms, joined []string) er
 		if slices.Contains(joined, roomID) {
 			continue
 		}
-		if err := joinable(ctx, env.Client, r, roomID); err != nil {
+		if err := joinable(ctx, env, r, roomID); err != nil {
 			return err
 		}
 		joinStep(env, p, r)

@@ -161,11 +161,12 @@ type run struct {
 	maxConc int
 	outside int // rows left alone by --rows (only the feeder counts them)
 	tally   tally
+	rooms   *jobs.RoomChecks // rooms found joinable, shared by the rows
 }
 
 func newRun(client *synapse.Client, cfg Config, w *journal.Writer) *run {
 	maxConc := cmp.Or(cfg.MaxConcurrency, 32)
-	return &run{cfg: cfg, client: client, w: w, maxConc: maxConc, lim: newConcLimit(cfg.Concurrency, maxConc),
+	return &run{cfg: cfg, client: client, w: w, maxConc: maxConc, lim: newConcLimit(cfg.Concurrency, maxConc), rooms: &jobs.RoomChecks{},
 		watch: &downWatch{client: client, threshold: int64(cmp.Or(cfg.DownAfter, 5)), limit: cmp.Or(cfg.DownLimit, 10*time.Minute), log: cfg.Log}}
 }
 
@@ -374,7 +375,7 @@ func (ru *run) row(ctx context.Context, job *jobs.Job, resumed jobs.State) (atte
 // the journal for its begin and task records.
 func (ru *run) env(job *jobs.Job) jobs.Env {
 	cfg, w := ru.cfg, ru.w
-	return jobs.Env{Client: ru.client, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays,
+	return jobs.Env{Client: ru.client, Rooms: ru.rooms, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays,
 		Passwords: cfg.Passwords, Begin: func(durable bool) error {
 			rec := journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action)}
 			if durable {
