@@ -60,12 +60,16 @@ func canonicalMsisdn(v, region string) (string, error) {
 		}
 	}
 	in, international := v, strings.HasPrefix(v, "+")
+	// Digits alone are E.164 already (Synapse's own form, an Excel number
+	// cell, an export): checked, never rewritten. libphonenumber would drop
+	// a 0 after the country code (440180… → 44180…), changing the address.
+	asIs := allDigits(v) && v != "" && v[0] != '0'
 	switch {
 	case strings.HasPrefix(v, "00"):
 		// 00 is the international prefix of most of the world; read it as +
 		// whatever the region (libphonenumber knows it only from one).
 		in, international = "+"+v[2:], true
-	case allDigits(v) && v != "" && v[0] != '0':
+	case asIs:
 		in, international = "+"+v, true
 	}
 	if !international && region == "" {
@@ -99,6 +103,9 @@ func canonicalMsisdn(v, region string) (string, error) {
 		return "", fmt.Errorf("%s: too long for a phone number of country code +%d", formats.Quote(v), n.GetCountryCode())
 	default:
 		return "", fmt.Errorf("%s: not a possible length for a phone number of country code +%d", formats.Quote(v), n.GetCountryCode())
+	}
+	if asIs {
+		return v, nil
 	}
 	return strings.TrimPrefix(phonenumbers.Format(n, phonenumbers.E164), "+"), nil
 }

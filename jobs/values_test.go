@@ -21,6 +21,10 @@ func TestPhoneNumbersAsPeopleTypeThem(t *testing.T) {
 		{"447700900123", "DE", "447700900123"},
 		{"+447700900123", "", "447700900123"},
 		{"4.47470274584E+11", "", "447470274584"},
+		// Digits alone are kept as written, even where libphonenumber
+		// would drop a 0 after the country code.
+		{"440180610287", "", "440180610287"},
+		{"440638700000", "GB", "440638700000"},
 	} {
 		got, err := canonicalMsisdn(c.in, c.region)
 		if err != nil || got != c.want {
