@@ -205,7 +205,7 @@ func checkManifest(ctx context.Context, o runOptions, stderr io.Writer, state *j
 	if err != nil {
 		return nil, nil, src, err
 	}
-	if err := reportValidation(stderr, stderr, false, src, checked); err != nil {
+	if err := reportValidation(stderr, stderr, false, src, checked, nil); err != nil {
 		return nil, nil, src, err
 	}
 	if !connected {

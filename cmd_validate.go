@@ -49,7 +49,12 @@ func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command
 			if err != nil {
 				return err
 			}
-			src, err := sourceFrom(c, c.String("server-name"), fc.PhoneRegion, manifestConfig{source, fc.Map})
+			// Validation sends nothing, so the server name is the one
+			// the admin gave or configured (synbatch's server_name, or
+			// synadm's homeserver); without one, full user ids cannot be
+			// checked against it, and the report says so.
+			serverName := first(c.String("server-name"), fc.ServerName, fc.synadmServerName())
+			src, err := sourceFrom(c, serverName, fc.PhoneRegion, manifestConfig{source, fc.Map})
 			if err != nil {
 				return err
 			}
@@ -57,7 +62,12 @@ func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command
 			if err != nil {
 				return err
 			}
-			return reportValidation(stdout, stderr, asJSON, src, checked)
+			var unchecked []string
+			if serverName == "" {
+				unchecked = append(unchecked, "no server name (--server-name, SYNBATCH_SERVER_NAME or server_name: in the config): "+
+					"user ids were not checked to belong to the server; plan and apply check them")
+			}
+			return reportValidation(stdout, stderr, asJSON, src, checked, unchecked)
 		},
 	}
 }
@@ -127,6 +137,8 @@ type validation struct {
 	Rows     int       `json:"rows"`
 	Total    int       `json:"problem_count"`
 	Problems []problem `json:"problems"`
+	// Unchecked says what validation could not check offline.
+	Unchecked []string `json:"unchecked,omitempty"`
 }
 
 type problem struct {
@@ -138,8 +150,11 @@ type problem struct {
 
 // reportValidation prints the result and returns an exit-2 error when the
 // manifest is not valid.
-func reportValidation(stdout, stderr io.Writer, asJSON bool, src pipeline.Source, ch *pipeline.Checked) error {
-	v := validation{Valid: ch.Total == 0, Rows: ch.Rows, Total: ch.Total, Problems: []problem{}}
+//
+// unchecked lists what could not be checked offline: each goes to stderr
+// as a note (and into the JSON), so "valid" is never read as more than it is.
+func reportValidation(stdout, stderr io.Writer, asJSON bool, src pipeline.Source, ch *pipeline.Checked, unchecked []string) error {
+	v := validation{Valid: ch.Total == 0, Rows: ch.Rows, Total: ch.Total, Problems: []problem{}, Unchecked: unchecked}
 	for _, e := range ch.Problems {
 		var p *formats.Problem
 		if errors.As(e, &p) {
@@ -155,6 +170,9 @@ func reportValidation(stdout, stderr io.Writer, asJSON bool, src pipeline.Source
 	} else {
 		for _, e := range ch.Problems {
 			fmt.Fprintln(stdout, e)
+		}
+		for _, u := range unchecked {
+			fmt.Fprintf(stderr, "%s: not checked: %s\n", src.Label(), u)
 		}
 		if v.Valid {
 			fmt.Fprintf(stdout, "%s: %d rows, valid\n", src.Label(), ch.Rows)

@@ -50,6 +50,17 @@ type fileConfig struct {
 	PhoneRegion string `yaml:"phone_region"`
 	// Map is --map's default: HEADER: column.
 	Map map[string]string `yaml:"map"`
+	// Homeserver is synadm's server name ("auto-retrieval": asked of the
+	// server, so unknown offline).
+	Homeserver string `yaml:"homeserver"`
+}
+
+// synadmServerName is synadm's homeserver setting when it names a server.
+func (fc fileConfig) synadmServerName() string {
+	if fc.Homeserver == "auto-retrieval" || fc.Homeserver == "auto" {
+		return ""
+	}
+	return fc.Homeserver
 }
 
 // conn is a resolved connection: where, who, and how.
