@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -72,7 +73,7 @@ func CheckColumns(file string, cols []string) []*formats.Problem {
 			continue
 		}
 		hint := ""
-		if s := closest(c, known); s != "" {
+		if s := cmp.Or(synonyms[formats.Key(c)], closest(c, known)); s != "" {
 			hint = fmt.Sprintf(" (did you mean %s?)", formats.Quote(s))
 		}
 		h := c
@@ -84,6 +85,21 @@ func CheckColumns(file string, cols []string) []*formats.Problem {
 				formats.Quote(c), hint, h, h, strings.Join(known, ", "))})
 	}
 	return out
+}
+
+// synonyms are the headers HR and directory exports use for a column
+// whose name is nothing like them, so edit distance cannot suggest it. They
+// are only suggested ("did you mean"), never taken: a Phone column may hold
+// desk numbers an admin does not want as login ids.
+var synonyms = map[string]string{
+	"phone": "msisdns", "phonenumber": "msisdns", "mobile": "msisdns", "mobilephone": "msisdns",
+	"mobilenumber": "msisdns", "cell": "msisdns", "cellphone": "msisdns", "telephone": "msisdns",
+	"tel": "msisdns", "mobil": "msisdns", "handy": "msisdns", "telefon": "msisdns", "telefono": "msisdns",
+	"telephonenumber": "msisdns", "portable": "msisdns",
+	"name": "displayname", "fullname": "displayname", "username": "user_id", "login": "user_id",
+	"mail": "emails", "emailaddress": "emails", "mailaddress": "emails",
+	"pass": "password", "pwd": "password", "kennwort": "password", "passwort": "password",
+	"isadmin": "admin", "administrator": "admin", "matrixid": "user_id", "mxid": "user_id",
 }
 
 // closest returns the known column nearest to c by edit distance of their
