@@ -15,7 +15,7 @@ func TestHRExportGuide(t *testing.T) {
 	if code := run([]string{"synbatch", "validate", "--server-name", "example.org", sample}, strings.NewReader(""), &out, &errb); code != 2 {
 		t.Fatalf("validate without flags: exit %d, want 2\n%s%s", code, out.String(), errb.String())
 	}
-	for _, h := range []string{"employee no", "department", "date of hire"} {
+	for _, h := range []string{"Employee No", "Mobile", "Department", "Date of Hire"} {
 		if got := strings.Count(out.String(), `unknown column "`+h+`"`); got != 1 {
 			t.Errorf("%s told %d times, want once:\n%s", h, got, out.String())
 		}

@@ -68,6 +68,15 @@ func (n *renamer) Columns() []string {
 	return n.columns
 }
 
+// Written returns the header of the column now named column as the file
+// writes it.
+func (n *renamer) Written(column string) string {
+	if c, ok := n.owner[column]; ok {
+		return Written(n.Reader, c)
+	}
+	return Written(n.Reader, column)
+}
+
 func (n *renamer) Next() (Row, error) {
 	for {
 		if len(n.problems) > 0 {

@@ -170,6 +170,9 @@ func (r *csvReader) Columns() []string {
 	return slices.Clone(r.hdr.columns)
 }
 
+// Written returns the header of column as the file writes it.
+func (r *csvReader) Written(column string) string { return r.hdr.writtenAs(column) }
+
 // Next returns the next row, a *Problem, io.EOF or a fatal error.
 func (r *csvReader) Next() (Row, error) {
 	return r.q.next(r.fill)

@@ -72,6 +72,23 @@ type Reader interface {
 	Close() error
 }
 
+// writer is a Reader that knows how each column's header was written.
+type writer interface {
+	Written(column string) string
+}
+
+// Written returns column's header as the file writes it ("Date of Hire"
+// for the column date of hire), for messages: an admin should see the
+// header they typed. It is column itself when r cannot tell.
+func Written(r Reader, column string) string {
+	if w, ok := r.(writer); ok {
+		if s := w.Written(column); s != "" {
+			return s
+		}
+	}
+	return column
+}
+
 // Options adjusts how Open reads a manifest.
 type Options struct {
 	// Sheet is the XLSX sheet to read, matched case-insensitively; "" means

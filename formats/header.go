@@ -80,6 +80,19 @@ func newHeader(file string, num int, cells []string) (*header, []error) {
 	return h, problems
 }
 
+// writtenAs returns the header text of the column named name, or "".
+func (h *header) writtenAs(name string) string {
+	if h == nil {
+		return ""
+	}
+	for i, n := range h.names {
+		if n == name {
+			return h.written[i]
+		}
+	}
+	return ""
+}
+
 // width is the number of header cells, including empty ones.
 func (h *header) width() int { return len(h.names) }
 

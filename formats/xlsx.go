@@ -436,6 +436,9 @@ func (r *xlsxReader) Columns() []string {
 	return slices.Clone(r.hdr.columns)
 }
 
+// Written returns the header of column as the file writes it.
+func (r *xlsxReader) Written(column string) string { return r.hdr.writtenAs(column) }
+
 // Next returns the next row, a *Problem, io.EOF or a fatal error.
 func (r *xlsxReader) Next() (Row, error) {
 	return r.q.next(r.fill)

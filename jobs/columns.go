@@ -66,12 +66,19 @@ func CheckMap(header, col string) error {
 // CheckColumns reports header names that no row may have, each once, with
 // the closest known column and the flags that map or skip it.
 func CheckColumns(file string, cols []string) []*formats.Problem {
+	return CheckColumnsWritten(file, cols, func(c string) string { return c })
+}
+
+// CheckColumnsWritten is CheckColumns quoting each unknown header as
+// written(column) gives it: as the admin typed it, not as it is matched.
+func CheckColumnsWritten(file string, cols []string, written func(column string) string) []*formats.Problem {
 	known := KnownColumns()
 	var out []*formats.Problem
-	for _, c := range cols {
-		if slices.Contains(known, c) || slices.Contains(readOnlyColumns, c) {
+	for _, col := range cols {
+		if slices.Contains(known, col) || slices.Contains(readOnlyColumns, col) {
 			continue
 		}
+		c := written(col)
 		hint := ""
 		if s := cmp.Or(synonyms[formats.Key(c)], closest(c, known)); s != "" {
 			hint = fmt.Sprintf(" (did you mean %s?)", formats.Quote(s))

@@ -97,7 +97,7 @@ func ValidateContext(ctx context.Context, src Source) (*Checked, error) {
 	}
 	defer r.Close()
 	v := &validator{src: src, out: &Checked{DupOf: map[int]int{}, Actions: map[jobs.Action]int{}}}
-	unknown := jobs.CheckColumns(src.Label(), r.Columns())
+	unknown := jobs.CheckColumnsWritten(src.Label(), r.Columns(), func(c string) string { return formats.Written(r, c) })
 	for _, p := range unknown {
 		v.add(p)
 	}
