@@ -136,7 +136,7 @@ func TestLibreOfficeHRSheetOnboardsEveryField(t *testing.T) {
 	// flag that maps or ignores it, and no per-row cascade.
 	r := e.synbatch(t, dir, "validate", xlsx)
 	if r.code != 2 || strings.Count(r.stdout, "unknown column") != 3 || strings.Count(r.stdout, "\n") != 3 ||
-		!strings.Contains(r.stdout, `unknown column "phone" (did you mean "msisdns"?)`) || !strings.Contains(r.stdout, "--ignore 'date of hire'") {
+		!strings.Contains(r.stdout, `:Phone: unknown column "Phone" (did you mean "msisdns"?)`) || !strings.Contains(r.stdout, "--ignore 'Date of Hire'") {
 		t.Fatalf("validate without flags: exit %d, want 2 and one line per unknown header (3), Phone suggesting msisdns:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	e.onboardHR(t, dir, people, flags...)
