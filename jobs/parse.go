@@ -22,7 +22,7 @@ var readOnlyColumns = []string{"deactivated", "creation_ts", "created", "last_se
 // JSONL string arrive exactly as written, so that an export applies back
 // unchanged. Ids, booleans, numbers and addresses are trimmed: spaces
 // around them are never meant.
-var exactColumns = []string{"displayname", "room_name", "message"}
+var exactColumns = []string{"displayname", "room_name", "message", "reason", "formatted"}
 
 // ParseOptions carry what a row does not say itself.
 type ParseOptions struct {

@@ -11,6 +11,7 @@ var registry = []*Spec{
 	removeExternalIDsAction,
 	deleteDevicesAction,
 	deactivateAction,
+	redactAction,
 	reactivateAction,
 	joinRoomsAction,
 	shadowBanAction,
