@@ -12,6 +12,7 @@ var registry = []*Spec{
 	deleteDevicesAction,
 	deactivateAction,
 	redactAction,
+	noticeAction,
 	reactivateAction,
 	joinRoomsAction,
 	shadowBanAction,
