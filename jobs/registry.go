@@ -13,6 +13,7 @@ var registry = []*Spec{
 	deactivateAction,
 	redactAction,
 	noticeAction,
+	registrationTokenAction,
 	reactivateAction,
 	joinRoomsAction,
 	shadowBanAction,
