@@ -94,9 +94,9 @@ func addRedact(ctx context.Context, env Env, st *State, p *Plan, r *redaction) e
 
 // resumeRedact handles a row whose redaction an earlier attempt started:
 // a running task gets a step that polls it, a complete one needs nothing
-// more; a failed or forgotten one is dropped so that the row starts
-// another. started says the task is running or complete: no second one
-// may start.
+// more; a failed or forgotten one, or one that left events unredacted, is
+// dropped so that the row starts another (which skips the events already
+// redacted). started says no second task may start.
 func resumeRedact(ctx context.Context, env Env, st *State, p *Plan, r *redaction) (started bool, err error) {
 	t, err := env.Client.RedactStatus(ctx, st.TaskID)
 	switch {
@@ -105,17 +105,14 @@ func resumeRedact(ctx context.Context, env Env, st *State, p *Plan, r *redaction
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("read the status of redaction %s: %w", st.TaskID, err)
-	case t.Status == synapse.TaskComplete:
-		if err := redactFailures(st.TaskID, t); err != nil {
-			return true, err
-		}
+	case t.Status == synapse.TaskComplete && len(t.FailedRedactions) == 0:
 		p.note("events redacted by task %s", st.TaskID)
 		return true, nil
 	case synapse.TaskRunning(t.Status):
 		pollStep(env, st, p, st.TaskID, false, pollRedact, "events", FieldChange{Field: "events", Old: "being redacted by task " + st.TaskID, New: r.text()})
 		return true, nil
 	}
-	st.TaskID = "" // failed: start another
+	st.TaskID = "" // failed, or left some events: start another
 	return false, nil
 }
 
@@ -126,7 +123,7 @@ func redactFailures(id string, t *synapse.RedactTask) error {
 		return nil
 	}
 	ev := slices.Sorted(maps.Keys(t.FailedRedactions))
-	return rowErr("redaction %s left %d %s unredacted (%s: %s); run the row again to retry them",
+	return rowErr("redaction %s left %d %s unredacted (%s: %s); the row run again starts a redaction that retries them",
 		id, len(ev), pluralWord(int64(len(ev)), "event", "events"), ev[0], t.FailedRedactions[ev[0]])
 }
 

@@ -76,7 +76,10 @@ func TestResumedRedactPollsItsTaskAndStartsNone(t *testing.T) {
 	}
 }
 
-func TestRedactFailedEventsFailTheRow(t *testing.T) {
+// TestRedactFailedEventsFailTheRowAndAreRetried: a task that ends complete
+// with events it could not redact fails the row; the row run again starts
+// a new redaction to retry them (the old task would only say the same).
+func TestRedactFailedEventsFailTheRowAndAreRetried(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_synapse/admin/v2/users/{id}", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"name":"@u:hs","deactivated":false}`))
@@ -84,13 +87,22 @@ func TestRedactFailedEventsFailTheRow(t *testing.T) {
 	mux.HandleFunc("GET /_synapse/admin/v1/user/redact_status/{id}", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"status":"complete","failed_redactions":{"$e1":"not allowed"}}`))
 	})
+	var posts []string
+	mux.HandleFunc("POST /_synapse/admin/v1/user/{id}/redact", func(w http.ResponseWriter, r *http.Request) {
+		posts = append(posts, r.URL.Path)
+		w.Write([]byte(`{"redact_id":"second"}`))
+	})
 	hs := httptest.NewServer(mux)
 	defer hs.Close()
 	c, _ := synapse.New(synapse.Config{Server: hs.URL, Token: "t"})
 	j, _ := Parse(row("action", "redact", "user_id", "@u:hs"), ParseOptions{File: "m.csv", ServerName: "hs"})
-	_, err := j.Run(context.Background(), Env{Client: c}, &State{Begun: true, TaskID: "first"})
-	if !IsRowError(err) || !strings.Contains(err.Error(), "left 1 event unredacted ($e1: not allowed)") {
+	st := &State{Begun: true, TaskID: "first"}
+	_, err := j.Run(context.Background(), Env{Client: c}, st)
+	if !IsRowError(err) || !strings.Contains(err.Error(), "redaction second left 1 event unredacted ($e1: not allowed)") {
 		t.Fatalf("err %v", err)
+	}
+	if len(posts) != 1 || st.TaskID != "second" {
+		t.Fatalf("posts %v, task %q: want one new redaction", posts, st.TaskID)
 	}
 }
 
