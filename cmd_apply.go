@@ -71,7 +71,7 @@ func shardOf(c *cli.Context) (k, n int, err error) {
 func applyCommand(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 	flags := append(runFlags(),
 		&cli.StringFlag{Name: "journal", Usage: "result journal at `PATH` (default MANIFEST.journal.jsonl); the same journal resumes the run"},
-		&cli.StringFlag{Name: "passwords-out", Usage: "`FILE` for generated passwords (created 0600; the only place they are written)"},
+		&cli.StringFlag{Name: "passwords-out", Usage: "`FILE` for generated passwords and registration tokens (created 0600; the only place they are written)"},
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "go on without asking when rows deactivate, delete devices, reset passwords, remove external ids, delete rooms, purge history, or delete or quarantine media"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and change nothing (the same as synbatch plan)"},
 		&cli.BoolFlag{Name: "list", Aliases: []string{"l"}, Usage: "print a line for each row as it finishes"},
@@ -249,7 +249,7 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 	// Checking only reads (the manifest, whoami): the first stop ends it.
 	client, checked, src, err := checkManifest(soft, o.runOptions, stderr, state, sum, func(client *synapse.Client, src pipeline.Source, ch *pipeline.Checked) error {
 		if ch.Generate > 0 && o.passwordsOut == "" {
-			return usageErr("%d rows generate a password: give --passwords-out FILE to keep them", ch.Generate)
+			return usageErr("%d rows generate a password or registration token: give --passwords-out FILE to keep them", ch.Generate)
 		}
 		cfg := o.cfg
 		cfg.Source, cfg.Checked, cfg.MatchBy = src, ch, src.Parse.MatchBy

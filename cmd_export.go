@@ -15,11 +15,12 @@ import (
 func exportCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:  "export",
-		Usage: "export users as a manifest, everything the server holds about users, or the room list",
+		Usage: "export users as a manifest, everything the server holds about users, the room list, or the registration tokens",
 		Subcommands: []*cli.Command{
 			exportUsersCommand(hard, stdout, stderr),
 			exportDataCommand(hard, stdout, stderr),
 			exportRoomsCommand(hard, stdout, stderr),
+			exportTokensCommand(hard, stdout, stderr),
 		},
 	}
 }
@@ -30,6 +31,19 @@ func poolFlags() []cli.Flag {
 		&cli.IntFlag{Name: "concurrency", Aliases: []string{"j"}, Value: defaultConcurrency, Usage: "at most `N` requests in flight"},
 		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "at most `PER_SECOND` requests a second; 0 (the default) sets no cap"},
 	}
+}
+
+// startExport checks a table export's arguments (--out before any
+// request) and connects: what every table export does first.
+func startExport(ctx context.Context, c *cli.Context, stderr io.Writer, what string) (out string, asJSON bool, client *synapse.Client, err error) {
+	if err = checkOut(c, what); err != nil {
+		return "", false, nil, err
+	}
+	if asJSON, err = exportOutputMode(c); err != nil {
+		return "", false, nil, err
+	}
+	client, err = exportClient(ctx, c, stderr)
+	return c.String("out"), asJSON, client, err
 }
 
 // client connects as apply does: settings, then a check that the token is an admin's.
@@ -71,14 +85,6 @@ func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			"An interrupted export resumes from OUT.partial.jsonl when run again.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if err := checkOut(c, "users"); err != nil {
-				return err
-			}
-			out := c.String("out")
-			asJSON, err := exportOutputMode(c)
-			if err != nil {
-				return err
-			}
 			if c.Bool("guests") && c.Bool("no-guests") {
 				return usageErr("--guests and --no-guests together")
 			}
@@ -88,7 +94,7 @@ func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 				g := c.Bool("guests")
 				f.Guests = &g
 			}
-			client, err := exportClient(hard, c, stderr)
+			out, asJSON, client, err := startExport(hard, c, stderr, "users")
 			if err != nil {
 				return err
 			}
@@ -112,9 +118,10 @@ func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 	}
 }
 
-// exportSummary is what export users and rooms print with --output json.
+// exportSummary is what export users, rooms and registration-tokens print
+// with --output json.
 type exportSummary struct {
-	Exported string `json:"exported"` // users or rooms
+	Exported string `json:"exported"` // users, rooms or registration-tokens
 	Count    int    `json:"count"`
 	Out      string `json:"out"`
 	Fetched  *int   `json:"fetched,omitempty"` // users fetched by this run, not an interrupted one

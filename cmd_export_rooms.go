@@ -28,15 +28,7 @@ func exportRoomsCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			"leading ' (read back as written).",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if err := checkOut(c, "rooms"); err != nil {
-				return err
-			}
-			out := c.String("out")
-			asJSON, err := exportOutputMode(c)
-			if err != nil {
-				return err
-			}
-			client, err := exportClient(hard, c, stderr)
+			out, asJSON, client, err := startExport(hard, c, stderr, "rooms")
 			if err != nil {
 				return err
 			}

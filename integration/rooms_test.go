@@ -342,8 +342,47 @@ func TestRoomDeleteKilledWhilePollingResumesTheSameTask(t *testing.T) {
 	e.roomSend(t, owner, room, 30)
 
 	writeFile(t, dir, "del.csv", fmt.Sprintf("action,room_id,purge\ndelete-room,%s,true\n", room))
-	jpath := filepath.Join(dir, "del.csv.journal.jsonl")
-	cmd := exec.Command(e.bin, "apply", "del.csv", "--yes")
+	task := e.killedTaskResumes(t, dir, "del.csv")
+	tasks, err := e.client.RoomDeleteTasks(ctx, room)
+	if err != nil || len(tasks) != 1 || tasks[0].DeleteID != task || tasks[0].Status != "complete" {
+		t.Fatalf("deletion tasks of the room: %+v %v (want only %s, complete)", tasks, err, task)
+	}
+	if _, err := e.client.GetRoom(ctx, room); !synapse.IsNotFound(err) {
+		t.Fatalf("the room is still there: %v", err)
+	}
+}
+
+// killedTaskResumes applies a manifest of one row that starts a server
+// task, kills apply -9 as soon as the journal holds the task's id (while it
+// polls), and applies it again: the resumed run must finish the row by
+// polling that task, with no write and no second task journaled. It
+// returns the task id.
+func (e *env) killedTaskResumes(t *testing.T, dir, manifest string) string {
+	t.Helper()
+	jpath := filepath.Join(dir, manifest+".journal.jsonl")
+	task := e.killAtTask(t, dir, jpath, "apply", manifest, "--yes")
+	t.Logf("killed with task %s", task)
+	if len(journalRows(t, jpath)) != 0 {
+		t.Fatal("the killed run journaled the row as finished: it was not killed while polling")
+	}
+	st := e.applyJSON(t, dir, 0, manifest, "--yes")
+	if st.Outcomes["done"] != 1 || st.Writes != 0 {
+		t.Fatalf("resume: %+v, want the row done by polling only (no write)", st)
+	}
+	if got := journalTask(t, jpath); got != task {
+		t.Fatalf("the resumed run journaled task %s, the killed one %s", got, task)
+	}
+	if n := strings.Count(readFile(t, jpath), `"type":"task"`); n != 1 {
+		t.Fatalf("%d task records: a second task was started", n)
+	}
+	return task
+}
+
+// killAtTask runs synbatch with args and kills it -9 as soon as the
+// journal at jpath holds a task id, which it returns.
+func (e *env) killAtTask(t *testing.T, dir, jpath string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(e.bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SYNBATCH_SERVER="+e.server, "SYNBATCH_TOKEN_FILE="+e.tokenFile, "SYNBATCH_SERVER_NAME="+e.serverName, "HOME="+dir)
 	if err := cmd.Start(); err != nil {
@@ -361,32 +400,7 @@ func TestRoomDeleteKilledWhilePollingResumesTheSameTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	status, err := e.client.DeleteStatus(ctx, task)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("killed with task %s %s", task, status.Status)
-	if len(journalRows(t, jpath)) != 0 {
-		t.Fatal("the killed run journaled the row as finished: it was not killed while polling")
-	}
-
-	st := e.applyJSON(t, dir, 0, "del.csv", "--yes")
-	if st.Outcomes["done"] != 1 || st.Writes != 0 {
-		t.Fatalf("resume: %+v, want the row done by polling only (no write)", st)
-	}
-	if got := journalTask(t, jpath); got != task {
-		t.Fatalf("the resumed run journaled task %s, the killed one %s", got, task)
-	}
-	if n := strings.Count(readFile(t, jpath), `"type":"task"`); n != 1 {
-		t.Fatalf("%d task records: a second task was started", n)
-	}
-	tasks, err := e.client.RoomDeleteTasks(ctx, room)
-	if err != nil || len(tasks) != 1 || tasks[0].DeleteID != task || tasks[0].Status != "complete" {
-		t.Fatalf("deletion tasks of the room: %+v %v (want only %s, complete)", tasks, err, task)
-	}
-	if _, err := e.client.GetRoom(ctx, room); !synapse.IsNotFound(err) {
-		t.Fatalf("the room is still there: %v", err)
-	}
+	return task
 }
 
 // journalTask returns the last task id in a journal, "" when there is none.

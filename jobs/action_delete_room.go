@@ -174,13 +174,7 @@ func planDeleteRoomIn(ctx context.Context, j *Job, env Env, st *State, p *Plan) 
 			// Another deletion began since the plan: poll that one.
 			return 200, adoptRunning(ctx, env, st, id)
 		}
-		if err != nil {
-			return 0, err
-		}
-		if err := startedTask(env, st, taskID); err != nil {
-			return 0, err
-		}
-		return 200, pollDelete(ctx, env, taskID)
+		return startedStep(ctx, env, st, taskID, err, pollDelete)
 	}})
 	p.Changes = append(p.Changes, FieldChange{Field: "room", Old: roomText(r), New: del.deleteText()})
 	return nil

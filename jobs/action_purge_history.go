@@ -81,13 +81,7 @@ func planPurgeHistory(ctx context.Context, j *Job, env Env, st *State, p *Plan) 
 		if synapse.IsNotFound(err) {
 			return 200, nil // "there is no event to be purged"
 		}
-		if err != nil {
-			return 0, err
-		}
-		if err := startedTask(env, st, taskID); err != nil {
-			return 0, err
-		}
-		return 200, pollPurge(ctx, env, taskID)
+		return startedStep(ctx, env, st, taskID, err, pollPurge)
 	}})
 	return nil
 }

@@ -70,6 +70,11 @@ func (j *Job) Identity() string {
 	if j.room() {
 		return "room:" + j.RoomID
 	}
+	if t, ok := j.payload.(*regToken); ok {
+		// A generated token's row is known by its key: the same row
+		// twice is a repeat, two rows that differ make two tokens.
+		return "token:" + cmp.Or(t.token, "generated "+j.Key)
+	}
 	if j.UserID != "" {
 		return j.UserID
 	}
@@ -81,6 +86,9 @@ func (j *Job) Identity() string {
 func (j *Job) Subject() string {
 	if j.room() {
 		return j.RoomID
+	}
+	if t, ok := j.payload.(*regToken); ok {
+		return t.subject() // never a generated token's value
 	}
 	return j.UserID
 }

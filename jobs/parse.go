@@ -12,8 +12,9 @@ import (
 	"github.com/synbatch/synbatch/synapse"
 )
 
-// readOnlyColumns come from `export users`; apply accepts and ignores them.
-var readOnlyColumns = []string{"deactivated", "creation_ts", "created", "last_seen", "last_seen_ts", "is_guest", "erased", "shadow_banned", "locked", "appservice_id"}
+// readOnlyColumns come from the exports; apply accepts and ignores them.
+var readOnlyColumns = []string{"deactivated", "creation_ts", "created", "last_seen", "last_seen_ts", "is_guest", "erased", "shadow_banned", "locked", "appservice_id",
+	"pending", "completed"} // the last two from `export registration-tokens`
 
 // exactColumns hold free text that Synapse stores as given: their values
 // are used as the reader delivers them, untrimmed. The CSV and XLSX readers
@@ -22,7 +23,7 @@ var readOnlyColumns = []string{"deactivated", "creation_ts", "created", "last_se
 // JSONL string arrive exactly as written, so that an export applies back
 // unchanged. Ids, booleans, numbers and addresses are trimmed: spaces
 // around them are never meant.
-var exactColumns = []string{"displayname", "room_name", "message"}
+var exactColumns = []string{"displayname", "room_name", "message", "reason", "formatted"}
 
 // ParseOptions carry what a row does not say itself.
 type ParseOptions struct {
@@ -130,6 +131,14 @@ func (p *parser) unusedColumns(j *Job) {
 func (p *parser) who(j *Job) {
 	if j.room() {
 		p.room(j)
+		return
+	}
+	if j.spec.Kind == TokenRow {
+		for _, col := range []string{"user_id", "room_id", "email", "external_id"} {
+			if _, ok := p.scalar(col); ok {
+				p.bad(col, "%s rows are about no user or room: empty this column", j.Action)
+			}
+		}
 		return
 	}
 	if _, ok := p.scalar("room_id"); ok {

@@ -61,14 +61,17 @@ func (p *parser) members(j *Job, one bool) []string {
 }
 
 // before reads the before column as unix ms (0 when empty).
-func (p *parser) before() int64 {
-	v, ok := p.scalar("before")
+func (p *parser) before() int64 { return p.pointInTime("before") }
+
+// pointInTime reads a column holding a time as unix ms (0 when empty).
+func (p *parser) pointInTime(col string) int64 {
+	v, ok := p.scalar(col)
 	if !ok {
 		return 0
 	}
 	ms, err := ParseBefore(v)
 	if err != nil {
-		p.bad("before", "%v", err)
+		p.bad(col, "%v", err)
 	}
 	return ms
 }

@@ -172,7 +172,9 @@ func TestProblemsQuoteLongValuesShort(t *testing.T) {
 		}
 	}
 	probs := CheckColumns("m.csv", []string{huge})
-	if len(probs) != 1 || len(probs[0].Error()) > 600 {
+	// The message lists every known column, which grows with the actions:
+	// only the rest of it must stay short.
+	if len(probs) != 1 || len(probs[0].Error())-len(strings.Join(KnownColumns(), ", ")) > 600 {
 		t.Errorf("unknown column: %d problems, the first %d bytes", len(probs), len(probs[0].Error()))
 	}
 }

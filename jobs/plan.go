@@ -357,9 +357,10 @@ func (j *Job) settled(st *State, res Result) Result {
 	return res
 }
 
-// password returns the row's password, generating (and saving) one when the
-// row asks for it. The password file is written and synced before the
-// write that sets the password goes out.
+// passwordFor returns the row's password, generating (and saving) one when
+// the row asks for it. The password file is written and synced before the
+// write that sets the password goes out. A registration-token row gets
+// its generated token from it the same way, under its own label.
 func (j *Job) passwordFor(env Env, st *State, userID string) (string, error) {
 	if !j.generate {
 		return j.password, nil
@@ -368,7 +369,7 @@ func (j *Job) passwordFor(env Env, st *State, userID string) (string, error) {
 		return st.generated, nil
 	}
 	if env.Passwords == nil {
-		return "", rowErr("password generate needs --passwords-out FILE")
+		return "", rowErr("a generated password or token needs --passwords-out FILE")
 	}
 	pw, err := env.Passwords.Generate(userID)
 	if err != nil {

@@ -139,37 +139,50 @@ func poll(ctx context.Context, env Env, what string, status func(context.Context
 	}
 }
 
-func pollDelete(ctx context.Context, env Env, id string) error {
-	what := "room deletion " + id
+// pollTask polls a task of the server's task scheduler: read returns its
+// status and, when it failed, its error.
+func pollTask(ctx context.Context, env Env, what string, read func(context.Context) (status, taskErr string, err error)) error {
 	return poll(ctx, env, what, func(ctx context.Context) (bool, string, error) {
-		t, err := env.Client.DeleteStatus(ctx, id)
+		status, terr, err := read(ctx)
 		if err != nil {
 			return false, "", fmt.Errorf("poll %s: %w", what, err)
 		}
 		switch {
-		case t.Status == synapse.TaskComplete:
-			return true, t.Status, nil
-		case synapse.TaskRunning(t.Status):
-			return false, t.Status, nil
+		case status == synapse.TaskComplete:
+			return true, status, nil
+		case synapse.TaskRunning(status):
+			return false, status, nil
 		}
-		return true, t.Status, rowErr("%s %s: %s", what, t.Status, cmp.Or(t.Error, "no reason given"))
+		return true, status, rowErr("%s %s: %s", what, status, cmp.Or(terr, "no reason given"))
+	})
+}
+
+// startedStep is the end of a step that started a server task: the task's
+// id is journaled, then the task polled to its end.
+func startedStep(ctx context.Context, env Env, st *State, taskID string, err error, poll func(context.Context, Env, string) error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	if err := startedTask(env, st, taskID); err != nil {
+		return 0, err
+	}
+	return 200, poll(ctx, env, taskID)
+}
+
+func pollDelete(ctx context.Context, env Env, id string) error {
+	return pollTask(ctx, env, "room deletion "+id, func(ctx context.Context) (string, string, error) {
+		t, err := env.Client.DeleteStatus(ctx, id)
+		if err != nil {
+			return "", "", err
+		}
+		return t.Status, t.Error, nil
 	})
 }
 
 func pollPurge(ctx context.Context, env Env, id string) error {
-	what := "history purge " + id
-	return poll(ctx, env, what, func(ctx context.Context) (bool, string, error) {
-		status, terr, err := env.Client.PurgeStatus(ctx, id)
-		if err != nil {
-			return false, "", fmt.Errorf("poll %s: %w", what, err)
-		}
-		switch status {
-		case synapse.TaskComplete:
-			return true, status, nil
-		case synapse.TaskFailed, synapse.TaskCancelled:
-			return true, status, rowErr("%s %s: %s", what, status, cmp.Or(terr, "no reason given"))
-		}
-		return false, status, nil
+	// The purge status folds scheduled into active.
+	return pollTask(ctx, env, "history purge "+id, func(ctx context.Context) (string, string, error) {
+		return env.Client.PurgeStatus(ctx, id)
 	})
 }
 

@@ -16,6 +16,7 @@ const (
 	UserRow  RowKind = "user"  // user_id (or the --match-by column) names the user it changes
 	RoomRow  RowKind = "room"  // room_id names the room; user_id, when read, the users it acts for
 	MediaRow RowKind = "media" // user_id names the user whose uploads it acts on
+	TokenRow RowKind = "token" // no user: token names what it makes (or none: generated)
 )
 
 // Spec is everything one action is: its name, the columns it reads, what

@@ -1,0 +1,106 @@
+package synapse
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// RedactOptions is the body of a user redaction. Rooms empty means every
+// room the user is joined to or banned from now (Synapse 1.160 reads
+// get_rooms_for_user plus get_rooms_user_currently_banned_from: rooms the
+// user left, or was kicked from, are not among them).
+type RedactOptions struct {
+	Rooms  []string `json:"rooms"`
+	Reason string   `json:"reason,omitempty"`
+	// Limit is the most events redacted per room, newest first; 0 leaves
+	// Synapse's default (1000).
+	Limit int64 `json:"limit,omitempty"`
+}
+
+// RedactUser starts redacting a user's events and returns the redact id of
+// the server task. Synapse refuses (400) while another redaction of the
+// same user is active, but not while one is only scheduled.
+func (c *Client) RedactUser(ctx context.Context, userID string, opt RedactOptions) (string, error) {
+	if opt.Rooms == nil {
+		opt.Rooms = []string{} // the body needs the list, empty or not
+	}
+	var out struct {
+		RedactID string `json:"redact_id"`
+	}
+	_, err := c.do(ctx, http.MethodPost, c.admin("/v1/user/%s/redact", url.PathEscape(userID)), opt, &out)
+	return out.RedactID, err
+}
+
+// RedactTask is a user redaction task as its status reports it.
+// FailedRedactions maps an event id to why its redaction failed; the task
+// still ends complete.
+type RedactTask struct {
+	Status           string            `json:"status"`
+	Error            string            `json:"error"`
+	FailedRedactions map[string]string `json:"failed_redactions"`
+}
+
+// RedactStatus returns a redaction's status, or an error for which
+// IsNotFound is true (an id the server does not know, or forgot). Like
+// DeleteStatus, it skips the rate limiter.
+func (c *Client) RedactStatus(ctx context.Context, redactID string) (*RedactTask, error) {
+	var t RedactTask
+	if _, err := c.doUnlimited(ctx, http.MethodGet, c.admin("/v1/user/redact_status/%s", url.PathEscape(redactID)), nil, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// Memberships maps each room a user has a membership in to it (join,
+// invite, leave, ban, knock).
+func (c *Client) Memberships(ctx context.Context, userID string) (map[string]string, error) {
+	var out struct {
+		Memberships map[string]string `json:"memberships"`
+	}
+	err := c.get(ctx, c.userPath("v1", userID, "/memberships"), &out)
+	return out.Memberships, err
+}
+
+// Message is a timeline event with its content kept raw.
+type Message struct {
+	EventID        string         `json:"event_id"`
+	Type           string         `json:"type"`
+	Sender         string         `json:"sender"`
+	OriginServerTS int64          `json:"origin_server_ts"`
+	Content        map[string]any `json:"content"`
+	Unsigned       map[string]any `json:"unsigned"`
+}
+
+// Messages returns one page of a room's timeline, newest first from from
+// ("" for the end), and the token of the next page ("" when none is left).
+// filter is a RoomEventFilter in JSON, or "".
+func (c *Client) Messages(ctx context.Context, roomID, from, filter string, limit int) ([]Message, string, error) {
+	q := url.Values{"dir": {"b"}, "limit": {strconv.Itoa(limit)}}
+	if from != "" {
+		q.Set("from", from)
+	}
+	if filter != "" {
+		q.Set("filter", filter)
+	}
+	var out struct {
+		Chunk []Message `json:"chunk"`
+		End   string    `json:"end"`
+	}
+	err := c.get(ctx, c.roomPath("v1", roomID, "/messages?"+q.Encode()), &out)
+	return out.Chunk, out.End, err
+}
+
+// SendServerNotice sends a server notice to a local user under a
+// transaction id and returns its event id. Synapse remembers the id only
+// in memory, per admin token (or device), for 30 to 60 minutes: a PUT with
+// the same id within that window returns the first event and sends none.
+func (c *Client) SendServerNotice(ctx context.Context, userID, txnID string, content map[string]any) (string, error) {
+	var out struct {
+		EventID string `json:"event_id"`
+	}
+	_, err := c.do(ctx, http.MethodPut, c.admin("/v1/send_server_notice/%s", url.PathEscape(txnID)),
+		map[string]any{"user_id": userID, "content": content}, &out)
+	return out.EventID, err
+}
