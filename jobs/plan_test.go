@@ -124,6 +124,13 @@ func TestEveryActionPlans(t *testing.T) {
 		{"lock", []string{"action", "lock", "user_id", "a"}, map[string]string{userA: activeA}, KindUpdate,
 			[]string{"PUT /_synapse/admin/v2/users/@a:hs"}, "locked: false → true", ""},
 		{"unlock unlocked", []string{"action", "unlock", "user_id", "a"}, map[string]string{userA: activeA}, KindUnchanged, nil, "", ""},
+		{"suspend", []string{"action", "suspend", "user_id", "a"}, map[string]string{userA: activeA}, KindUpdate,
+			[]string{"PUT /_synapse/admin/v1/suspend/@a:hs"}, "suspended: false → true", ""},
+		{"suspend suspended", []string{"action", "suspend", "user_id", "a"}, map[string]string{userA: `{"suspended":true}`}, KindUnchanged, nil, "", ""},
+		{"suspend deactivated", []string{"action", "suspend", "user_id", "a"}, map[string]string{userA: `{"deactivated":true}`}, "", nil, "", "is deactivated"},
+		{"unsuspend", []string{"action", "unsuspend", "user_id", "a"}, map[string]string{userA: `{"suspended":true}`}, KindUpdate,
+			[]string{"PUT /_synapse/admin/v1/suspend/@a:hs"}, "suspended: true → false", ""},
+		{"unsuspend not suspended", []string{"action", "unsuspend", "user_id", "a"}, map[string]string{userA: activeA}, KindUnchanged, nil, "", ""},
 		{"set-ratelimit", []string{"action", "set-ratelimit", "user_id", "a", "messages_per_second", "5"},
 			map[string]string{userA: activeA, "GET /_synapse/admin/v1/users/@a:hs/override_ratelimit": `{"burst_count":7}`}, KindUpdate,
 			[]string{"POST /_synapse/admin/v1/users/@a:hs/override_ratelimit"}, "5/s burst 7", ""},
@@ -235,4 +242,56 @@ func scripted(t *testing.T, answer map[string]string, kv ...string) (*routes, *J
 		t.Fatal(probs)
 	}
 	return srv, j, Env{Client: cl, OnExists: ExistsSkip, Rooms: &RoomChecks{}}
+}
+
+// TestCreateOfANameTheServerRefusesIsAConflict: a create (or upsert) row for
+// an account that does not exist asks username_available first; a name the
+// server refuses, or one a deactivated account holds, is a conflict with
+// the server's reason, and nothing is written. A server without the API
+// (404) is not asked again and the row creates as before.
+func TestCreateOfANameTheServerRefusesIsAConflict(t *testing.T) {
+	const avail = "GET /_synapse/admin/v1/username_available"
+	for _, c := range []struct {
+		name, action string
+		avail, user  string // answers to username_available and to the user's GET ("": 404)
+		kind         Kind
+		reason       string
+	}{
+		{"other case", "create", `400 {"errcode":"M_USER_IN_USE","error":"User ID already taken."}`, "", KindConflict, "same name in other letter case"},
+		{"appservice", "upsert", `400 {"errcode":"M_EXCLUSIVE","error":"This user ID is reserved by an application service."}`, "", KindConflict, "reserved by an application service"},
+		{"invalid", "create", `400 {"errcode":"M_INVALID_USERNAME","error":"User ID may not begin with _"}`, "", KindConflict, "may not begin with _"},
+		{"deactivated", "create", "", `{"name":"@a:hs","deactivated":true}`, KindConflict, "taken by a deactivated account"},
+		{"available", "create", `{"available":true}`, "", KindCreate, ""},
+		{"no such API", "create", "", "", KindCreate, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			answer := map[string]string{}
+			if c.avail != "" {
+				answer[avail] = c.avail
+			}
+			if c.user != "" {
+				answer[userA] = c.user
+			}
+			srv, j, env := scripted(t, answer, "action", c.action, "user_id", "a", "displayname", "A")
+			for _, on := range []OnExists{ExistsSkip, ExistsUpdate, ExistsFail} {
+				env.OnExists = on
+				p, err := j.PlanRow(context.Background(), env)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.Kind != c.kind || !strings.Contains(p.Reason, c.reason) {
+					t.Fatalf("--on-exists %s: plan %s %q, want %s with %q", on, p.Kind, p.Reason, c.kind, c.reason)
+				}
+			}
+			if c.kind != KindConflict {
+				return
+			}
+			if _, err := j.Run(context.Background(), env, &State{}); err == nil || !IsRowError(err) {
+				t.Fatalf("run: %v, want the row's conflict", err)
+			}
+			if len(srv.writes) > 0 {
+				t.Fatalf("a refused name was written: %v", srv.writes)
+			}
+		})
+	}
 }

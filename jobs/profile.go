@@ -126,6 +126,9 @@ func planProfile(ctx context.Context, j *Job, env Env, st *State, p *Plan) error
 		if j.Action == Update {
 			return rowErr("%s does not exist (action update changes existing users only)", p.UserID)
 		}
+		if err := checkUsername(ctx, c, p.UserID); err != nil {
+			return err
+		}
 		p.Kind = KindCreate
 		if err := pr.planCreate(ctx, j, env, st, p); err != nil {
 			return err
@@ -137,6 +140,11 @@ func planProfile(ctx context.Context, j *Job, env Env, st *State, p *Plan) error
 		switch {
 		case st.Begun:
 			// This run or an interrupted one created it: finish the job.
+		case bool(u.Deactivated):
+			// A create row means a new person; a departed one's id is never
+			// given to another account, and "skip: exists" would read as if
+			// the newcomer had one.
+			return conflict("%s is taken by a deactivated account (a Matrix id is never reused): give the new account another user_id, or reactivate this one", p.UserID)
 		case env.OnExists == ExistsFail:
 			return rowErr("%s already exists (--on-exists fail)", p.UserID)
 		case env.OnExists == ExistsUpdate:
@@ -164,6 +172,30 @@ func planProfile(ctx context.Context, j *Job, env Env, st *State, p *Plan) error
 		return planJoins(ctx, env, p, pr.Rooms, joined)
 	}
 	return nil
+}
+
+// checkUsername asks the server whether a new account may take the id's
+// localpart, so that plan shows a name Synapse would refuse as a conflict
+// and apply sends nothing for it: one an account holds in another letter
+// case, one in an application service's exclusive namespace, or one that
+// is not a valid name there.
+func checkUsername(ctx context.Context, c *synapse.Client, userID string) error {
+	local := strings.TrimPrefix(userID, "@")
+	local, _, _ = strings.Cut(local, ":")
+	ok, why, err := c.UsernameAvailable(ctx, local)
+	switch {
+	case synapse.IsNotFound(err):
+		return nil // the server has no such Admin API (older Synapse, MAS): the create itself is refused if need be
+	case err != nil:
+		return fmt.Errorf("ask whether the name %s is available: %w", local, err)
+	case ok:
+		return nil
+	case why.Errcode == "M_USER_IN_USE":
+		return conflict("the name %s is taken: an account with the same name in other letter case exists (%s)", local, why.Message)
+	case why.Errcode == "M_EXCLUSIVE":
+		return conflict("the name %s is reserved by an application service (%s)", local, why.Message)
+	}
+	return conflict("the server refuses the name %s for a new account: %s", local, why.Message)
 }
 
 // putter builds one PUT /v2/users body and what it changes.

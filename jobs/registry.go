@@ -17,6 +17,8 @@ var registry = []*Spec{
 	unshadowBanAction,
 	lockAction,
 	unlockAction,
+	suspendAction,
+	unsuspendAction,
 	setRatelimitAction,
 	deleteRatelimitAction,
 	blockAction,
