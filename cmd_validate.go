@@ -57,6 +57,11 @@ func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command
 			if err != nil {
 				return err
 			}
+			if src.UsesProviders(checked) {
+				// Offline there is no server to ask; plan and apply do.
+				fmt.Fprintf(stderr, "%s: identity providers (%s) not checked: validate has no server to ask; plan and apply check them against the server's login flows\n",
+					src.Label(), strings.Join(src.Providers(checked), ", "))
+			}
 			return reportValidation(stdout, stderr, asJSON, src, checked)
 		},
 	}
