@@ -2,7 +2,9 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -126,8 +128,10 @@ func planProfile(ctx context.Context, j *Job, env Env, st *State, p *Plan) error
 		if j.Action == Update {
 			return rowErr("%s does not exist (action update changes existing users only)", p.UserID)
 		}
-		if err := checkUsername(ctx, c, p.UserID); err != nil {
-			return err
+		if env.CheckNames {
+			if err := checkUsername(ctx, c, p.UserID); err != nil {
+				return err
+			}
 		}
 		p.Kind = KindCreate
 		if err := pr.planCreate(ctx, j, env, st, p); err != nil {
@@ -175,13 +179,11 @@ func planProfile(ctx context.Context, j *Job, env Env, st *State, p *Plan) error
 }
 
 // checkUsername asks the server whether a new account may take the id's
-// localpart, so that plan shows a name Synapse would refuse as a conflict
-// and apply sends nothing for it: one an account holds in another letter
-// case, one in an application service's exclusive namespace, or one that
-// is not a valid name there.
+// localpart, so that plan shows a name Synapse would refuse as a conflict:
+// one an account holds in another letter case, one in an application
+// service's exclusive namespace, or one that is not a valid name there.
 func checkUsername(ctx context.Context, c *synapse.Client, userID string) error {
-	local := strings.TrimPrefix(userID, "@")
-	local, _, _ = strings.Cut(local, ":")
+	local := localpart(userID)
 	ok, why, err := c.UsernameAvailable(ctx, local)
 	switch {
 	case synapse.IsNotFound(err):
@@ -190,12 +192,38 @@ func checkUsername(ctx context.Context, c *synapse.Client, userID string) error 
 		return fmt.Errorf("ask whether the name %s is available: %w", local, err)
 	case ok:
 		return nil
-	case why.Errcode == "M_USER_IN_USE":
-		return conflict("the name %s is taken: an account with the same name in other letter case exists (%s)", local, why.Message)
-	case why.Errcode == "M_EXCLUSIVE":
-		return conflict("the name %s is reserved by an application service (%s)", local, why.Message)
+	}
+	if c := nameRefused(local, why); c != nil {
+		return c
 	}
 	return conflict("the server refuses the name %s for a new account: %s", local, why.Message)
+}
+
+// nameRefused is the row's conflict when Synapse refuses a new account's
+// name (in username_available, or in the create's PUT, which runs the same
+// check and creates nothing then), or nil for another answer.
+func nameRefused(local string, err error) error {
+	var se *synapse.Error
+	if !errors.As(err, &se) || se.Status != http.StatusBadRequest {
+		return nil
+	}
+	var msg string
+	switch se.Errcode {
+	case "M_USER_IN_USE":
+		msg = fmt.Sprintf("the name %s is taken: an account with the same name in other letter case exists (%s)", local, se.Message)
+	case "M_EXCLUSIVE":
+		msg = fmt.Sprintf("the name %s is reserved by an application service (%s)", local, se.Message)
+	case "M_INVALID_USERNAME":
+		msg = fmt.Sprintf("the server refuses the name %s for a new account: %s", local, se.Message)
+	default:
+		return nil
+	}
+	return &RowError{Msg: msg, Conflict: true, cause: se}
+}
+
+func localpart(userID string) string {
+	local, _, _ := strings.Cut(strings.TrimPrefix(userID, "@"), ":")
+	return local
 }
 
 // putter builds one PUT /v2/users body and what it changes.
@@ -230,7 +258,7 @@ func (b *putter) step(j *Job, logout *bool, env Env, st *State, p *Plan, withPas
 		fields = append([]string{"password"}, fields...)
 	}
 	p.Changes = append(p.Changes, b.changes...)
-	id := p.UserID
+	id, create := p.UserID, p.Kind == KindCreate
 	p.steps = append(p.steps, step{fields: fields, password: withPassword, do: func(ctx context.Context) (int, error) {
 		send := body
 		if withPassword {
@@ -248,6 +276,11 @@ func (b *putter) step(j *Job, logout *bool, env Env, st *State, p *Plan, withPas
 			}
 		}
 		created, err := env.Client.PutUser(ctx, id, send)
+		if create {
+			if c := nameRefused(localpart(id), err); c != nil {
+				return 0, c
+			}
+		}
 		if created {
 			return 201, err
 		}
