@@ -67,7 +67,10 @@ func (s Source) UnknownProviders(ch *Checked, listed []string) []string {
 		}
 		u := ch.Providers[p]
 		where := fmt.Sprintf("%s:%d:external_ids: %s", s.Label(), u.First, p)
-		if u.Rows > 1 {
+		switch {
+		case u.Rows == 2:
+			where += " (and 1 more row)"
+		case u.Rows > 2:
 			where += fmt.Sprintf(" (and %d more rows)", u.Rows-1)
 		}
 		out = append(out, where)

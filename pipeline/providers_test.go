@@ -28,7 +28,7 @@ func TestProvidersFoundByValidationAndKeptForAResume(t *testing.T) {
 		t.Fatalf("providers %v, want %v", ch.Providers, want)
 	}
 	unknown := src.UnknownProviders(ch, []string{"oidc", "oidc-keycloak"})
-	if !slices.Equal(unknown, []string{"m.csv:2:external_ids: keycloak (and 1 more rows)"}) {
+	if !slices.Equal(unknown, []string{"m.csv:2:external_ids: keycloak (and 1 more row)"}) {
 		t.Fatalf("unknown %q", unknown)
 	}
 
