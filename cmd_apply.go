@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -46,6 +47,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "shard", Usage: "`K/N`: run only the rows whose user id hashes to shard K of N (0-based; stable across runs and formats)", EnvVars: []string{"SYNBATCH_SHARD"}},
 		&cli.StringFlag{Name: "rows", Usage: "`FIRST-LAST`: apply (or plan) only those rows, numbered as the spreadsheet shows them (header = row 1), for a trial run; every row is still validated"},
 		&cli.IntFlag{Name: "shards", Usage: "`N` shards, K taken from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)", EnvVars: []string{"SYNBATCH_SHARDS"}},
+		&cli.BoolFlag{Name: "allow-unknown-provider", Usage: "go on when --auth-provider, --match-by external_id:PROVIDER or a row's external ids name an identity provider the server's login flows do not list (one about to be configured); without it such a run sends nothing (exit 2)"},
 	)
 }
 
@@ -108,6 +110,8 @@ type runOptions struct {
 	src    pipeline.Source
 	// cfg holds what the flags set of the run; the rest comes later.
 	cfg pipeline.Config
+	// allowUnknownProvider: --allow-unknown-provider.
+	allowUnknownProvider bool
 }
 
 func runOptionsFrom(c *cli.Context, stderr io.Writer) (runOptions, error) {
@@ -142,7 +146,7 @@ func runOptionsFrom(c *cli.Context, stderr io.Writer) (runOptions, error) {
 	cn.cfg.Rate = c.Float64("rate")
 	cn.cfg.Burst = max(1, min(c.Int("concurrency"), 8))
 	cn.cfg.MaxConns = max(c.Int("concurrency"), c.Int("max-concurrency"))
-	return runOptions{asJSON: asJSON, conn: cn, src: src, cfg: pipeline.Config{
+	return runOptions{asJSON: asJSON, conn: cn, src: src, allowUnknownProvider: c.Bool("allow-unknown-provider"), cfg: pipeline.Config{
 		Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), OnExists: onExists,
 		InactiveDays: c.Int("inactive-days"), MaxAttempts: c.Int("retries") + 1, TaskTimeout: c.Duration("task-timeout"),
 	}}, nil
@@ -213,12 +217,40 @@ func checkManifest(ctx context.Context, o runOptions, stderr io.Writer, state *j
 			return nil, nil, src, err
 		}
 	}
+	if err := checkProviders(ctx, client, o, src, checked, stderr); err != nil {
+		return nil, nil, src, err
+	}
 	if confirm != nil {
 		if err := confirm(client, src, checked); err != nil {
 			return nil, nil, src, err
 		}
 	}
 	return client, checked, src, nil
+}
+
+// checkProviders refuses a run that names an identity provider the server
+// does not list (exit 2, nothing sent), naming the ones it lists:
+// Synapse stores external ids of any provider id, so a typo would write
+// mappings that never match a login. --allow-unknown-provider lets such a
+// run go on with a warning. A server that cannot be asked now (after the
+// usual retries) stops the run with exit 3: nothing is wrong with the
+// manifest, and the same command later checks and runs it.
+func checkProviders(ctx context.Context, client *synapse.Client, o runOptions, src pipeline.Source, ch *pipeline.Checked, stderr io.Writer) error {
+	retry := synapse.Retry{Attempts: max(o.cfg.MaxAttempts, 1), Base: o.cfg.BaseBackoff}
+	err := pipeline.CheckProviders(ctx, client, src, ch, retry)
+	known := errors.Is(err, pipeline.ErrUnknownProvider) || errors.Is(err, pipeline.ErrCannotListProviders)
+	switch {
+	case err == nil:
+		return nil
+	case known && o.allowUnknownProvider:
+		fmt.Fprintf(stderr, "synbatch: %v (--allow-unknown-provider: going on)\n", err)
+		return nil
+	case errors.Is(err, pipeline.ErrUnknownProvider):
+		return usageErr("%v; nothing was sent: correct the provider, or give --allow-unknown-provider for one about to be configured", err)
+	case known:
+		return usageErr("%v; nothing was sent: give --allow-unknown-provider to go on without the check", err)
+	}
+	return stopped("%v; nothing was sent: run the same command again", err)
 }
 
 // validateOnce reuses the validation a journal recorded for the same bytes

@@ -67,6 +67,11 @@ func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command
 				unchecked = append(unchecked, "no server name (--server-name, SYNBATCH_SERVER_NAME or server_name: in the config): "+
 					"user ids were not checked to belong to the server; plan and apply check them")
 			}
+			if src.UsesProviders(checked) {
+				// Offline there is no server to ask; plan and apply do.
+				unchecked = append(unchecked, fmt.Sprintf("identity providers (%s): validate has no server to ask; plan and apply check them against the server's login flows",
+					strings.Join(src.Providers(checked), ", ")))
+			}
 			return reportValidation(stdout, stderr, asJSON, src, checked, unchecked)
 		},
 	}

@@ -70,7 +70,7 @@ func flagCategory(name string) string {
 		return catPasswords
 	case "concurrency", "max-concurrency", "rate", "retries", "down-limit":
 		return catConcurrency
-	case "yes", "dry-run", "allow-changed":
+	case "yes", "dry-run", "allow-changed", "allow-unknown-provider":
 		return catSafety
 	case "output", "list", "journal", "out", "format", "verbose", "media", "archive":
 		return catOutput

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -92,6 +93,35 @@ func TestScripts(t *testing.T) {
 			},
 			"fake-release-writes": func(ts *testscript.TestScript, neg bool, args []string) {
 				ts.Value("hold").(*writeHold).free()
+			},
+			// fake-sso [ID]...: the fake's login flows list these SSO
+			// providers; with none, no SSO flow at all.
+			"fake-sso": func(ts *testscript.TestScript, neg bool, args []string) {
+				ts.Value("fake").(*fakesynapse.Server).SSOProviders = args
+			},
+			// fake-login-flows-fail N [STATUS]: the fake answers its next N
+			// requests for the login flows with a 502 (or STATUS, with
+			// errcode M_UNRECOGNIZED: a server without the endpoint).
+			"fake-login-flows-fail": func(ts *testscript.TestScript, neg bool, args []string) {
+				n, err := strconv.Atoi(args[0])
+				ts.Check(err)
+				status := http.StatusBadGateway
+				if len(args) > 1 {
+					status, err = strconv.Atoi(args[1])
+					ts.Check(err)
+				}
+				var left atomic.Int64
+				left.Store(int64(n))
+				ts.Value("fake").(*fakesynapse.Server).Fault = func(w http.ResponseWriter, r *http.Request) bool {
+					if r.Method != http.MethodGet || r.URL.Path != "/_matrix/client/v3/login" || left.Add(-1) < 0 {
+						return false
+					}
+					w.WriteHeader(status)
+					if status != http.StatusBadGateway {
+						fmt.Fprint(w, `{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}`)
+					}
+					return true
+				}
 			},
 			// exits N COMMAND [ARG]...: run COMMAND and require exit code N
 			// (exit codes are the interface scripts use).

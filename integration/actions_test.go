@@ -178,6 +178,16 @@ func (e *env) tokenWorks(t *testing.T, token string) bool {
 	return status == 200
 }
 
+// setOwnDisplayname logs in as local (password pw-LOCAL) and sets their own
+// display name, as the user would; it returns the answer, and logs out.
+func (e *env) setOwnDisplayname(t *testing.T, local string) (int, string) {
+	t.Helper()
+	tok := e.loginDevice(t, local, "pw-"+local, "PROFILE")
+	defer e.call(t, http.MethodPost, "/_matrix/client/v3/logout", tok, map[string]any{}, nil)
+	return e.call(t, http.MethodPut, "/_matrix/client/v3/profile/"+url.PathEscape(e.id(local))+"/displayname", tok,
+		map[string]string{"displayname": "changed " + local}, nil)
+}
+
 func (e *env) joinedRooms(t *testing.T, id string) []string {
 	t.Helper()
 	rooms, err := e.client.JoinedRooms(context.Background(), id)
@@ -491,6 +501,34 @@ func TestEachActionThenNothingToWrite(t *testing.T) {
 				wantFlag("locked", func(u *synapse.User) bool { return bool(u.Locked) }, false)(t, id, local)
 				if !e.login(t, local, "pw-"+local) {
 					t.Errorf("unlocked %s cannot log in", id)
+				}
+			},
+		},
+		{
+			// A legal hold: the account stays, with its data and its login,
+			// but the user cannot change anything (here: their profile).
+			name: "suspend",
+			check: func(t *testing.T, id, local string) {
+				wantFlag("suspended", func(u *synapse.User) bool { return bool(u.Suspended) }, true)(t, id, local)
+				if status, body := e.setOwnDisplayname(t, local); status != 403 || !strings.Contains(body, "M_USER_SUSPENDED") {
+					t.Errorf("suspended %s changed their profile: %d %s", id, status, body)
+				}
+				if u := e.mustUser(t, id); bool(u.Deactivated) || len(u.Threepids) != 1 {
+					t.Errorf("suspended %s lost its account or data: %+v", id, u)
+				}
+			},
+		},
+		{
+			name: "unsuspend",
+			setup: func(t *testing.T, id, local string) {
+				if err := e.client.SetSuspended(ctx, id, true); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: func(t *testing.T, id, local string) {
+				wantFlag("suspended", func(u *synapse.User) bool { return bool(u.Suspended) }, false)(t, id, local)
+				if status, body := e.setOwnDisplayname(t, local); status != 200 {
+					t.Errorf("unsuspended %s cannot change their profile: %d %s", id, status, body)
 				}
 			},
 		},
@@ -835,7 +873,8 @@ func TestGeneratePasswordWithoutPasswordsOutSendsNothing(t *testing.T) {
 
 // TestSSOMigration follows the README's guide: an IdP export of
 // email,external_ids attaches each subject to the right account and keeps
-// the SAML mapping it had.
+// the mapping it had at another provider (CAS: the test server lists
+// cas, oidc and oidc-keycloak, and synbatch refuses a provider it does not list).
 func TestSSOMigration(t *testing.T) {
 	e := realServer(t)
 	dir := t.TempDir()
@@ -844,7 +883,7 @@ func TestSSOMigration(t *testing.T) {
 	var setup strings.Builder
 	setup.WriteString("user_id,emails,external_ids\n")
 	for _, l := range users {
-		fmt.Fprintf(&setup, "%s,%s@example.org,saml:%s/x@idp\n", l, l, l)
+		fmt.Fprintf(&setup, "%s,%s@example.org,cas:%s/x@idp\n", l, l, l)
 	}
 	writeFile(t, dir, "users.csv", setup.String())
 	e.applyJSON(t, dir, 0, "users.csv")
@@ -871,10 +910,10 @@ func TestSSOMigration(t *testing.T) {
 		if o := e.idOwner(t, "oidc", sub); o != id(i) {
 			t.Errorf("auth_providers/oidc/users/%s names %q, want %s", sub, o, id(i))
 		}
-		if o := e.idOwner(t, "saml", users[i]+"/x@idp"); o != id(i) {
-			t.Errorf("saml mapping of %s lost: owner %q", id(i), o)
+		if o := e.idOwner(t, "cas", users[i]+"/x@idp"); o != id(i) {
+			t.Errorf("cas mapping of %s lost: owner %q", id(i), o)
 		}
-		want := []string{"oidc:" + sub, "saml:" + users[i] + "/x@idp"}
+		want := []string{"oidc:" + sub, "cas:" + users[i] + "/x@idp"}
 		slices.Sort(want)
 		if got := idsOf(e.mustUser(t, id(i))); !slices.Equal(got, want) {
 			t.Errorf("%s: external ids %v, want %v", id(i), got, want)
@@ -900,17 +939,17 @@ func TestSSOMigration(t *testing.T) {
 		t.Errorf("ghost mapping went to %s", o)
 	}
 
-	// Matching by an existing SAML mapping (the id holds / and @).
-	writeFile(t, dir, "bysaml.csv", fmt.Sprintf("external_id,external_ids\n%s/x@idp,oidc-keycloak:kc-%s\n", users[1], p))
-	bySAML := []string{"bysaml.csv", "--match-by", "external_id:saml", "--action", "set-external-ids"}
-	st = e.applyJSON(t, dir, 0, bySAML...)
+	// Matching by an existing CAS mapping (the id holds / and @).
+	writeFile(t, dir, "bycas.csv", fmt.Sprintf("external_id,external_ids\n%s/x@idp,oidc-keycloak:kc-%s\n", users[1], p))
+	byCAS := []string{"bycas.csv", "--match-by", "external_id:cas", "--action", "set-external-ids"}
+	st = e.applyJSON(t, dir, 0, byCAS...)
 	if st.Outcomes["done"] != 1 {
-		t.Fatalf("match by saml: %+v", st)
+		t.Fatalf("match by cas: %+v", st)
 	}
 	if o := e.idOwner(t, "oidc-keycloak", "kc-"+p); o != id(1) {
 		t.Errorf("oidc-keycloak:kc-%s belongs to %q, want %s", p, o, id(1))
 	}
-	e.applyAgain(t, dir, bySAML...)
+	e.applyAgain(t, dir, byCAS...)
 }
 
 // planRow is one line of plan --output json.

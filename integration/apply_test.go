@@ -202,19 +202,19 @@ func TestUpdateUpsertAndMerge(t *testing.T) {
 
 	// upsert on an existing user: the password is the initial one, not reset;
 	// lists are merged.
-	writeFile(t, dir, "2.csv", fmt.Sprintf("user_id,displayname,password,emails,external_ids\n%s,A2,second-pw-2,%s@example.net,saml:%s\n", a, a, a))
+	writeFile(t, dir, "2.csv", fmt.Sprintf("user_id,displayname,password,emails,external_ids\n%s,A2,second-pw-2,%s@example.net,cas:%s\n", a, a, a))
 	st := e.applyJSON(t, dir, 0, "2.csv")
 	if st.Outcomes["done"] != 1 {
 		t.Fatalf("outcomes %v", st.Outcomes)
 	}
 	e.check(t, spec{local: a, display: "A2", password: "first-pw-1", emails: []string{a + "@example.net", a + "@example.org"},
-		ids: []string{"oidc:" + a, "saml:" + a}})
+		ids: []string{"cas:" + a, "oidc:" + a}})
 
 	// update changes only the given columns and sets the password.
 	writeFile(t, dir, "3.csv", fmt.Sprintf("user_id,action,password,logout_devices\n%s,update,third-pw-3,false\n", a))
 	e.applyJSON(t, dir, 0, "3.csv")
 	e.check(t, spec{local: a, display: "A2", password: "third-pw-3", emails: []string{a + "@example.net", a + "@example.org"},
-		ids: []string{"oidc:" + a, "saml:" + a}})
+		ids: []string{"cas:" + a, "oidc:" + a}})
 
 	// --replace-lists replaces; the clear column clears.
 	writeFile(t, dir, "4.csv", fmt.Sprintf("user_id,emails,clear\n%s,%s@example.com,displayname;external_ids\n", a, a))

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/synapse"
 )
 
 // Action is what a row asks for. Each action is a Spec in a file of its
@@ -179,5 +180,25 @@ type claimer interface {
 func (j *Job) Claims(f func(column, what string)) {
 	if c, ok := j.payload.(claimer); ok {
 		c.claims(f)
+	}
+}
+
+// Providers calls f with the identity provider of each external id the row
+// gives its user, for a check against the providers the server offers.
+// remove-external-ids rows give none: removing a mapping of a provider the
+// server no longer lists is how its leftovers are cleaned up, and a
+// mistyped one removes nothing (plan shows the row unchanged).
+func (j *Job) Providers(f func(provider string)) {
+	var ids []synapse.ExternalID
+	switch pl := j.payload.(type) {
+	case *profile:
+		ids = pl.ExternalIDs
+	case *idList:
+		if j.Action != RemoveExternalIDs {
+			ids = pl.ids
+		}
+	}
+	for _, x := range ids {
+		f(x.AuthProvider)
 	}
 }

@@ -101,6 +101,12 @@ type Env struct {
 	TaskTimeout time.Duration
 	// Rooms remembers the rooms this run found joinable; nil checks every row.
 	Rooms *RoomChecks
+	// CheckNames asks the server, before a row creates an account, whether
+	// the name is free (plan). Apply leaves that to the create itself:
+	// Synapse runs the same check in it and creates nothing when it fails,
+	// and a request per new account is saved (username_available is a scan
+	// by lower-cased name, slower than the account's own read).
+	CheckNames bool
 }
 
 // State carries what earlier attempts at the same row learned.
@@ -141,9 +147,13 @@ type Result struct {
 type RowError struct {
 	Msg      string
 	Conflict bool
+	// cause, when set, is the server's answer the row failed on, kept for
+	// the journal's status and errcode.
+	cause error
 }
 
 func (e *RowError) Error() string { return e.Msg }
+func (e *RowError) Unwrap() error { return e.cause }
 
 func rowErr(format string, args ...any) error { return &RowError{Msg: fmt.Sprintf(format, args...)} }
 

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -124,6 +125,13 @@ func TestEveryActionPlans(t *testing.T) {
 		{"lock", []string{"action", "lock", "user_id", "a"}, map[string]string{userA: activeA}, KindUpdate,
 			[]string{"PUT /_synapse/admin/v2/users/@a:hs"}, "locked: false → true", ""},
 		{"unlock unlocked", []string{"action", "unlock", "user_id", "a"}, map[string]string{userA: activeA}, KindUnchanged, nil, "", ""},
+		{"suspend", []string{"action", "suspend", "user_id", "a"}, map[string]string{userA: activeA}, KindUpdate,
+			[]string{"PUT /_synapse/admin/v1/suspend/@a:hs"}, "suspended: false → true", ""},
+		{"suspend suspended", []string{"action", "suspend", "user_id", "a"}, map[string]string{userA: `{"suspended":true}`}, KindUnchanged, nil, "", ""},
+		{"suspend deactivated", []string{"action", "suspend", "user_id", "a"}, map[string]string{userA: `{"deactivated":true}`}, "", nil, "", "is deactivated"},
+		{"unsuspend", []string{"action", "unsuspend", "user_id", "a"}, map[string]string{userA: `{"suspended":true}`}, KindUpdate,
+			[]string{"PUT /_synapse/admin/v1/suspend/@a:hs"}, "suspended: true → false", ""},
+		{"unsuspend not suspended", []string{"action", "unsuspend", "user_id", "a"}, map[string]string{userA: activeA}, KindUnchanged, nil, "", ""},
 		{"set-ratelimit", []string{"action", "set-ratelimit", "user_id", "a", "messages_per_second", "5"},
 			map[string]string{userA: activeA, "GET /_synapse/admin/v1/users/@a:hs/override_ratelimit": `{"burst_count":7}`}, KindUpdate,
 			[]string{"POST /_synapse/admin/v1/users/@a:hs/override_ratelimit"}, "5/s burst 7", ""},
@@ -235,4 +243,78 @@ func scripted(t *testing.T, answer map[string]string, kv ...string) (*routes, *J
 		t.Fatal(probs)
 	}
 	return srv, j, Env{Client: cl, OnExists: ExistsSkip, Rooms: &RoomChecks{}}
+}
+
+// TestCreateOfANameTheServerRefusesIsAConflict: plan asks username_available
+// before a create (or upsert) row makes an account; a name the server
+// refuses, or one a deactivated account holds, is a conflict with the
+// server's reason. Apply does not ask: Synapse's create runs the same check
+// and refuses, and that refusal is the same conflict, nothing created. A
+// server without the API (404) plans the create as before.
+func TestCreateOfANameTheServerRefusesIsAConflict(t *testing.T) {
+	const (
+		avail = "GET /_synapse/admin/v1/username_available"
+		put   = "PUT /_synapse/admin/v2/users/@a:hs"
+	)
+	for _, c := range []struct {
+		name, action  string
+		refusal, user string // username_available's (and the create's) 400, the user's GET ("": 404)
+		kind          Kind
+		reason        string
+	}{
+		{"other case", "create", `400 {"errcode":"M_USER_IN_USE","error":"User ID already taken."}`, "", KindConflict, "same name in other letter case"},
+		{"appservice", "upsert", `400 {"errcode":"M_EXCLUSIVE","error":"This user ID is reserved by an application service."}`, "", KindConflict, "reserved by an application service"},
+		{"invalid", "create", `400 {"errcode":"M_INVALID_USERNAME","error":"User ID may not begin with _"}`, "", KindConflict, "may not begin with _"},
+		{"deactivated", "create", "", `{"name":"@a:hs","deactivated":true}`, KindConflict, "taken by a deactivated account"},
+		{"available", "create", "", "", KindCreate, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			answer := map[string]string{avail: `{"available":true}`}
+			if c.refusal != "" {
+				answer[avail], answer[put] = c.refusal, c.refusal
+			}
+			if c.user != "" {
+				answer[userA] = c.user
+			}
+			srv, j, env := scripted(t, answer, "action", c.action, "user_id", "a", "displayname", "A")
+			env.CheckNames = true
+			for _, on := range []OnExists{ExistsSkip, ExistsUpdate, ExistsFail} {
+				env.OnExists = on
+				p, err := j.PlanRow(context.Background(), env)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.Kind != c.kind || !strings.Contains(p.Reason, c.reason) {
+					t.Fatalf("--on-exists %s: plan %s %q, want %s with %q", on, p.Kind, p.Reason, c.kind, c.reason)
+				}
+			}
+			// Apply: no username_available; the create's own refusal.
+			env.CheckNames, env.OnExists = false, ExistsSkip
+			before := env.Client.Requests()
+			_, err := j.Run(context.Background(), env, &State{})
+			var re *RowError
+			switch {
+			case c.kind == KindCreate:
+				if err != nil || !slices.Equal(srv.writes, []string{put}) {
+					t.Fatalf("run: %v, writes %v", err, srv.writes)
+				}
+			case !errors.As(err, &re) || !re.Conflict || !strings.Contains(re.Msg, c.reason):
+				t.Fatalf("run: %v, want the conflict %q", err, c.reason)
+			case c.refusal != "" && (!slices.Equal(srv.writes, []string{put}) || env.Client.Requests()-before != 2):
+				t.Fatalf("run sent %d requests, writes %v: want the user's read and the refused create", env.Client.Requests()-before, srv.writes)
+			case c.refusal == "" && len(srv.writes) > 0:
+				t.Fatalf("a deactivated account's name was written: %v", srv.writes)
+			}
+		})
+	}
+}
+
+// TestPlanWithoutTheNameAPICreatesAsBefore: a server that does not know
+// username_available (404) is not a failure: the row plans its create.
+func TestPlanWithoutTheNameAPICreatesAsBefore(t *testing.T) {
+	_, j, env := scripted(t, nil, "action", "create", "user_id", "a")
+	env.CheckNames = true
+	if p, err := j.PlanRow(context.Background(), env); err != nil || p.Kind != KindCreate {
+		t.Fatalf("plan %+v, %v", p, err)
+	}
 }

@@ -2,7 +2,9 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -126,6 +128,11 @@ func planProfile(ctx context.Context, j *Job, env Env, st *State, p *Plan) error
 		if j.Action == Update {
 			return rowErr("%s does not exist (action update changes existing users only)", p.UserID)
 		}
+		if env.CheckNames {
+			if err := checkUsername(ctx, c, p.UserID); err != nil {
+				return err
+			}
+		}
 		p.Kind = KindCreate
 		if err := pr.planCreate(ctx, j, env, st, p); err != nil {
 			return err
@@ -137,6 +144,11 @@ func planProfile(ctx context.Context, j *Job, env Env, st *State, p *Plan) error
 		switch {
 		case st.Begun:
 			// This run or an interrupted one created it: finish the job.
+		case bool(u.Deactivated):
+			// A create row means a new person; a departed one's id is never
+			// given to another account, and "skip: exists" would read as if
+			// the newcomer had one.
+			return conflict("%s is taken by a deactivated account (a Matrix id is never reused): give the new account another user_id, or reactivate this one", p.UserID)
 		case env.OnExists == ExistsFail:
 			return rowErr("%s already exists (--on-exists fail)", p.UserID)
 		case env.OnExists == ExistsUpdate:
@@ -164,6 +176,54 @@ func planProfile(ctx context.Context, j *Job, env Env, st *State, p *Plan) error
 		return planJoins(ctx, env, p, pr.Rooms, joined)
 	}
 	return nil
+}
+
+// checkUsername asks the server whether a new account may take the id's
+// localpart, so that plan shows a name Synapse would refuse as a conflict:
+// one an account holds in another letter case, one in an application
+// service's exclusive namespace, or one that is not a valid name there.
+func checkUsername(ctx context.Context, c *synapse.Client, userID string) error {
+	local := localpart(userID)
+	ok, why, err := c.UsernameAvailable(ctx, local)
+	switch {
+	case synapse.IsNotFound(err):
+		return nil // the server has no such Admin API (older Synapse, MAS): the create itself is refused if need be
+	case err != nil:
+		return fmt.Errorf("ask whether the name %s is available: %w", local, err)
+	case ok:
+		return nil
+	}
+	if c := nameRefused(local, why); c != nil {
+		return c
+	}
+	return conflict("the server refuses the name %s for a new account: %s", local, why.Message)
+}
+
+// nameRefused is the row's conflict when Synapse refuses a new account's
+// name (in username_available, or in the create's PUT, which runs the same
+// check and creates nothing then), or nil for another answer.
+func nameRefused(local string, err error) error {
+	var se *synapse.Error
+	if !errors.As(err, &se) || se.Status != http.StatusBadRequest {
+		return nil
+	}
+	var msg string
+	switch se.Errcode {
+	case "M_USER_IN_USE":
+		msg = fmt.Sprintf("the name %s is taken: an account with the same name in other letter case exists (%s)", local, se.Message)
+	case "M_EXCLUSIVE":
+		msg = fmt.Sprintf("the name %s is reserved by an application service (%s)", local, se.Message)
+	case "M_INVALID_USERNAME":
+		msg = fmt.Sprintf("the server refuses the name %s for a new account: %s", local, se.Message)
+	default:
+		return nil
+	}
+	return &RowError{Msg: msg, Conflict: true, cause: se}
+}
+
+func localpart(userID string) string {
+	local, _, _ := strings.Cut(strings.TrimPrefix(userID, "@"), ":")
+	return local
 }
 
 // putter builds one PUT /v2/users body and what it changes.
@@ -198,7 +258,7 @@ func (b *putter) step(j *Job, logout *bool, env Env, st *State, p *Plan, withPas
 		fields = append([]string{"password"}, fields...)
 	}
 	p.Changes = append(p.Changes, b.changes...)
-	id := p.UserID
+	id, create := p.UserID, p.Kind == KindCreate
 	p.steps = append(p.steps, step{fields: fields, password: withPassword, do: func(ctx context.Context) (int, error) {
 		send := body
 		if withPassword {
@@ -216,6 +276,11 @@ func (b *putter) step(j *Job, logout *bool, env Env, st *State, p *Plan, withPas
 			}
 		}
 		created, err := env.Client.PutUser(ctx, id, send)
+		if create {
+			if c := nameRefused(localpart(id), err); c != nil {
+				return 0, c
+			}
+		}
 		if created {
 			return 201, err
 		}

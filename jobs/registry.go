@@ -20,6 +20,8 @@ var registry = []*Spec{
 	unshadowBanAction,
 	lockAction,
 	unlockAction,
+	suspendAction,
+	unsuspendAction,
 	setRatelimitAction,
 	deleteRatelimitAction,
 	blockAction,

@@ -60,6 +60,9 @@ type Checked struct {
 	Actions  map[jobs.Action]int // rows per action
 	Generate int                 // rows that may generate a password
 	Bare     bool                // some user ids were bare localparts
+	// Providers are the identity providers the rows' external ids name,
+	// for a check against the server's (remove-external-ids rows aside).
+	Providers map[string]ProviderRows
 }
 
 // MaxProblems bounds the problems kept, so a broken million-row file does
@@ -96,7 +99,7 @@ func ValidateContext(ctx context.Context, src Source) (*Checked, error) {
 		return nil, err
 	}
 	defer r.Close()
-	v := &validator{src: src, out: &Checked{DupOf: map[int]int{}, Actions: map[jobs.Action]int{}}}
+	v := &validator{src: src, out: &Checked{DupOf: map[int]int{}, Actions: map[jobs.Action]int{}, Providers: map[string]ProviderRows{}}}
 	unknown := jobs.CheckColumnsWritten(src.Label(), r.Columns(), func(c string) string { return formats.Written(r, c) })
 	for _, p := range unknown {
 		v.add(p)
@@ -225,6 +228,14 @@ func (v *validator) row(row formats.Row) {
 			out.Generate++
 		}
 	}
+	j.Providers(func(p string) {
+		u := out.Providers[p]
+		if u.Rows == 0 {
+			u.First = row.Num
+		}
+		u.Rows++
+		out.Providers[p] = u
+	})
 	uh := hash(j.Identity())
 	var roomRow uint32 // marks a room row's claim, for the message
 	if j.Action.Room() {

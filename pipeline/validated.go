@@ -20,6 +20,9 @@ type validated struct {
 	Actions     map[jobs.Action]int `json:"actions"`
 	Generate    int                 `json:"generate"`
 	DupOf       map[int]int         `json:"dup_of,omitempty"`
+	// Providers is absent from records made before it: such a record is
+	// not reused, so a resumed run still checks the providers.
+	Providers map[string]ProviderRows `json:"providers"`
 }
 
 // maxKeptDups bounds what a header carries; past it, a resume validates again.
@@ -44,8 +47,12 @@ func (c *Checked) Record(fingerprint string) json.RawMessage {
 	if c.Total > 0 || len(c.DupOf) > maxKeptDups {
 		return nil
 	}
+	providers := c.Providers
+	if providers == nil {
+		providers = map[string]ProviderRows{} // recorded as {}: checked, none named
+	}
 	b, err := json.Marshal(validated{Fingerprint: fingerprint, Rows: c.Rows, AllRows: c.AllRows, Actions: c.Actions,
-		Generate: c.Generate, DupOf: c.DupOf})
+		Generate: c.Generate, DupOf: c.DupOf, Providers: providers})
 	if err != nil {
 		return nil
 	}
@@ -67,7 +74,7 @@ func Revalidated(st *journal.State, fingerprint string) (*Checked, error) {
 	if err := json.Unmarshal(last.Validated, &v); err != nil {
 		return nil, fmt.Errorf("journal header: %w", err)
 	}
-	if v.Fingerprint != fingerprint {
+	if v.Fingerprint != fingerprint || v.Providers == nil {
 		return nil, nil
 	}
 	if v.DupOf == nil {
@@ -76,5 +83,5 @@ func Revalidated(st *journal.State, fingerprint string) (*Checked, error) {
 	if v.Actions == nil {
 		v.Actions = map[jobs.Action]int{}
 	}
-	return &Checked{Rows: v.Rows, AllRows: v.AllRows, Actions: v.Actions, Generate: v.Generate, DupOf: v.DupOf}, nil
+	return &Checked{Rows: v.Rows, AllRows: v.AllRows, Actions: v.Actions, Generate: v.Generate, DupOf: v.DupOf, Providers: v.Providers}, nil
 }

@@ -143,6 +143,17 @@ func TestEveryEndpoint(t *testing.T) {
 			func() (any, error) { ad, err := c.AccountData(ctx, "@a:hs"); return len(ad.Global), err }, "1"},
 		{"room details", `{"room_id":"!r:hs","name":"Lobby"}`, "GET /_synapse/admin/v1/rooms/%21r:hs",
 			func() (any, error) { _, err := c.Room(ctx, "!r:hs"); return nil, err }, ""},
+		{"suspend", `{}`, "PUT /_synapse/admin/v1/suspend/@a:hs",
+			func() (any, error) { return nil, c.SetSuspended(ctx, "@a:hs", true) }, ""},
+		{"suspended", `{"name":"@a:hs","suspended":true}`, "GET /_synapse/admin/v2/users/@a:hs",
+			func() (any, error) { u, err := c.GetUser(ctx, "@a:hs"); return bool(u.Suspended), err }, "true"},
+		{"username available", `{"available":true}`, "GET /_synapse/admin/v1/username_available?username=a%2Bb",
+			func() (any, error) {
+				ok, why, err := c.UsernameAvailable(ctx, "a+b")
+				return []any{ok, why == nil}, err
+			}, "[true true]"},
+		{"sso providers", `{"flows":[{"type":"m.login.password"},{"type":"m.login.sso","identity_providers":[{"id":"oidc-keycloak","name":"K"},{"id":"cas"}]}]}`,
+			"GET /_matrix/client/v3/login", func() (any, error) { return c.SSOProviders(ctx) }, "[oidc-keycloak cas]"},
 		{"list users", `{"users":[{"name":"@a:hs"}],"next_token":"2"}`, "GET /_synapse/admin/v2/users?",
 			func() (any, error) {
 				us, next, err := c.ListUsers(ctx, ListFilter{Name: "a", AdminsOnly: true, UserTypes: []string{"bot"}}, "", 10)
@@ -170,6 +181,35 @@ func TestEveryEndpoint(t *testing.T) {
 	}
 	if c.Requests() == 0 || c.Writes() == 0 {
 		t.Fatalf("requests %d, writes %d", c.Requests(), c.Writes())
+	}
+}
+
+// TestSuspendBodyAndUsernameRefusals: suspend sends {"suspend": bool}; a
+// username the server refuses (400) is an answer with its reason, not an
+// error; other failures stay errors; a server without SSO lists no provider.
+func TestSuspendBodyAndUsernameRefusals(t *testing.T) {
+	e := &echo{body: `{}`}
+	hs := httptest.NewServer(e)
+	defer hs.Close()
+	c, _ := New(Config{Server: hs.URL, Token: "t"})
+	ctx := context.Background()
+	for _, want := range []bool{true, false} {
+		if err := c.SetSuspended(ctx, "@a:hs", want); err != nil || e.sent != fmt.Sprintf(`{"suspend":%t}`, want) {
+			t.Fatalf("suspend %t: sent %q, %v", want, e.sent, err)
+		}
+	}
+	e.status, e.body = 400, `{"errcode":"M_EXCLUSIVE","error":"This user ID is reserved by an application service."}`
+	ok, why, err := c.UsernameAvailable(ctx, "bridge_a")
+	if ok || err != nil || why == nil || why.Errcode != "M_EXCLUSIVE" {
+		t.Fatalf("refused name: %v %+v %v", ok, why, err)
+	}
+	e.status, e.body = 500, `{}`
+	if ok, why, err := c.UsernameAvailable(ctx, "a"); ok || why != nil || err == nil {
+		t.Fatalf("a 500 is an answer: %v %+v %v", ok, why, err)
+	}
+	e.status, e.body = 0, `{"flows":[{"type":"m.login.password"}]}`
+	if ids, err := c.SSOProviders(ctx); err != nil || ids == nil || len(ids) != 0 {
+		t.Fatalf("no SSO flow: %v %v", ids, err)
 	}
 }
 

@@ -100,3 +100,32 @@ func (c *Client) sweepCheckSessions(ctx context.Context, userID string) error {
 	}
 	return fmt.Errorf("remove the session a password check opened for %s: %w", userID, err)
 }
+
+// SSOProviders lists the identity providers the server offers for login:
+// the ids of the m.login.sso flow's identity_providers in GET
+// /_matrix/client/v3/login. A server with no SSO flow lists none. These
+// ids are the auth_provider values that external ids must carry to match a
+// login: Synapse stores external ids of any provider id without checking.
+func (c *Client) SSOProviders(ctx context.Context) ([]string, error) {
+	var out struct {
+		Flows []struct {
+			Type              string `json:"type"`
+			IdentityProviders []struct {
+				ID string `json:"id"`
+			} `json:"identity_providers"`
+		} `json:"flows"`
+	}
+	if _, err := c.send(ctx, call{method: http.MethodGet, path: "/_matrix/client/v3/login", out: &out, sharedPause: true}); err != nil {
+		return nil, err
+	}
+	ids := []string{}
+	for _, f := range out.Flows {
+		if f.Type != "m.login.sso" {
+			continue
+		}
+		for _, p := range f.IdentityProviders {
+			ids = append(ids, p.ID)
+		}
+	}
+	return ids, nil
+}

@@ -2,6 +2,7 @@ package synapse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -32,6 +33,7 @@ type User struct {
 	Erased      Flag         `json:"erased"`
 	Locked      Flag         `json:"locked"`
 	ShadowBan   Flag         `json:"shadow_banned"`
+	Suspended   Flag         `json:"suspended"`
 	IsGuest     Flag         `json:"is_guest"`
 	UserType    *string      `json:"user_type"`
 	CreationTS  int64        `json:"creation_ts"`
@@ -145,4 +147,26 @@ func (c *Client) ExternalIDOwner(ctx context.Context, provider, id string) (stri
 		return "", nil
 	}
 	return out.UserID, err
+}
+
+// SetSuspended suspends an account (MSC3823: it keeps its data and may read,
+// but not send or join), or lifts the suspension. Synapse 1.160 offers this
+// Admin API without an experimental flag.
+func (c *Client) SetSuspended(ctx context.Context, userID string, suspend bool) error {
+	_, err := c.do(ctx, http.MethodPut, c.admin("/v1/suspend/%s", url.PathEscape(userID)), map[string]any{"suspend": suspend}, nil)
+	return err
+}
+
+// UsernameAvailable asks whether a new account may take localpart. Synapse
+// answers 200 when it may, and 400 with its reason when it may not: an
+// account holds it in another case (M_USER_IN_USE), an application service
+// claims it (M_EXCLUSIVE), or it is not a valid name (M_INVALID_USERNAME).
+// Those answers come back as (false, the *Error); anything else is an error.
+func (c *Client) UsernameAvailable(ctx context.Context, localpart string) (bool, *Error, error) {
+	_, err := c.do(ctx, http.MethodGet, c.admin("/v1/username_available?username=%s", url.QueryEscape(localpart)), nil, nil)
+	var se *Error
+	if errors.As(err, &se) && se.Status == http.StatusBadRequest {
+		return false, se, nil
+	}
+	return err == nil, nil, err
 }

@@ -24,6 +24,7 @@ type User struct {
 	Password    string
 	Admin       bool
 	Deactivated bool
+	Suspended   bool
 	UserType    string
 	Threepids   [][2]string // medium, address
 	ExternalIDs [][2]string // provider, id
@@ -42,7 +43,7 @@ type Server struct {
 	mu    sync.Mutex
 	users map[string]*User
 
-	// Writes counts PUTs to /v2/users.
+	// Writes counts PUTs to /v2/users and suspensions.
 	Writes atomic.Int64
 	// Requests counts every request.
 	Requests atomic.Int64
@@ -54,11 +55,15 @@ type Server struct {
 	NoPasswordLogin bool
 	// Logins counts password logins tried.
 	Logins atomic.Int64
+	// SSOProviders are the identity providers GET /_matrix/client/v3/login
+	// lists in its m.login.sso flow; nil lists no SSO flow at all.
+	SSOProviders []string
 }
 
-// New starts a fake for server name with one admin, @admin:name.
+// New starts a fake for server name with one admin, @admin:name, that
+// lists one SSO provider, oidc.
 func New(name string) *Server {
-	s := &Server{Name: name, Token: "admin-token", users: map[string]*User{}}
+	s := &Server{Name: name, Token: "admin-token", users: map[string]*User{}, SSOProviders: []string{"oidc"}}
 	s.users["@admin:"+name] = &User{Name: "@admin:" + name, Admin: true}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -102,6 +107,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case "/_matrix/client/v3/login":
+		if r.Method == http.MethodGet {
+			s.loginFlows(w)
+			return
+		}
 		s.login(w, r)
 		return
 	case "/_matrix/client/v3/logout":
@@ -144,6 +153,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, 200, map[string]any{"devices": []any{}, "total": 0})
+	case len(seg) == 5 && seg[2] == "v1" && seg[3] == "suspend" && r.Method == http.MethodPut:
+		s.suspend(w, r, seg[4])
+	case p == "/_synapse/admin/v1/username_available":
+		s.usernameAvailable(w, r.URL.Query().Get("username"))
 	case len(seg) == 6 && seg[2] == "v1" && seg[3] == "threepid" && seg[5] == "users":
 		// .../v1/threepid/<medium>/users/<address>
 		errJSON(w, 404, "M_NOT_FOUND", "bad path")
@@ -193,7 +206,7 @@ func (s *Server) getUser(w http.ResponseWriter, id string) {
 		ut = u.UserType
 	}
 	writeJSON(w, 200, map[string]any{"name": u.Name, "displayname": dn, "avatar_url": av, "threepids": tp,
-		"external_ids": ids, "admin": u.Admin, "deactivated": u.Deactivated, "user_type": ut, "is_guest": 0, "erased": false})
+		"external_ids": ids, "admin": u.Admin, "deactivated": u.Deactivated, "suspended": u.Suspended, "user_type": ut, "is_guest": 0, "erased": false})
 }
 
 type putBody struct {
@@ -277,6 +290,55 @@ func (s *Server) putUser(w http.ResponseWriter, r *http.Request, id string) {
 		u.ExternalIDs = ids
 	}
 	writeJSON(w, status, map[string]any{"name": id})
+}
+
+// loginFlows answers GET /login: password login, and SSO when the fake
+// lists providers.
+func (s *Server) loginFlows(w http.ResponseWriter) {
+	flows := []map[string]any{{"type": "m.login.password"}}
+	if s.SSOProviders != nil {
+		idps := []map[string]string{}
+		for _, id := range s.SSOProviders {
+			idps = append(idps, map[string]string{"id": id, "name": id})
+		}
+		flows = append(flows, map[string]any{"type": "m.login.sso", "identity_providers": idps})
+	}
+	writeJSON(w, 200, map[string]any{"flows": flows})
+}
+
+// suspend sets an account's suspension as Synapse's PUT /v1/suspend does.
+func (s *Server) suspend(w http.ResponseWriter, r *http.Request, id string) {
+	s.Writes.Add(1)
+	var b struct {
+		Suspend *bool `json:"suspend"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil || b.Suspend == nil {
+		errJSON(w, 400, "M_BAD_JSON", "suspend: want a boolean")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[id]
+	if u == nil {
+		errJSON(w, 404, "M_NOT_FOUND", "User not found")
+		return
+	}
+	u.Suspended = *b.Suspend
+	writeJSON(w, 200, map[string]bool{"user_" + id + "_suspended": *b.Suspend})
+}
+
+// usernameAvailable refuses, as Synapse does, a name any account holds in
+// any letter case (a deactivated one too).
+func (s *Server) usernameAvailable(w http.ResponseWriter, local string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.users {
+		if strings.EqualFold(id, "@"+local+":"+s.Name) {
+			errJSON(w, 400, "M_USER_IN_USE", "User ID already taken.")
+			return
+		}
+	}
+	writeJSON(w, 200, map[string]bool{"available": true})
 }
 
 // login takes a password login as Synapse does: 403 M_FORBIDDEN for a wrong

@@ -49,7 +49,7 @@ func users() []user {
 		{"@dave:synbatch.test", "Dave Sample", "Sample-Dave-h6V1%c8s", []string{"dave@example.org"},
 			0, [][2]string{{"oidc", "dave-sub-4"}}, false},
 		{"erin", "Erin Sample", "Sample-Erin-R5j7&e3k", []string{"erin@example.org"},
-			447700900105, [][2]string{{"oidc", "erin-sub-5"}, {"saml", "erin"}}, false},
+			447700900105, [][2]string{{"oidc", "erin-sub-5"}, {"cas", "erin"}}, false},
 	}
 }
 
