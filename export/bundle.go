@@ -39,6 +39,9 @@ type BundleConfig struct {
 	Users       []string // full user ids, already resolved; repeats are exported once
 	Concurrency int      // users exported at once; <= 0 means 1
 	Media       bool     // also download the user's own media files
+	// Events, when EventsSent or EventsAll, adds a JSONL file of events per
+	// room the user has a membership in (see bundler.events).
+	Events string
 	// Archive packs each finished folder into <folder>.zip and then removes
 	// the folder, so a bundle exists once on disk (media can be large).
 	Archive bool
@@ -46,10 +49,11 @@ type BundleConfig struct {
 	// skipped or failed). It is called from the workers, one call at a time.
 	Progress func(done int)
 
-	Tool          string        // written into manifest.json, e.g. "synbatch 1.4.0"; "synbatch" when empty
-	MediaPageSize int           // media list page size; <= 0 means 100
-	MaxAttempts   int           // per request, counting the first; <= 0 means 4
-	BaseBackoff   time.Duration // first retry wait (doubled each time, with jitter); <= 0 means 500ms
+	Tool           string        // written into manifest.json, e.g. "synbatch 1.4.0"; "synbatch" when empty
+	MediaPageSize  int           // media list page size; <= 0 means 100
+	EventsPageSize int           // events per messages request (Synapse allows 1000); <= 0 means 500
+	MaxAttempts    int           // per request, counting the first; <= 0 means 4
+	BaseBackoff    time.Duration // first retry wait (doubled each time, with jitter); <= 0 means 500ms
 }
 
 // BundleResult is what became of one user.
@@ -87,6 +91,9 @@ var ErrNotRun = errors.New("not exported: the run stopped first")
 func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]BundleResult, error) {
 	if cfg.Out == "" {
 		return nil, errors.New("export: no output directory")
+	}
+	if cfg.Events != "" && cfg.Events != EventsSent && cfg.Events != EventsAll {
+		return nil, fmt.Errorf("export: events %q, want %q or %q", cfg.Events, EventsSent, EventsAll)
 	}
 	out, err := filepath.Abs(cfg.Out)
 	if err != nil {
@@ -128,6 +135,10 @@ func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]Bundle
 	b.pageSize = cfg.MediaPageSize
 	if b.pageSize <= 0 {
 		b.pageSize = 100
+	}
+	b.eventsPage = cfg.EventsPageSize
+	if b.eventsPage <= 0 {
+		b.eventsPage = 500
 	}
 	b.attempts = cfg.MaxAttempts
 	if b.attempts <= 0 {
@@ -207,8 +218,10 @@ type bundler struct {
 	out      string
 	tool     string
 	pageSize int
-	attempts int
-	backoff  time.Duration
+	// eventsPage is how many events one messages request asks for.
+	eventsPage int
+	attempts   int
+	backoff    time.Duration
 }
 
 func (b *bundler) bundlePath(folder string) string {
@@ -252,7 +265,9 @@ func (b *bundler) user(ctx context.Context, id, folder string) (BundleResult, er
 func (b *bundler) finishedEarlier(id, folder string, res *BundleResult) (bool, error) {
 	dir := filepath.Join(b.out, folder)
 	zipPath := dir + ".zip"
-	enough := func(m *Manifest) bool { return m.Media || !b.cfg.Media }
+	enough := func(m *Manifest) bool {
+		return (m.Media || !b.cfg.Media) && (b.cfg.Events == "" || m.Events == b.cfg.Events)
+	}
 
 	m, err := checkZip(zipPath, folder, id, false)
 	switch {
@@ -288,7 +303,7 @@ func (b *bundler) finishedEarlier(id, folder string, res *BundleResult) (bool, e
 			return false, diskErr(fmt.Errorf("remove %s: %w", p, err))
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := b.clearUnfinished(dir); err != nil {
 		return false, diskErr(fmt.Errorf("remove unfinished bundle %s: %w", dir, err))
 	}
 	return false, nil
@@ -316,7 +331,7 @@ func (b *bundler) fail(ctx context.Context, res *BundleResult, dir string, err e
 		return *res, fmt.Errorf("server unreachable (%s): %w", res.UserID, err)
 	}
 	if !errors.Is(err, errOtherUser) {
-		_ = os.RemoveAll(dir)
+		_ = b.clearUnfinished(dir)
 	}
 	return *res, nil
 }
@@ -332,6 +347,17 @@ func (b *bundler) retry(ctx context.Context, fn func() error) error {
 		return fmt.Errorf("after %d attempts: %w", n, err)
 	}
 	return err
+}
+
+// retried is retry for a request that returns a value.
+func retried[T any](ctx context.Context, b *bundler, get func() (T, error)) (T, error) {
+	var v T
+	err := b.retry(ctx, func() error {
+		var err error
+		v, err = get()
+		return err
+	})
+	return v, err
 }
 
 // userServer is the part of a user id after the localpart: the server whose

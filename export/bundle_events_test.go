@@ -1,0 +1,331 @@
+package export
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// roomFake serves the endpoints --events reads (memberships, room messages,
+// room state) on top of a bundleFake, paging as Synapse 1.160 does: a page
+// reads limit events, then filters them by sender, so a page can be empty
+// and still name a next page.
+type roomFake struct {
+	mu          sync.Mutex
+	memberships map[string]map[string]string // user -> room -> membership
+	timeline    map[string][]fakeEvent       // room -> events, oldest first
+	requests    map[string]int               // messages requests per room
+	// hold, when set, is called before a messages page is served; it
+	// returns false to answer nothing (the run is being stopped).
+	hold func(room, from string) bool
+}
+
+type fakeEvent struct{ ID, Sender, Type, StateKey string }
+
+func (rf *roomFake) serve(w http.ResponseWriter, r *http.Request) bool {
+	js := func(status int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	p := strings.TrimPrefix(r.URL.Path, "/_synapse/admin/v1/")
+	switch {
+	case strings.HasPrefix(p, "users/") && strings.HasSuffix(p, "/memberships"):
+		user := strings.TrimSuffix(strings.TrimPrefix(p, "users/"), "/memberships")
+		rf.mu.Lock()
+		ms := rf.memberships[user]
+		rf.mu.Unlock()
+		js(200, map[string]any{"memberships": ms})
+		return true
+	case strings.HasPrefix(p, "rooms/") && strings.HasSuffix(p, "/messages"):
+		room := strings.TrimSuffix(strings.TrimPrefix(p, "rooms/"), "/messages")
+		q := r.URL.Query()
+		rf.mu.Lock()
+		rf.requests[room]++
+		evs, ok := rf.timeline[room]
+		hold := rf.hold
+		rf.mu.Unlock()
+		if hold != nil && !hold(room, q.Get("from")) {
+			js(503, map[string]string{"errcode": "M_UNKNOWN", "error": "stopped"})
+			return true
+		}
+		if !ok {
+			js(404, map[string]string{"errcode": "M_NOT_FOUND", "error": "Unknown room"})
+			return true
+		}
+		if q.Get("dir") != "f" {
+			js(400, map[string]string{"errcode": "M_INVALID_PARAM", "error": "want dir=f"})
+			return true
+		}
+		from, _ := strconv.Atoi(strings.TrimPrefix(q.Get("from"), "t"))
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		var filter struct {
+			Senders []string `json:"senders"`
+		}
+		_ = json.Unmarshal([]byte(q.Get("filter")), &filter)
+		end := min(from+limit, len(evs))
+		chunk := []any{}
+		for _, e := range evs[min(from, len(evs)):end] {
+			if len(filter.Senders) == 0 || slices.Contains(filter.Senders, e.Sender) {
+				chunk = append(chunk, e.json(room))
+			}
+		}
+		out := map[string]any{"chunk": chunk, "start": fmt.Sprintf("t%d", from)}
+		if from < len(evs) { // Synapse: no end once a page reads nothing
+			out["end"] = fmt.Sprintf("t%d", end)
+		}
+		js(200, out)
+		return true
+	case strings.HasPrefix(p, "rooms/") && strings.HasSuffix(p, "/state"):
+		room := strings.TrimSuffix(strings.TrimPrefix(p, "rooms/"), "/state")
+		rf.mu.Lock()
+		evs, ok := rf.timeline[room]
+		rf.mu.Unlock()
+		if !ok {
+			js(404, map[string]string{"errcode": "M_NOT_FOUND", "error": "Room not found"})
+			return true
+		}
+		state := []any{}
+		for _, e := range evs {
+			if e.Type == "m.room.member" {
+				state = append(state, e.json(room))
+			}
+		}
+		js(200, map[string]any{"state": state})
+		return true
+	}
+	return false
+}
+
+func (e fakeEvent) json(room string) map[string]any {
+	m := map[string]any{"event_id": e.ID, "sender": e.Sender, "room_id": room, "type": e.Type,
+		"content": map[string]string{"body": "<" + e.ID + "> & co"}}
+	if e.Type == "m.room.member" {
+		m["state_key"] = e.StateKey
+		m["content"] = map[string]string{"membership": "invite"}
+	}
+	return m
+}
+
+// newRoomFake gives @a:hs three rooms: !r1 (joined; 7 of its 12 events
+// are a's), !r2 (left; 3 of 5), !inv (invited by @b:hs, none of a's).
+func newRoomFake(t *testing.T) (*bundleFake, *roomFake) {
+	f := newBundleFake(t, "@a:hs")
+	rf := &roomFake{requests: map[string]int{}, timeline: map[string][]fakeEvent{},
+		memberships: map[string]map[string]string{"@a:hs": {"!r1:hs": "join", "!r2:hs": "leave", "!inv:hs": "invite"}}}
+	// Who sent each event, a letter each: a run of b's fills whole pages
+	// of two, which Synapse answers empty but with a next page.
+	add := func(room, who string) {
+		for i, c := range who {
+			rf.timeline[room] = append(rf.timeline[room], fakeEvent{ID: fmt.Sprintf("$%s-%d", room[1:3], i), Sender: "@" + string(c) + ":hs", Type: "m.room.message"})
+		}
+	}
+	add("!r1:hs", "aabbbbaaaaab")
+	add("!r2:hs", "ababa")
+	rf.timeline["!inv:hs"] = []fakeEvent{{ID: "$inv", Sender: "@b:hs", Type: "m.room.member", StateKey: "@a:hs"}}
+	f.setFault(func(w http.ResponseWriter, r *http.Request) bool { return rf.serve(w, r) })
+	return f, rf
+}
+
+// readEvents returns the event ids of a room's file in the bundle, checking
+// the manifest's count and membership for it.
+func readEvents(t *testing.T, m *Manifest, dir, room, membership string) (ids, senders []string) {
+	t.Helper()
+	for _, f := range m.Files {
+		if f.RoomID != room {
+			continue
+		}
+		if f.Membership != membership || f.Events == nil {
+			t.Fatalf("%s: manifest entry %+v, want membership %s and a count", room, f, membership)
+		}
+		fh, err := os.Open(filepath.Join(dir, filepath.FromSlash(f.Path)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			var ev struct{ EventID, Sender string }
+			if err := json.Unmarshal(sc.Bytes(), &struct {
+				EventID *string `json:"event_id"`
+				Sender  *string `json:"sender"`
+			}{&ev.EventID, &ev.Sender}); err != nil {
+				t.Fatalf("%s line %d: %v", f.Path, len(ids)+1, err)
+			}
+			ids, senders = append(ids, ev.EventID), append(senders, ev.Sender)
+		}
+		if int64(len(ids)) != *f.Events {
+			t.Fatalf("%s: %d lines, the manifest counts %d", f.Path, len(ids), *f.Events)
+		}
+		return ids, senders
+	}
+	t.Fatalf("the manifest lists no file for %s", room)
+	return nil, nil
+}
+
+// want is the ids of room's events in order, those of sender only unless "".
+func (rf *roomFake) want(room, sender string) []string {
+	var out []string
+	for _, e := range rf.timeline[room] {
+		if sender == "" || e.Sender == sender {
+			out = append(out, e.ID)
+		}
+	}
+	return out
+}
+
+func TestEventsEverySentEventPagedToTheEnd(t *testing.T) {
+	f, rf := newRoomFake(t)
+	res := runBundles(t, f, BundleConfig{Out: t.TempDir(), Users: []string{"@a:hs"}, Events: EventsSent, EventsPageSize: 2})
+	bundlesOK(t, res)
+	m, err := VerifyBundle(res[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Events != EventsSent {
+		t.Errorf("manifest events %q", m.Events)
+	}
+	for room, ms := range map[string]string{"!r1:hs": "join", "!r2:hs": "leave", "!inv:hs": "invite"} {
+		ids, senders := readEvents(t, m, res[0].Path, room, ms)
+		if want := rf.want(room, "@a:hs"); !slices.Equal(ids, want) {
+			t.Errorf("%s: events %q, want a's %q", room, ids, want)
+		}
+		for _, s := range senders {
+			if s != "@a:hs" {
+				t.Errorf("%s: an event of %s in a's sent events", room, s)
+			}
+		}
+	}
+	// 12 events at 2 a page is 6 pages and the empty one that ends it.
+	if n := rf.requests["!r1:hs"]; n != 7 {
+		t.Errorf("%d messages requests for !r1, want 7 (every page, to the end)", n)
+	}
+	var inv struct {
+		Invites []struct {
+			RoomID     string `json:"room_id"`
+			Membership string `json:"membership"`
+			Event      struct {
+				EventID string `json:"event_id"`
+			} `json:"event"`
+		}
+		Total int
+	}
+	data, _ := os.ReadFile(filepath.Join(res[0].Path, "invites.json"))
+	if err := json.Unmarshal(data, &inv); err != nil || inv.Total != 1 || inv.Invites[0].RoomID != "!inv:hs" ||
+		inv.Invites[0].Membership != "invite" || inv.Invites[0].Event.EventID != "$inv" {
+		t.Errorf("invites.json: %v %s", err, data)
+	}
+	if _, err := os.Stat(filepath.Join(res[0].Path, eventsDoneDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a complete bundle keeps its room markers")
+	}
+}
+
+func TestEventsAllHoldsEveryEventOfRoomsTheUserWasIn(t *testing.T) {
+	f, rf := newRoomFake(t)
+	res := runBundles(t, f, BundleConfig{Out: t.TempDir(), Users: []string{"@a:hs"}, Events: EventsAll, EventsPageSize: 5})
+	bundlesOK(t, res)
+	m, err := VerifyBundle(res[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for room, ms := range map[string]string{"!r1:hs": "join", "!r2:hs": "leave"} {
+		if ids, _ := readEvents(t, m, res[0].Path, room, ms); !slices.Equal(ids, rf.want(room, "")) {
+			t.Errorf("%s: events %q, want all of %q", room, ids, rf.want(room, ""))
+		}
+	}
+	// An invitee was never in the room: only what they sent there.
+	if ids, _ := readEvents(t, m, res[0].Path, "!inv:hs", "invite"); len(ids) != 0 {
+		t.Errorf("the invite room's history went into the invitee's bundle: %q", ids)
+	}
+	// A bundle with the user's own events is not enough for --events=all, and back.
+	res = runBundles(t, f, BundleConfig{Out: filepath.Dir(res[0].Path), Users: []string{"@a:hs"}, Events: EventsSent})
+	if res[0].Skipped {
+		t.Error("a bundle of every event was taken as one of the user's own")
+	}
+}
+
+// TestEventsResumeKeepsFinishedRooms stops a run while it pages !r2 (the
+// rooms go in order: !inv, !r1, !r2): the next run fetches !r2 again from
+// its start, and !inv and !r1 not at all. A finished file cut short behind
+// the run's back is fetched again too: a marker vouches only for its size.
+func TestEventsResumeKeepsFinishedRooms(t *testing.T) {
+	f, rf := newRoomFake(t)
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	rf.hold = func(room, from string) bool {
+		if room == "!r2:hs" && from != "" {
+			cancel()
+			return false
+		}
+		return true
+	}
+	cfg := BundleConfig{Out: out, Users: []string{"@a:hs"}, Events: EventsSent, EventsPageSize: 2, BaseBackoff: 1}
+	res, err := Bundles(ctx, f.client(t, 0), cfg)
+	if err == nil || !errors.Is(res[0].Err, ErrNotRun) {
+		t.Fatalf("the stopped run: %v, %v", err, res[0].Err)
+	}
+	dir := filepath.Join(out, res[0].Folder)
+	if _, err := os.Stat(filepath.Join(dir, manifestName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("the stopped run wrote a manifest")
+	}
+	if _, err := os.Stat(filepath.Join(dir, eventsDir, eventsFileName("!r2:hs"))); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("the half-paged room has a file under its own name")
+	}
+
+	rf.mu.Lock()
+	rf.hold = nil
+	before := map[string]int{}
+	for r, n := range rf.requests {
+		before[r] = n
+	}
+	rf.mu.Unlock()
+	res = runBundles(t, f, cfg)
+	bundlesOK(t, res)
+	for room, again := range map[string]bool{"!inv:hs": false, "!r1:hs": false, "!r2:hs": true} {
+		if n := rf.requests[room] - before[room]; (n > 0) != again {
+			t.Errorf("%s: %d messages requests on resume (fetch again: %v)", room, n, again)
+		}
+	}
+	m, err := VerifyBundle(res[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for room, ms := range map[string]string{"!r1:hs": "join", "!r2:hs": "leave"} {
+		if ids, _ := readEvents(t, m, res[0].Path, room, ms); !slices.Equal(ids, rf.want(room, "@a:hs")) {
+			t.Errorf("%s after resume: %q, want %q", room, ids, rf.want(room, "@a:hs"))
+		}
+	}
+
+	// A marker whose file was cut: the room is fetched again.
+	os.Remove(filepath.Join(dir, manifestName))
+	os.MkdirAll(filepath.Join(dir, eventsDoneDir), 0o700)
+	r1 := eventsFileName("!r1:hs")
+	var f1 ManifestFile
+	for _, fl := range m.Files {
+		if fl.RoomID == "!r1:hs" {
+			f1 = fl
+		}
+	}
+	mk, _ := json.Marshal(roomMarker{RoomID: "!r1:hs", Filter: EventsSent, File: f1})
+	os.WriteFile(filepath.Join(dir, eventsDoneDir, r1+".json"), mk, 0o600)
+	os.Truncate(filepath.Join(dir, eventsDir, r1), 10)
+	n := rf.requests["!r1:hs"]
+	res = runBundles(t, f, cfg)
+	bundlesOK(t, res)
+	if rf.requests["!r1:hs"] == n {
+		t.Error("a room file shorter than its marker says was kept")
+	}
+	if _, err := VerifyBundle(res[0].Path); err != nil {
+		t.Error(err)
+	}
+}
