@@ -93,7 +93,7 @@ func (b *bundler) events(ctx context.Context, id, dir string, m *Manifest, res *
 		if b.cfg.Events == EventsAll && (membership == "join" || membership == "leave" || membership == "ban") {
 			filter = EventsAll
 		}
-		f, err := b.roomEvents(ctx, id, room, filter, edir, ddir, res)
+		f, err := b.roomEvents(ctx, id, room, membership, filter, edir, ddir, res)
 		if err != nil {
 			return fmt.Errorf("events of room %s: %w", room, err)
 		}
@@ -165,19 +165,27 @@ func (b *bundler) joinedOnly(ctx context.Context, id string) (map[string]string,
 // earlier run finished, or a new one paged to the end. It returns nil for a
 // room the server no longer has (purged, or only known through an invite
 // from another server).
-func (b *bundler) roomEvents(ctx context.Context, id, room, filter, edir, ddir string, res *BundleResult) (*ManifestFile, error) {
+func (b *bundler) roomEvents(ctx context.Context, id, room, membership, filter, edir, ddir string, res *BundleResult) (*ManifestFile, error) {
 	name := eventsFileName(room)
 	if f, ok := finishedRoom(edir, ddir, name, room, filter); ok {
 		return &f, nil
 	}
-	var senders []string
+	var (
+		senders []string
+		seen    *seenBy
+	)
 	if filter == EventsSent {
 		senders = []string{id}
+	} else {
+		var err error
+		if seen, err = b.seenBy(ctx, id, room, membership); err != nil {
+			return nil, err
+		}
 	}
 	var count int64
 	size, sum, err := saveAtomic(edir, name, func(w io.Writer) error {
 		var err error
-		count, err = b.pageRoom(ctx, room, senders, w)
+		count, err = b.pageRoom(ctx, room, senders, seen, w)
 		return err
 	})
 	if synapse.IsNotFound(err) {
@@ -202,13 +210,14 @@ func (b *bundler) roomEvents(ctx context.Context, id, room, filter, edir, ddir s
 }
 
 // pageRoom writes the room's events to w a page at a time, one compact JSON
-// event a line, so a room of a million events never sits in memory.
-func (b *bundler) pageRoom(ctx context.Context, room string, senders []string, w io.Writer) (int64, error) {
+// event a line, so a room of a million events never sits in memory. With
+// seen set, only the events it lets through, and none after its last.
+func (b *bundler) pageRoom(ctx context.Context, room string, senders []string, seen *seenBy, w io.Writer) (int64, error) {
 	var (
 		n    int64
 		line bytes.Buffer
 	)
-	seen := map[string]bool{}
+	tokens := map[string]bool{}
 	from := ""
 	for {
 		p, err := retried(ctx, b, func() (*synapse.MessagesPage, error) {
@@ -218,6 +227,13 @@ func (b *bundler) pageRoom(ctx context.Context, room string, senders []string, w
 			return n, err
 		}
 		for _, ev := range p.Chunk {
+			keep, last := true, false
+			if seen != nil {
+				keep, last = seen.sees(ev)
+			}
+			if !keep {
+				continue
+			}
 			line.Reset()
 			if err := json.Compact(&line, ev); err != nil {
 				return n, fmt.Errorf("event %d: %w", n+1, err)
@@ -227,15 +243,18 @@ func (b *bundler) pageRoom(ctx context.Context, room string, senders []string, w
 				return n, err
 			}
 			n++
+			if last {
+				return n, nil
+			}
 		}
 		if p.End == "" {
 			return n, nil
 		}
 		// Forward tokens only move on; one seen before would loop forever.
-		if p.End == from || seen[p.End] {
+		if p.End == from || tokens[p.End] {
 			return n, fmt.Errorf("messages do not advance (token %q after %d events)", p.End, n)
 		}
-		seen[p.End] = true
+		tokens[p.End] = true
 		from = p.End
 	}
 }

@@ -30,7 +30,7 @@ type roomFake struct {
 	hold func(room, from string) bool
 }
 
-type fakeEvent struct{ ID, Sender, Type, StateKey string }
+type fakeEvent struct{ ID, Sender, Type, StateKey, Membership string }
 
 func (rf *roomFake) serve(w http.ResponseWriter, r *http.Request) bool {
 	js := func(status int, v any) {
@@ -96,10 +96,17 @@ func (rf *roomFake) serve(w http.ResponseWriter, r *http.Request) bool {
 			return true
 		}
 		state := []any{}
+		current := map[string]int{} // state key -> index in state
 		for _, e := range evs {
-			if e.Type == "m.room.member" {
-				state = append(state, e.json(room))
+			if e.Type != "m.room.member" {
+				continue
 			}
+			if i, ok := current[e.StateKey]; ok {
+				state[i] = e.json(room)
+				continue
+			}
+			current[e.StateKey] = len(state)
+			state = append(state, e.json(room))
 		}
 		js(200, map[string]any{"state": state})
 		return true
@@ -112,27 +119,33 @@ func (e fakeEvent) json(room string) map[string]any {
 		"content": map[string]string{"body": "<" + e.ID + "> & co"}}
 	if e.Type == "m.room.member" {
 		m["state_key"] = e.StateKey
-		m["content"] = map[string]string{"membership": "invite"}
+		m["content"] = map[string]string{"membership": e.Membership}
 	}
 	return m
 }
 
 // newRoomFake gives @a:hs three rooms: !r1 (joined; 7 of its 12 events
-// are a's), !r2 (left; 3 of 5), !inv (invited by @b:hs, none of a's).
+// are a's), !r2 (left; 4 of 8, b wrote on after a left), !inv (invited by
+// @b:hs, none of a's).
 func newRoomFake(t *testing.T) (*bundleFake, *roomFake) {
 	f := newBundleFake(t, "@a:hs")
 	rf := &roomFake{requests: map[string]int{}, timeline: map[string][]fakeEvent{},
 		memberships: map[string]map[string]string{"@a:hs": {"!r1:hs": "join", "!r2:hs": "leave", "!inv:hs": "invite"}}}
-	// Who sent each event, a letter each: a run of b's fills whole pages
-	// of two, which Synapse answers empty but with a next page.
+	// Who sent each event, a letter each (J and L: a's join and leave): a
+	// run of b's fills whole pages of two, which Synapse answers empty but
+	// with a next page.
 	add := func(room, who string) {
 		for i, c := range who {
-			rf.timeline[room] = append(rf.timeline[room], fakeEvent{ID: fmt.Sprintf("$%s-%d", room[1:3], i), Sender: "@" + string(c) + ":hs", Type: "m.room.message"})
+			e := fakeEvent{ID: fmt.Sprintf("$%s-%d", room[1:3], i), Sender: "@" + string(c) + ":hs", Type: "m.room.message"}
+			if c == 'J' || c == 'L' {
+				e = fakeEvent{ID: e.ID, Sender: "@a:hs", Type: "m.room.member", StateKey: "@a:hs", Membership: map[rune]string{'J': "join", 'L': "leave"}[c]}
+			}
+			rf.timeline[room] = append(rf.timeline[room], e)
 		}
 	}
-	add("!r1:hs", "aabbbbaaaaab")
-	add("!r2:hs", "ababa")
-	rf.timeline["!inv:hs"] = []fakeEvent{{ID: "$inv", Sender: "@b:hs", Type: "m.room.member", StateKey: "@a:hs"}}
+	add("!r1:hs", "Jabbbbaaaaab")
+	add("!r2:hs", "bJabaLbb")
+	rf.timeline["!inv:hs"] = []fakeEvent{{ID: "$inv", Sender: "@b:hs", Type: "m.room.member", StateKey: "@a:hs", Membership: "invite"}}
 	f.setFault(func(w http.ResponseWriter, r *http.Request) bool { return rf.serve(w, r) })
 	return f, rf
 }
@@ -238,10 +251,13 @@ func TestEventsAllHoldsEveryEventOfRoomsTheUserWasIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for room, ms := range map[string]string{"!r1:hs": "join", "!r2:hs": "leave"} {
-		if ids, _ := readEvents(t, m, res[0].Path, room, ms); !slices.Equal(ids, rf.want(room, "")) {
-			t.Errorf("%s: events %q, want all of %q", room, ids, rf.want(room, ""))
-		}
+	if ids, _ := readEvents(t, m, res[0].Path, "!r1:hs", "join"); !slices.Equal(ids, rf.want("!r1:hs", "")) {
+		t.Errorf("!r1: events %q, want all of %q", ids, rf.want("!r1:hs", ""))
+	}
+	// The room's history is shared (no visibility event): a sees what came
+	// before their join, and nothing after their leave.
+	if ids, _ := readEvents(t, m, res[0].Path, "!r2:hs", "leave"); !slices.Equal(ids, rf.want("!r2:hs", "")[:6]) {
+		t.Errorf("!r2: events %q, want up to a's leave %q", ids, rf.want("!r2:hs", "")[:6])
 	}
 	// An invitee was never in the room: only what they sent there.
 	if ids, _ := readEvents(t, m, res[0].Path, "!inv:hs", "invite"); len(ids) != 0 {

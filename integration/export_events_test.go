@@ -31,20 +31,22 @@ type roomPair struct{ room, sender string }
 
 // messagesProxy stands in front of the real Synapse and counts the admin
 // room messages requests per room and filtered sender; it notes each pair
-// whose last page (one without "end") reached synbatch. With holdAt set it
-// holds the first request for a second page of the holdAt-th pair of
-// holdFor: the test kills synbatch while that room is half read.
+// whose last page (one without "end") reached synbatch. With holdAfter set
+// it holds the first request for a further page of holdFor's events once
+// holdAfter rooms of theirs were read to the end: the test kills synbatch
+// while that room is half read. (A room where they sent nothing is read in
+// one request: Synapse filters by sender in its query.)
 type messagesProxy struct {
 	*httptest.Server
-	mu       sync.Mutex
-	requests map[roomPair]int
-	firstTo  map[roomPair]string // the from of each pair's first request in this run
-	finished map[roomPair]bool
-	order    []roomPair // pairs in the order first asked for
-	holdFor  string
-	holdAt   int
-	held     chan roomPair // told the held pair
-	release  chan struct{}
+	mu        sync.Mutex
+	requests  map[roomPair]int
+	firstTo   map[roomPair]string // the from of each pair's first request in this run
+	finished  map[roomPair]bool
+	order     []roomPair // pairs in the order first asked for
+	holdFor   string
+	holdAfter int
+	held      chan roomPair // told the held pair
+	release   chan struct{}
 }
 
 func newMessagesProxy(t *testing.T, target string) *messagesProxy {
@@ -85,15 +87,15 @@ func newMessagesProxy(t *testing.T, target string) *messagesProxy {
 				p.firstTo[pair] = r.URL.Query().Get("from")
 			}
 			p.requests[pair]++
-			n := 0
-			for _, q := range p.order {
+			finished := 0
+			for q := range p.finished {
 				if q.sender == p.holdFor {
-					n++
+					finished++
 				}
 			}
-			hold := p.holdAt > 0 && pair.sender == p.holdFor && n == p.holdAt && r.URL.Query().Get("from") != ""
+			hold := p.holdAfter > 0 && pair.sender == p.holdFor && finished >= p.holdAfter && r.URL.Query().Get("from") != ""
 			if hold {
-				p.holdAt = 0
+				p.holdAfter = 0
 			}
 			p.mu.Unlock()
 			if hold {
@@ -134,46 +136,25 @@ func messagesPair(r *http.Request) (roomPair, bool) {
 	return roomPair{room: room, sender: strings.Join(f.Senders, ",")}, true
 }
 
-// clientEvents reads a room's whole timeline through the client API as a
-// member, oldest first, and returns the event ids by sender.
+// clientEvents is clientTimeline by sender: each one's event ids, oldest first.
 func (e *env) clientEvents(t *testing.T, u *roomUser, room string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	from := ""
-	for range 1000 {
-		q := url.Values{"dir": {"f"}, "limit": {"100"}}
-		if from != "" {
-			q.Set("from", from)
-		}
-		var page struct {
-			Chunk []struct {
-				EventID string `json:"event_id"`
-				Sender  string `json:"sender"`
-			} `json:"chunk"`
-			End string `json:"end"`
-		}
-		e.mustCall(t, http.MethodGet, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/messages?"+q.Encode(), u.token, nil, &page)
-		for _, ev := range page.Chunk {
-			out[ev.Sender] = append(out[ev.Sender], ev.EventID)
-		}
-		if page.End == "" {
-			return out
-		}
-		from = page.End
+	for _, ev := range e.clientTimeline(t, u, room) {
+		out[ev.Sender] = append(out[ev.Sender], ev.EventID)
 	}
-	t.Fatalf("%s: the client API's messages never ended", room)
-	return nil
+	return out
 }
 
-// bundleRoomEvents reads one user's bundle: each room file's event ids (with
-// the sender of each checked against want) by room, its membership by room,
-// and checks every listed file's sha256 itself.
-func bundleRoomEvents(t *testing.T, dir, user string) (ids map[string][]string, membership map[string]string) {
+// bundleRoomEvents reads one user's bundle of the given events mode: each
+// room file's event ids by room (with sent, each checked to be the user's),
+// its membership by room, and checks every listed file's sha256 itself.
+func bundleRoomEvents(t *testing.T, dir, user, mode string) (ids map[string][]string, membership map[string]string) {
 	t.Helper()
 	var m export.Manifest
 	dataReadJSON(t, filepath.Join(dir, "manifest.json"), &m)
-	if m.Events != export.EventsSent {
-		t.Fatalf("%s: manifest events %q", dir, m.Events)
+	if m.Events != mode {
+		t.Fatalf("%s: manifest events %q, want %q", dir, m.Events, mode)
 	}
 	ids, membership = map[string][]string{}, map[string]string{}
 	for _, f := range m.Files {
@@ -200,7 +181,7 @@ func bundleRoomEvents(t *testing.T, dir, user string) (ids map[string][]string, 
 			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 				t.Fatalf("%s: %v", f.Path, err)
 			}
-			if ev.Sender != user {
+			if mode == export.EventsSent && ev.Sender != user {
 				t.Errorf("%s: event %s of %s in %s's sent events", f.Path, ev.EventID, ev.Sender, user)
 			}
 			ids[f.RoomID] = append(ids[f.RoomID], ev.EventID)
@@ -236,7 +217,7 @@ func TestExportDataEventsKilledThenResumed(t *testing.T) {
 	e.roomSend(t, a, invited, 1)
 
 	proxy := newMessagesProxy(t, e.server)
-	proxy.holdFor, proxy.holdAt = b.id, 2
+	proxy.holdFor, proxy.holdAfter = b.id, 1
 	args := []string{"export", "data", a.id, b.id, "--events", "--events-page-size", "2", "--concurrency", "1", "--out", "bundles"}
 	cmd := exec.Command(e.bin, args...)
 	cmd.Dir = dir
@@ -252,7 +233,7 @@ func TestExportDataEventsKilledThenResumed(t *testing.T) {
 	case held = <-proxy.held:
 	case <-time.After(2 * time.Minute):
 		cmd.Process.Kill()
-		t.Fatalf("no second page of b's second room asked for in two minutes\n%s", stderr.String())
+		t.Fatalf("no further page of b's events asked for after one of b's rooms in two minutes\n%s", stderr.String())
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -306,7 +287,7 @@ func TestExportDataEventsKilledThenResumed(t *testing.T) {
 		if _, err := export.VerifyBundle(bdir); err != nil {
 			t.Fatalf("%s: %v", u.id, err)
 		}
-		got, membership := bundleRoomEvents(t, bdir, u.id)
+		got, membership := bundleRoomEvents(t, bdir, u.id, export.EventsSent)
 		for room, bySender := range truth {
 			want := bySender[u.id]
 			if want == nil {
@@ -341,4 +322,93 @@ func TestExportDataEventsKilledThenResumed(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestExportDataEventsAllIsWhatTheUserSaw exports --events=all for a user
+// in three rooms, one of each history visibility that hides something
+// (joined, invited, and shared, which they left): each room file holds
+// exactly the events the client API shows that user, in order.
+func TestExportDataEventsAllIsWhatTheUserSaw(t *testing.T) {
+	e := realServer(t)
+	dir := t.TempDir()
+	p := uniq(t)
+	a, b := e.roomUser(t, p+"-a"), e.roomUser(t, p+"-b")
+	path := func(room, rest string) string { return "/_matrix/client/v3/rooms/" + url.PathEscape(room) + rest }
+	join := func(room string) {
+		e.mustCall(t, http.MethodPost, "/_matrix/client/v3/join/"+url.PathEscape(room), b.token, map[string]any{}, nil)
+	}
+	var rooms []string
+	for _, vis := range []string{"joined", "invited", "shared"} {
+		room := e.roomOf(t, a, "Seen "+vis+" "+p, "public_chat")
+		e.mustCall(t, http.MethodPut, path(room, "/state/m.room.history_visibility/"), a.token, map[string]any{"history_visibility": vis}, nil)
+		e.roomSend(t, a, room, 2) // before b is anywhere near
+		if vis == "invited" {
+			e.mustCall(t, http.MethodPost, path(room, "/invite"), a.token, map[string]any{"user_id": b.id}, nil)
+			e.roomSend(t, a, room, 2) // seen once invited
+		}
+		join(room)
+		e.roomSend(t, b, room, 2)
+		e.roomSend(t, a, room, 1)
+		if vis == "shared" {
+			e.mustCall(t, http.MethodPost, path(room, "/leave"), b.token, map[string]any{}, nil)
+			e.roomSend(t, a, room, 2) // after b left
+		}
+		rooms = append(rooms, room)
+	}
+
+	r := e.synbatch(t, dir, "export", "data", b.id, "--events=all", "--events-page-size", "3", "--out", "bundles")
+	if r.code != 0 {
+		t.Fatalf("export data --events=all: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	bdir := filepath.Join(dir, "bundles", dataReadIndex(t, filepath.Join(dir, "bundles"))[b.id])
+	if _, err := export.VerifyBundle(bdir); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := bundleRoomEvents(t, bdir, b.id, export.EventsAll)
+	for _, room := range rooms {
+		var want []string
+		for _, ev := range e.clientTimeline(t, b, room) {
+			want = append(want, ev.EventID)
+		}
+		if !slices.Equal(got[room], want) {
+			t.Errorf("%s: the bundle has %d events\n%q\nthe client API shows b %d\n%q", room, len(got[room]), got[room], len(want), want)
+		}
+		all := e.clientTimeline(t, a, room)
+		if len(want) == 0 || len(want) >= len(all) {
+			t.Errorf("%s: b sees %d of the room's %d events: the room does not test what it should", room, len(want), len(all))
+		}
+	}
+}
+
+// clientTimeline reads a room through the client API as u, newest first as
+// clients page (for a user who left, /messages starts at their leave), and
+// returns its events oldest first.
+func (e *env) clientTimeline(t *testing.T, u *roomUser, room string) []clientEvent {
+	t.Helper()
+	var evs []clientEvent
+	from := ""
+	for range 1000 {
+		q := url.Values{"dir": {"b"}, "limit": {"100"}}
+		if from != "" {
+			q.Set("from", from)
+		}
+		var page struct {
+			Chunk []clientEvent `json:"chunk"`
+			End   string        `json:"end"`
+		}
+		e.mustCall(t, http.MethodGet, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/messages?"+q.Encode(), u.token, nil, &page)
+		evs = append(evs, page.Chunk...)
+		if page.End == "" {
+			slices.Reverse(evs)
+			return evs
+		}
+		from = page.End
+	}
+	t.Fatalf("%s: the client API's messages never ended", room)
+	return nil
+}
+
+type clientEvent struct {
+	EventID string `json:"event_id"`
+	Sender  string `json:"sender"`
 }

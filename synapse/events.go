@@ -45,8 +45,9 @@ type MessagesPage struct {
 // the admin room messages API: every event the server holds, whatever the
 // room's history visibility. senders, when set, keeps only their events
 // (a filter Synapse applies in its query, so pages of others' events are
-// not sent). A page may be empty and still have an End: Synapse filters
-// after it reads, so only a missing End means the end.
+// not sent). A page may be empty and still have an End (Synapse filters
+// again after its query, and a page whose events were all filtered out
+// then comes empty): only a missing End means the end.
 func (c *Client) RoomMessages(ctx context.Context, roomID, from string, limit int, senders []string) (*MessagesPage, error) {
 	q := url.Values{"dir": {"f"}, "limit": {strconv.Itoa(limit)}}
 	if from != "" {
