@@ -412,3 +412,80 @@ type clientEvent struct {
 	EventID string `json:"event_id"`
 	Sender  string `json:"sender"`
 }
+
+// TestExportDataEventsWhatTheMembershipsShow pins down what the Admin API
+// lets --events find, against the real Synapse: a room the user forgot, one
+// they were banned from and one they knocked on are in the bundle (the
+// knock in invites.json too); a room that every local member has left is
+// not, though the server still holds its events: Synapse drops its current
+// state, which the memberships endpoint reads.
+func TestExportDataEventsWhatTheMembershipsShow(t *testing.T) {
+	e := realServer(t)
+	dir := t.TempDir()
+	p := uniq(t)
+	a, b := e.roomUser(t, p+"-a"), e.roomUser(t, p+"-b")
+	path := func(room, rest string) string { return "/_matrix/client/v3/rooms/" + url.PathEscape(room) + rest }
+	joinAndSay := func(room string) {
+		e.mustCall(t, http.MethodPost, "/_matrix/client/v3/join/"+url.PathEscape(room), b.token, map[string]any{}, nil)
+		e.roomSend(t, b, room, 2)
+	}
+	forgot := e.roomOf(t, a, "Forgot "+p, "public_chat")
+	joinAndSay(forgot)
+	e.mustCall(t, http.MethodPost, path(forgot, "/leave"), b.token, map[string]any{}, nil)
+	e.mustCall(t, http.MethodPost, path(forgot, "/forget"), b.token, map[string]any{}, nil)
+	banned := e.roomOf(t, a, "Banned "+p, "public_chat")
+	joinAndSay(banned)
+	e.mustCall(t, http.MethodPost, path(banned, "/ban"), a.token, map[string]any{"user_id": b.id}, nil)
+	empty := e.roomOf(t, a, "Empty "+p, "public_chat")
+	joinAndSay(empty)
+	e.mustCall(t, http.MethodPost, path(empty, "/leave"), b.token, map[string]any{}, nil)
+	e.mustCall(t, http.MethodPost, path(empty, "/leave"), a.token, map[string]any{}, nil)
+	var knock struct {
+		RoomID string `json:"room_id"`
+	}
+	e.mustCall(t, http.MethodPost, "/_matrix/client/v3/createRoom", a.token, map[string]any{"preset": "private_chat", "room_version": "10",
+		"initial_state": []any{map[string]any{"type": "m.room.join_rules", "state_key": "", "content": map[string]string{"join_rule": "knock"}}}}, &knock)
+	e.mustCall(t, http.MethodPost, "/_matrix/client/v3/knock/"+url.PathEscape(knock.RoomID), b.token, map[string]any{}, nil)
+
+	r := e.synbatch(t, dir, "export", "data", b.id, "--events", "--out", "bundles")
+	if r.code != 0 {
+		t.Fatalf("export data --events: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	bdir := filepath.Join(dir, "bundles", dataReadIndex(t, filepath.Join(dir, "bundles"))[b.id])
+	got, membership := bundleRoomEvents(t, bdir, b.id, export.EventsSent)
+	for room, want := range map[string]string{forgot: "leave", banned: "ban", knock.RoomID: "knock"} {
+		if membership[room] != want {
+			t.Errorf("%s: membership %q in the manifest, want %q", room, membership[room], want)
+		}
+	}
+	for _, room := range []string{forgot, banned} {
+		// b's join and two messages, and for the forgotten room b's leave.
+		if len(got[room]) < 3 {
+			t.Errorf("%s: %d of b's events in the bundle, want at least 3", room, len(got[room]))
+		}
+	}
+	if _, ok := membership[empty]; ok {
+		t.Errorf("the room every local member left is in the bundle: the README says it cannot be")
+	}
+	// The server still has the empty room's events: the gap is the API's.
+	var page struct {
+		Chunk []json.RawMessage `json:"chunk"`
+	}
+	e.mustCall(t, http.MethodGet, "/_synapse/admin/v1/rooms/"+url.PathEscape(empty)+"/messages?dir=f&limit=50", e.adminToken(t), nil, &page)
+	if len(page.Chunk) == 0 {
+		t.Errorf("the admin API has no events of the emptied room %s", empty)
+	}
+	var inv struct {
+		Invites []struct {
+			RoomID     string `json:"room_id"`
+			Membership string `json:"membership"`
+			Event      struct {
+				Sender string `json:"sender"`
+			} `json:"event"`
+		} `json:"invites"`
+	}
+	dataReadJSON(t, filepath.Join(bdir, "invites.json"), &inv)
+	if len(inv.Invites) != 1 || inv.Invites[0].RoomID != knock.RoomID || inv.Invites[0].Membership != "knock" || inv.Invites[0].Event.Sender != b.id {
+		t.Errorf("invites.json: %+v, want b's knock on %s", inv, knock.RoomID)
+	}
+}
