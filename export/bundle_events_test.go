@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // roomFake serves the endpoints --events reads (memberships, room messages,
@@ -343,5 +345,81 @@ func TestEventsResumeKeepsFinishedRooms(t *testing.T) {
 	}
 	if _, err := VerifyBundle(res[0].Path); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestEventsStreamToDisk exports a room of 200,000 of the user's events and
+// samples the heap meanwhile: it stays far below the file's size, since
+// each page goes to disk before the next is asked for.
+func TestEventsStreamToDisk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 40 MB room")
+	}
+	const total = 200_000
+	f := newBundleFake(t, "@a:hs")
+	f.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/memberships"):
+			w.Write([]byte(`{"memberships":{"!big:hs":"join"}}`))
+		case strings.HasSuffix(r.URL.Path, "/messages"):
+			from, _ := strconv.Atoi(r.URL.Query().Get("from"))
+			limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+			end := min(from+limit, total)
+			bw := bufio.NewWriter(w)
+			bw.WriteString(`{"chunk":[`)
+			for i := from; i < end; i++ {
+				if i > from {
+					bw.WriteByte(',')
+				}
+				fmt.Fprintf(bw, `{"event_id":"$e%09d","sender":"@a:hs","type":"m.room.message","room_id":"!big:hs",`+
+					`"origin_server_ts":%d,"content":{"msgtype":"m.text","body":"message number %d of a long-running room"}}`, i, 1700000000000+i, i)
+			}
+			bw.WriteString(`]`)
+			if from < total {
+				fmt.Fprintf(bw, `,"end":"%d"`, end)
+			}
+			bw.WriteString(`}`)
+			bw.Flush()
+		default:
+			return false
+		}
+		return true
+	})
+	stop := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var top uint64
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			top = max(top, ms.HeapInuse)
+			select {
+			case <-stop:
+				peak <- top
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	res := runBundles(t, f, BundleConfig{Out: t.TempDir(), Users: []string{"@a:hs"}, Events: EventsSent, EventsPageSize: 1000})
+	close(stop)
+	top := <-peak
+	bundlesOK(t, res)
+	m, err := VerifyBundle(res[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file ManifestFile
+	for _, fl := range m.Files {
+		if fl.RoomID == "!big:hs" {
+			file = fl
+		}
+	}
+	if file.Events == nil || *file.Events != total {
+		t.Fatalf("room file %+v, want %d events", file, total)
+	}
+	t.Logf("%d events, %d MB on disk, heap in use at most %d MB", total, file.Size>>20, top>>20)
+	if top > uint64(file.Size)/4 {
+		t.Errorf("heap in use reached %d MB for a %d MB room file: the room is held in memory", top>>20, file.Size>>20)
 	}
 }
