@@ -423,3 +423,38 @@ func TestEventsStreamToDisk(t *testing.T) {
 		t.Errorf("heap in use reached %d MB for a %d MB room file: the room is held in memory", top>>20, file.Size>>20)
 	}
 }
+
+// TestEventsWithoutMembershipsEndpoint: a Synapse older than the
+// memberships endpoint answers M_UNRECOGNIZED; the bundle then has the
+// joined rooms' events, says so in a note, and a room the server cannot
+// page (404) is a note, not a failure.
+func TestEventsWithoutMembershipsEndpoint(t *testing.T) {
+	f, rf := newRoomFake(t)
+	f.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/memberships") {
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}`))
+			return true
+		}
+		return rf.serve(w, r)
+	})
+	res := runBundles(t, f, BundleConfig{Out: t.TempDir(), Users: []string{"@a:hs"}, Events: EventsSent, EventsPageSize: 3})
+	bundlesOK(t, res)
+	m, err := VerifyBundle(res[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fake's joined_rooms: !r1:hs, and !gone:hs, which has no events.
+	if ids, _ := readEvents(t, m, res[0].Path, "!r1:hs", "join"); !slices.Equal(ids, rf.want("!r1:hs", "@a:hs")) {
+		t.Errorf("!r1: %q", ids)
+	}
+	notes := strings.Join(res[0].Notes, "\n")
+	if !strings.Contains(notes, "no memberships endpoint") || !strings.Contains(notes, "room !gone:hs: the server has no events of it") {
+		t.Errorf("notes: %s", notes)
+	}
+	for _, fl := range m.Files {
+		if fl.RoomID == "!r2:hs" || fl.RoomID == "!gone:hs" {
+			t.Errorf("a file for %s, which joined_rooms does not list or the server cannot page", fl.RoomID)
+		}
+	}
+}
