@@ -280,6 +280,10 @@ func (b *bundler) finishedEarlier(id, folder string, res *BundleResult) (bool, e
 	}
 	m, err = checkFolder(dir, id, false)
 	switch {
+	case err == nil && !enough(m) && m.Events != "" && m.Events == b.cfg.Events:
+		if err := keepRoomFiles(dir, m); err != nil {
+			return false, diskErr(fmt.Errorf("keep the room files of %s: %w", dir, err))
+		}
 	case err == nil && enough(m):
 		res.Skipped, res.Path = true, dir
 		res.Files, res.Bytes = m.totals()

@@ -89,10 +89,7 @@ func (b *bundler) events(ctx context.Context, id, dir string, m *Manifest, res *
 	var invites []invite
 	for _, room := range rooms {
 		membership := ms[room]
-		filter := EventsSent
-		if b.cfg.Events == EventsAll && (membership == "join" || membership == "leave" || membership == "ban") {
-			filter = EventsAll
-		}
+		filter := roomFilter(b.cfg.Events, membership)
 		f, err := b.roomEvents(ctx, id, room, membership, filter, edir, ddir, res)
 		if err != nil {
 			return fmt.Errorf("events of room %s: %w", room, err)
@@ -145,6 +142,38 @@ func dropUnlisted(edir string, m *Manifest) error {
 		}
 	}
 	return fsyncDir(edir)
+}
+
+// roomFilter is what a room's file holds in an export of mode: every event
+// the user could see only in rooms they were in; in a room they are invited
+// to or knocked on, the events they sent.
+func roomFilter(mode, membership string) string {
+	if mode == EventsAll && (membership == "join" || membership == "leave" || membership == "ban") {
+		return EventsAll
+	}
+	return EventsSent
+}
+
+// keepRoomFiles marks the room files of a complete bundle done before it is
+// redone for more (media now wanted): the manifest vouched for them, so the
+// redo need not fetch their rooms again.
+func keepRoomFiles(dir string, m *Manifest) error {
+	ddir := filepath.Join(dir, eventsDoneDir)
+	if err := os.MkdirAll(ddir, 0o700); err != nil {
+		return err
+	}
+	for _, f := range m.Files {
+		name, ok := strings.CutPrefix(f.Path, eventsDir+"/")
+		if f.RoomID == "" || !ok || name != eventsFileName(f.RoomID) {
+			continue
+		}
+		mk := roomMarker{RoomID: f.RoomID, Filter: roomFilter(m.Events, f.Membership), File: f}
+		mk.File.Membership = ""
+		if _, err := saveJSON(ddir, name+".json", mk); err != nil {
+			return err
+		}
+	}
+	return fsyncDir(ddir)
 }
 
 // joinedOnly stands in for the memberships of a server without that endpoint.

@@ -324,6 +324,20 @@ func TestEventsResumeKeepsFinishedRooms(t *testing.T) {
 		}
 	}
 
+	// A complete bundle redone for media keeps its rooms.
+	n1, n2 := rf.requests["!r1:hs"], rf.requests["!r2:hs"]
+	withMedia := cfg
+	withMedia.Media = true
+	res = runBundles(t, f, withMedia)
+	bundlesOK(t, res)
+	if res[0].Skipped || rf.requests["!r1:hs"] != n1 || rf.requests["!r2:hs"] != n2 {
+		t.Errorf("redone for media (skipped %v): %d and %d more messages requests, want none",
+			res[0].Skipped, rf.requests["!r1:hs"]-n1, rf.requests["!r2:hs"]-n2)
+	}
+	if m, err = VerifyBundle(res[0].Path); err != nil || !m.Media {
+		t.Fatalf("the bundle redone for media: %v", err)
+	}
+
 	// A marker whose file was cut: the room is fetched again.
 	os.Remove(filepath.Join(dir, manifestName))
 	os.MkdirAll(filepath.Join(dir, eventsDoneDir), 0o700)
