@@ -472,3 +472,33 @@ func TestEventsWithoutMembershipsEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsArchive: with --archive the room files are in the zip, under
+// the folder, and verify there; the folder and its markers are gone.
+func TestEventsArchive(t *testing.T) {
+	f, rf := newRoomFake(t)
+	res := runBundles(t, f, BundleConfig{Out: t.TempDir(), Users: []string{"@a:hs"}, Events: EventsSent, EventsPageSize: 4, Archive: true})
+	bundlesOK(t, res)
+	if !strings.HasSuffix(res[0].Path, ".zip") {
+		t.Fatalf("bundle %s, want a zip", res[0].Path)
+	}
+	m, err := VerifyBundle(res[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rooms := 0
+	for _, fl := range m.Files {
+		if fl.RoomID != "" {
+			rooms++
+			if want := int64(len(rf.want(fl.RoomID, "@a:hs"))); fl.Events == nil || *fl.Events != want {
+				t.Errorf("%s: %v events listed, want %d", fl.RoomID, fl.Events, want)
+			}
+		}
+	}
+	if rooms != 3 {
+		t.Errorf("%d room files in the zip's manifest, want 3", rooms)
+	}
+	if _, err := os.Stat(strings.TrimSuffix(res[0].Path, ".zip")); !errors.Is(err, os.ErrNotExist) {
+		t.Error("the folder (and its room markers) outlived the zip")
+	}
+}
