@@ -29,6 +29,8 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 		&cli.BoolFlag{Name: "archive", Usage: "pack each user's folder into FOLDER.zip for handing over"},
 		&cli.GenericFlag{Name: "events", Value: &eventsMode{}, Usage: "also write events/ROOM.jsonl per room the user has a membership in: " +
 			"the events they sent (--events), or every event of the rooms they are or were in (--events=all)"},
+		&cli.BoolFlag{Name: "events-scan-rooms", Usage: "with --events, also find the rooms every local member has left " +
+			"(no Admin API lists them): reads the member events of each such room on the server, once a run"},
 		&cli.IntFlag{Name: "events-page-size", Value: 500, Usage: "events per request while reading a room (`1-1000`)"},
 	)
 	return &cli.Command{
@@ -53,6 +55,9 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 				// --events is a switch: "--events all" leaves "all" as a user.
 				return usageErr("export data: write --events=all (\"--events all\" would export a user named all)")
 			}
+			if c.Bool("events-scan-rooms") && events == "" {
+				return usageErr("export data: --events-scan-rooms goes with --events")
+			}
 			if n := c.Int("events-page-size"); n < 1 || n > 1000 {
 				return usageErr("--events-page-size %d: want 1 to 1000 (Synapse sends at most 1000)", n)
 			}
@@ -73,7 +78,7 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			last := 0
 			results, err := export.Bundles(hard, client, export.BundleConfig{Out: c.String("out"), Users: users,
 				Concurrency: c.Int("concurrency"), Media: c.Bool("media"), Archive: c.Bool("archive"),
-				Events: events, EventsPageSize: c.Int("events-page-size"),
+				Events: events, EventsPageSize: c.Int("events-page-size"), ScanRooms: c.Bool("events-scan-rooms"),
 				Tool: "synbatch " + versionInfo().Version, Progress: func(done int) { prog.Add(done - last); last = done }})
 			prog.Finish()
 			// A row whose user was not found fails alone, as an unknown

@@ -42,6 +42,9 @@ type BundleConfig struct {
 	// Events, when EventsSent or EventsAll, adds a JSONL file of events per
 	// room the user has a membership in (see bundler.events).
 	Events string
+	// ScanRooms also finds, for Events, the rooms every local member has
+	// left, which the memberships endpoint cannot list (see scanDeparted).
+	ScanRooms bool
 	// Archive packs each finished folder into <folder>.zip and then removes
 	// the folder, so a bundle exists once on disk (media can be large).
 	Archive bool
@@ -149,6 +152,12 @@ func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]Bundle
 		b.backoff = 500 * time.Millisecond
 	}
 
+	if cfg.Events != "" && cfg.ScanRooms {
+		if b.departed, err = b.scanDeparted(ctx, valid); err != nil {
+			return nil, fmt.Errorf("scan rooms: %w", err)
+		}
+	}
+
 	results := make([]BundleResult, len(users))
 	for i, u := range users {
 		if f, ok := folderOf[u]; ok {
@@ -220,8 +229,10 @@ type bundler struct {
 	pageSize int
 	// eventsPage is how many events one messages request asks for.
 	eventsPage int
-	attempts   int
-	backoff    time.Duration
+	// departed is what the room scan found: user -> room -> membership.
+	departed map[string]map[string]departed
+	attempts int
+	backoff  time.Duration
 }
 
 func (b *bundler) bundlePath(folder string) string {

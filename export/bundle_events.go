@@ -75,6 +75,17 @@ func (b *bundler) events(ctx context.Context, id, dir string, m *Manifest, res *
 	}
 	m.Files = append(m.Files, f)
 
+	found := 0
+	for room, d := range b.departed[id] {
+		if _, ok := ms[room]; !ok {
+			ms[room] = d.membership
+			found++
+		}
+	}
+	if found > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d room(s) every local member has left, found by the room scan", found))
+	}
+
 	edir, ddir := filepath.Join(dir, eventsDir), filepath.Join(dir, eventsDoneDir)
 	for _, d := range []string{edir, ddir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -250,7 +261,7 @@ func (b *bundler) pageRoom(ctx context.Context, room string, senders []string, s
 	from := ""
 	for {
 		p, err := retried(ctx, b, func() (*synapse.MessagesPage, error) {
-			return b.c.RoomMessages(ctx, room, from, b.eventsPage, senders)
+			return b.c.RoomMessages(ctx, room, from, b.eventsPage, synapse.EventFilter{Senders: senders})
 		})
 		if err != nil {
 			return n, err

@@ -37,6 +37,11 @@ func (b *bundler) seenBy(ctx context.Context, id, room, membership string) (*see
 	if membership != "leave" && membership != "ban" {
 		return s, nil
 	}
+	if d, ok := b.departed[id][room]; ok {
+		// A room every local member left has no current state to read.
+		s.lastEvent = d.eventID
+		return s, nil
+	}
 	state, err := retried(ctx, b, func() ([]json.RawMessage, error) { return b.c.RoomStateRaw(ctx, room) })
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)

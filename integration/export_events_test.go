@@ -418,7 +418,7 @@ type clientEvent struct {
 // they were banned from and one they knocked on are in the bundle (the
 // knock in invites.json too); a room that every local member has left is
 // not, though the server still holds its events: Synapse drops its current
-// state, which the memberships endpoint reads.
+// state, which the memberships endpoint reads. --events-scan-rooms finds it.
 func TestExportDataEventsWhatTheMembershipsShow(t *testing.T) {
 	e := realServer(t)
 	dir := t.TempDir()
@@ -465,7 +465,7 @@ func TestExportDataEventsWhatTheMembershipsShow(t *testing.T) {
 		}
 	}
 	if _, ok := membership[empty]; ok {
-		t.Errorf("the room every local member left is in the bundle: the README says it cannot be")
+		t.Errorf("the room every local member left is in the bundle without --events-scan-rooms: the README says it cannot be")
 	}
 	// The server still has the empty room's events: the gap is the API's.
 	var page struct {
@@ -487,5 +487,31 @@ func TestExportDataEventsWhatTheMembershipsShow(t *testing.T) {
 	dataReadJSON(t, filepath.Join(bdir, "invites.json"), &inv)
 	if len(inv.Invites) != 1 || inv.Invites[0].RoomID != knock.RoomID || inv.Invites[0].Membership != "knock" || inv.Invites[0].Event.Sender != b.id {
 		t.Errorf("invites.json: %+v, want b's knock on %s", inv, knock.RoomID)
+	}
+
+	// --events-scan-rooms finds the emptied room: b's events there, and with
+	// --events=all what the client API still shows b (a departed member may
+	// read up to their leave), in both cases read back as b.
+	seen := e.clientTimeline(t, b, empty)
+	var mine, all []string
+	for _, ev := range seen {
+		all = append(all, ev.EventID)
+		if ev.Sender == b.id {
+			mine = append(mine, ev.EventID)
+		}
+	}
+	if len(mine) < 3 || len(all) <= len(mine) {
+		t.Fatalf("the client API shows b %d events of the emptied room, %d of them b's: not what the room was made with", len(all), len(mine))
+	}
+	for mode, want := range map[string][]string{export.EventsSent: mine, export.EventsAll: all} {
+		out := "scanned-" + mode
+		r := e.synbatch(t, dir, "export", "data", b.id, "--events="+mode, "--events-scan-rooms", "--out", out)
+		if r.code != 0 || !strings.Contains(r.stderr, "found by the room scan") {
+			t.Fatalf("export data --events=%s --events-scan-rooms: exit %d\n%s%s", mode, r.code, r.stdout, r.stderr)
+		}
+		got, membership := bundleRoomEvents(t, filepath.Join(dir, out, dataReadIndex(t, filepath.Join(dir, out))[b.id]), b.id, mode)
+		if membership[empty] != "leave" || !slices.Equal(got[empty], want) {
+			t.Errorf("--events=%s --events-scan-rooms: the emptied room is %q with %q, want leave with %q", mode, membership[empty], got[empty], want)
+		}
 	}
 }

@@ -40,21 +40,26 @@ type MessagesPage struct {
 	End   string            `json:"end"`
 }
 
+// EventFilter narrows a room's messages; empty fields filter nothing.
+// Synapse applies it in its query, so pages of other events are not sent.
+type EventFilter struct {
+	Senders []string `json:"senders,omitempty"`
+	Types   []string `json:"types,omitempty"`
+}
+
 // RoomMessages returns one page of a room's events in the order the room
 // saw them (dir=f), from the token from ("" for the room's start), through
 // the admin room messages API: every event the server holds, whatever the
-// room's history visibility. senders, when set, keeps only their events
-// (a filter Synapse applies in its query, so pages of others' events are
-// not sent). A page may be empty and still have an End (Synapse filters
-// again after its query, and a page whose events were all filtered out
-// then comes empty): only a missing End means the end.
-func (c *Client) RoomMessages(ctx context.Context, roomID, from string, limit int, senders []string) (*MessagesPage, error) {
+// room's history visibility. A page may be empty and still have an End
+// (Synapse filters again after its query, and a page whose events were all
+// filtered out then comes empty): only a missing End means the end.
+func (c *Client) RoomMessages(ctx context.Context, roomID, from string, limit int, filter EventFilter) (*MessagesPage, error) {
 	q := url.Values{"dir": {"f"}, "limit": {strconv.Itoa(limit)}}
 	if from != "" {
 		q.Set("from", from)
 	}
-	if len(senders) > 0 {
-		f, err := json.Marshal(map[string]any{"senders": senders})
+	if len(filter.Senders) > 0 || len(filter.Types) > 0 {
+		f, err := json.Marshal(filter)
 		if err != nil {
 			return nil, err
 		}
