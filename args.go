@@ -72,6 +72,13 @@ func takesValue(flags []cli.Flag, name string) bool {
 		if !slices.Contains(f.Names(), name) {
 			continue
 		}
+		// A generic flag that is a switch to the flag package (--events,
+		// which also takes --events=all) takes no separate value.
+		if g, ok := f.(*cli.GenericFlag); ok {
+			if b, ok := g.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+				return false
+			}
+		}
 		if d, ok := f.(cli.DocGenerationFlag); ok {
 			return d.TakesValue()
 		}

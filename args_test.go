@@ -16,6 +16,9 @@ func TestReorderArgs(t *testing.T) {
 		{[]string{"journal", "summary", "j", "-o", "json"}, []string{"journal", "summary", "-o", "json", "j"}},
 		{[]string{"validate", "--", "-odd.csv"}, []string{"validate", "--", "-odd.csv"}},
 		{[]string{"--help"}, []string{"--help"}},
+		// --events is a switch: the user after it stays a user.
+		{[]string{"export", "data", "@u:hs", "--events", "@v:hs", "--out", "o"}, []string{"export", "data", "--events", "--out", "o", "@u:hs", "@v:hs"}},
+		{[]string{"export", "data", "@u:hs", "--events=all", "--out", "o"}, []string{"export", "data", "--events=all", "--out", "o", "@u:hs"}},
 	} {
 		got := reorderArgs(app, append([]string{"synbatch"}, c.in...))[1:]
 		if !slices.Equal(got, c.want) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -26,6 +27,11 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 		&cli.StringFlag{Name: "match-by", Value: "user_id", Usage: "how --users rows name their user: `user_id|email|external_id:PROVIDER`"},
 		&cli.BoolFlag{Name: "media", Usage: "also download the files of each user's own media, with their checksums"},
 		&cli.BoolFlag{Name: "archive", Usage: "pack each user's folder into FOLDER.zip for handing over"},
+		&cli.GenericFlag{Name: "events", Value: &eventsMode{}, Usage: "also write events/ROOM.jsonl per room the user has a membership in: " +
+			"the events they sent (--events), or every event of the rooms they are or were in (--events=all)"},
+		&cli.BoolFlag{Name: "events-scan-rooms", Usage: "with --events, also find the rooms every local member has left " +
+			"(no Admin API lists them): reads the member events of each such room on the server, once a run"},
+		&cli.IntFlag{Name: "events-page-size", Value: 500, Usage: "events per request while reading a room (`1-1000`)"},
 	)
 	return &cli.Command{
 		Name:      "data",
@@ -33,7 +39,9 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 		ArgsUsage: "[@user:server...]",
 		Description: "Writes user.json, devices.json, connections.json, rooms.json, account_data.json, media.json,\n" +
 			"pushers.json, ratelimit.json and manifest.json (each file's size and sha256) per user. Run again\n" +
-			"to resume: complete bundles are skipped, half-written ones redone.",
+			"to resume: complete bundles are skipped, half-written ones redone. With --events, also\n" +
+			"memberships.json, invites.json (pending invites and knocks) and events/ROOM.jsonl per room;\n" +
+			"a resumed run keeps the rooms an earlier one read to the end.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 && c.String("users") == "" {
@@ -41,6 +49,17 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			}
 			if err := jobs.CheckMatchBy(c.String("match-by")); err != nil {
 				return usageErr("%v", err)
+			}
+			events := c.Generic("events").(*eventsMode).mode
+			if events != "" && slices.Contains(c.Args().Slice(), "all") {
+				// --events is a switch: "--events all" leaves "all" as a user.
+				return usageErr("export data: write --events=all (\"--events all\" would export a user named all)")
+			}
+			if c.Bool("events-scan-rooms") && events == "" {
+				return usageErr("export data: --events-scan-rooms goes with --events")
+			}
+			if n := c.Int("events-page-size"); n < 1 || n > 1000 {
+				return usageErr("--events-page-size %d: want 1 to 1000 (Synapse sends at most 1000)", n)
 			}
 			asJSON, err := outputMode(c)
 			if err != nil {
@@ -59,6 +78,7 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			last := 0
 			results, err := export.Bundles(hard, client, export.BundleConfig{Out: c.String("out"), Users: users,
 				Concurrency: c.Int("concurrency"), Media: c.Bool("media"), Archive: c.Bool("archive"),
+				Events: events, EventsPageSize: c.Int("events-page-size"), ScanRooms: c.Bool("events-scan-rooms"),
 				Tool: "synbatch " + versionInfo().Version, Progress: func(done int) { prog.Add(done - last); last = done }})
 			prog.Finish()
 			// A row whose user was not found fails alone, as an unknown
@@ -77,6 +97,29 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			return nil
 		},
 	}
+}
+
+// eventsMode is --events: a switch (the user's own events) that also takes
+// --events=all. It is a boolean flag to the parser, so a bare --events does
+// not swallow the user id after it.
+type eventsMode struct{ mode string }
+
+func (e *eventsMode) IsBoolFlag() bool { return true }
+
+func (e *eventsMode) String() string { return e.mode }
+
+func (e *eventsMode) Set(v string) error {
+	switch v {
+	case "true", "sent":
+		e.mode = export.EventsSent
+	case "all":
+		e.mode = export.EventsAll
+	case "false":
+		e.mode = ""
+	default:
+		return fmt.Errorf("want --events or --events=all, not %q", v)
+	}
+	return nil
 }
 
 // reportBundles prints what became of each user's bundle (a line each, or

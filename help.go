@@ -72,7 +72,7 @@ func flagCategory(name string) string {
 		return catConcurrency
 	case "yes", "dry-run", "allow-changed", "allow-unknown-provider":
 		return catSafety
-	case "output", "list", "journal", "out", "format", "verbose", "media", "archive":
+	case "output", "list", "journal", "out", "format", "verbose", "media", "archive", "events", "events-page-size", "events-scan-rooms":
 		return catOutput
 	case "name", "user-id", "deactivated", "guests", "no-guests", "admins-only", "user-type", "search", "members":
 		return catFilters

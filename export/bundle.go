@@ -39,6 +39,12 @@ type BundleConfig struct {
 	Users       []string // full user ids, already resolved; repeats are exported once
 	Concurrency int      // users exported at once; <= 0 means 1
 	Media       bool     // also download the user's own media files
+	// Events, when EventsSent or EventsAll, adds a JSONL file of events per
+	// room the user has a membership in (see bundler.events).
+	Events string
+	// ScanRooms also finds, for Events, the rooms every local member has
+	// left, which the memberships endpoint cannot list (see scanDeparted).
+	ScanRooms bool
 	// Archive packs each finished folder into <folder>.zip and then removes
 	// the folder, so a bundle exists once on disk (media can be large).
 	Archive bool
@@ -46,10 +52,11 @@ type BundleConfig struct {
 	// skipped or failed). It is called from the workers, one call at a time.
 	Progress func(done int)
 
-	Tool          string        // written into manifest.json, e.g. "synbatch 1.4.0"; "synbatch" when empty
-	MediaPageSize int           // media list page size; <= 0 means 100
-	MaxAttempts   int           // per request, counting the first; <= 0 means 4
-	BaseBackoff   time.Duration // first retry wait (doubled each time, with jitter); <= 0 means 500ms
+	Tool           string        // written into manifest.json, e.g. "synbatch 1.4.0"; "synbatch" when empty
+	MediaPageSize  int           // media list page size; <= 0 means 100
+	EventsPageSize int           // events per messages request (Synapse allows 1000); <= 0 means 500
+	MaxAttempts    int           // per request, counting the first; <= 0 means 4
+	BaseBackoff    time.Duration // first retry wait (doubled each time, with jitter); <= 0 means 500ms
 }
 
 // BundleResult is what became of one user.
@@ -87,6 +94,9 @@ var ErrNotRun = errors.New("not exported: the run stopped first")
 func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]BundleResult, error) {
 	if cfg.Out == "" {
 		return nil, errors.New("export: no output directory")
+	}
+	if cfg.Events != "" && cfg.Events != EventsSent && cfg.Events != EventsAll {
+		return nil, fmt.Errorf("export: events %q, want %q or %q", cfg.Events, EventsSent, EventsAll)
 	}
 	out, err := filepath.Abs(cfg.Out)
 	if err != nil {
@@ -129,6 +139,10 @@ func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]Bundle
 	if b.pageSize <= 0 {
 		b.pageSize = 100
 	}
+	b.eventsPage = cfg.EventsPageSize
+	if b.eventsPage <= 0 {
+		b.eventsPage = 500
+	}
 	b.attempts = cfg.MaxAttempts
 	if b.attempts <= 0 {
 		b.attempts = 4
@@ -136,6 +150,12 @@ func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]Bundle
 	b.backoff = cfg.BaseBackoff
 	if b.backoff <= 0 {
 		b.backoff = 500 * time.Millisecond
+	}
+
+	if cfg.Events != "" && cfg.ScanRooms {
+		if b.departed, err = b.scanDeparted(ctx, valid); err != nil {
+			return nil, fmt.Errorf("scan rooms: %w", err)
+		}
 	}
 
 	results := make([]BundleResult, len(users))
@@ -207,6 +227,10 @@ type bundler struct {
 	out      string
 	tool     string
 	pageSize int
+	// eventsPage is how many events one messages request asks for.
+	eventsPage int
+	// departed is what the room scan found: user -> room -> membership.
+	departed map[string]map[string]departed
 	attempts int
 	backoff  time.Duration
 }
@@ -252,7 +276,9 @@ func (b *bundler) user(ctx context.Context, id, folder string) (BundleResult, er
 func (b *bundler) finishedEarlier(id, folder string, res *BundleResult) (bool, error) {
 	dir := filepath.Join(b.out, folder)
 	zipPath := dir + ".zip"
-	enough := func(m *Manifest) bool { return m.Media || !b.cfg.Media }
+	enough := func(m *Manifest) bool {
+		return (m.Media || !b.cfg.Media) && (b.cfg.Events == "" || m.Events == b.cfg.Events)
+	}
 
 	m, err := checkZip(zipPath, folder, id, false)
 	switch {
@@ -265,6 +291,10 @@ func (b *bundler) finishedEarlier(id, folder string, res *BundleResult) (bool, e
 	}
 	m, err = checkFolder(dir, id, false)
 	switch {
+	case err == nil && !enough(m) && m.Events != "" && m.Events == b.cfg.Events:
+		if err := keepRoomFiles(dir, m); err != nil {
+			return false, diskErr(fmt.Errorf("keep the room files of %s: %w", dir, err))
+		}
 	case err == nil && enough(m):
 		res.Skipped, res.Path = true, dir
 		res.Files, res.Bytes = m.totals()
@@ -288,7 +318,7 @@ func (b *bundler) finishedEarlier(id, folder string, res *BundleResult) (bool, e
 			return false, diskErr(fmt.Errorf("remove %s: %w", p, err))
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := b.clearUnfinished(dir); err != nil {
 		return false, diskErr(fmt.Errorf("remove unfinished bundle %s: %w", dir, err))
 	}
 	return false, nil
@@ -316,7 +346,7 @@ func (b *bundler) fail(ctx context.Context, res *BundleResult, dir string, err e
 		return *res, fmt.Errorf("server unreachable (%s): %w", res.UserID, err)
 	}
 	if !errors.Is(err, errOtherUser) {
-		_ = os.RemoveAll(dir)
+		_ = b.clearUnfinished(dir)
 	}
 	return *res, nil
 }
@@ -332,6 +362,17 @@ func (b *bundler) retry(ctx context.Context, fn func() error) error {
 		return fmt.Errorf("after %d attempts: %w", n, err)
 	}
 	return err
+}
+
+// retried is retry for a request that returns a value.
+func retried[T any](ctx context.Context, b *bundler, get func() (T, error)) (T, error) {
+	var v T
+	err := b.retry(ctx, func() error {
+		var err error
+		v, err = get()
+		return err
+	})
+	return v, err
 }
 
 // userServer is the part of a user id after the localpart: the server whose

@@ -18,10 +18,11 @@ import (
 // server lists; it is retried, since a cut stream is the likely cause.
 var errMismatch = errors.New("download does not match the media list")
 
-// export fetches everything for one user into dir (which must not exist)
-// and writes manifest.json last.
+// export fetches everything for one user into dir (which must not exist,
+// or hold only the finished room files of an earlier run) and writes
+// manifest.json last.
 func (b *bundler) export(ctx context.Context, id, server, dir string, res *BundleResult) (*Manifest, error) {
-	if err := os.Mkdir(dir, 0o700); err != nil {
+	if err := os.Mkdir(dir, 0o700); err != nil && !(errors.Is(err, os.ErrExist) && b.cfg.Events != "") {
 		return nil, diskErr(fmt.Errorf("create %s: %w", dir, err))
 	}
 	m := &Manifest{Format: bundleFormat, UserID: id, Tool: b.tool, Media: b.cfg.Media}
@@ -87,6 +88,12 @@ func (b *bundler) export(ctx context.Context, id, server, dir string, res *Bundl
 		return nil, err
 	}
 
+	if b.cfg.Events != "" {
+		if err := b.events(ctx, id, dir, m, res); err != nil {
+			return nil, err
+		}
+	}
+
 	if b.cfg.Media {
 		if err := b.downloadAll(ctx, server, dir, media, m, res); err != nil {
 			return nil, err
@@ -110,6 +117,11 @@ func (b *bundler) export(ctx context.Context, id, server, dir string, res *Bundl
 	if err := fsyncDir(b.out); err != nil {
 		return nil, err
 	}
+	// The manifest now vouches for the room files: their markers are no
+	// longer needed (a crash before this leaves them, unlisted and harmless).
+	if err := os.RemoveAll(filepath.Join(dir, eventsDoneDir)); err != nil {
+		return nil, diskErr(err)
+	}
 	return m, nil
 }
 
@@ -121,12 +133,7 @@ type roomList struct {
 }
 
 func (b *bundler) rooms(ctx context.Context, id string, res *BundleResult) (*roomList, error) {
-	var joined []string
-	err := b.retry(ctx, func() error {
-		var err error
-		joined, err = b.c.JoinedRooms(ctx, id)
-		return err
-	})
+	joined, err := retried(ctx, b, func() ([]string, error) { return b.c.JoinedRooms(ctx, id) })
 	if err != nil {
 		return nil, fmt.Errorf("joined rooms: %w", err)
 	}

@@ -45,7 +45,9 @@ type Manifest struct {
 	Tool    string    `json:"tool"`
 	Created time.Time `json:"created"`
 	// Media says whether the user's media files were downloaded into media/.
-	Media        bool           `json:"media"`
+	Media bool `json:"media"`
+	// Events is EventsSent or EventsAll when events/ holds a file per room.
+	Events       string         `json:"events,omitempty"`
 	Files        []ManifestFile `json:"files"`
 	SkippedMedia []SkippedMedia `json:"skipped_media,omitempty"`
 
@@ -61,6 +63,11 @@ type ManifestFile struct {
 	MediaID     string `json:"media_id,omitempty"`
 	ContentType string `json:"content_type,omitempty"`
 	UploadName  string `json:"upload_name,omitempty"`
+	// A room's events file: the room, the user's membership when it was
+	// read, and how many events (one a line) it holds.
+	RoomID     string `json:"room_id,omitempty"`
+	Membership string `json:"membership,omitempty"`
+	Events     *int64 `json:"events,omitempty"`
 }
 
 // SkippedMedia is a listed media file the bundle does not hold, and why.
