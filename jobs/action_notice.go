@@ -78,7 +78,7 @@ func planNotice(ctx context.Context, j *Job, env Env, _ *State, p *Plan, _ *syna
 // room (made by someone else, at most two members): the event and room
 // ids, or "" when it was never delivered.
 func deliveredNotice(ctx context.Context, c *synapse.Client, userID, txn string) (eventID, roomID string, err error) {
-	ms, err := c.Memberships(ctx, userID)
+	ms, _, err := c.Memberships(ctx, userID)
 	if err != nil {
 		return "", "", fmt.Errorf("read the rooms of %s: %w", userID, err)
 	}

@@ -53,16 +53,6 @@ func (c *Client) RedactStatus(ctx context.Context, redactID string) (*RedactTask
 	return &t, nil
 }
 
-// Memberships maps each room a user has a membership in to it (join,
-// invite, leave, ban, knock).
-func (c *Client) Memberships(ctx context.Context, userID string) (map[string]string, error) {
-	var out struct {
-		Memberships map[string]string `json:"memberships"`
-	}
-	err := c.get(ctx, c.userPath("v1", userID, "/memberships"), &out)
-	return out.Memberships, err
-}
-
 // Message is a timeline event with its content kept raw.
 type Message struct {
 	EventID        string         `json:"event_id"`
