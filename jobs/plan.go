@@ -101,6 +101,11 @@ type Env struct {
 	TaskTimeout time.Duration
 	// Rooms remembers the rooms this run found joinable; nil checks every row.
 	Rooms *RoomChecks
+	// Polled, when set, hears how long the row spent polling a server task
+	// (its status requests and the waits between them): that is the task's
+	// time, not how quickly the server answers, so apply's adaptive level
+	// leaves it out of the row's latency.
+	Polled func(time.Duration)
 }
 
 // State carries what earlier attempts at the same row learned.

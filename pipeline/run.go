@@ -264,8 +264,11 @@ func (ru *run) feed(soft, gctx context.Context, g *errgroup.Group, r formats.Rea
 		}
 		g.Go(func() error {
 			start := time.Now()
-			attempts, err := ru.row(gctx, job, state)
-			ru.lim.release(time.Since(start), attempts > 1)
+			attempts, polled, err := ru.row(gctx, job, state)
+			// A row polling a server task (a room deletion) waits on the
+			// task, not on the server's answers: only the rest of its time
+			// tells the level whether requests are queueing.
+			ru.lim.release(time.Since(start)-polled, attempts > 1)
 			return err
 		})
 	}
@@ -321,8 +324,14 @@ func (ru *run) stats(start time.Time, resumed int, repaired string, cerr error) 
 
 // row tries one row until it settles, and journals it. Only a fatal error
 // is returned (it stops the group): a failing row is journaled and the
-// pool goes on. attempts counts the tries that spent the row's budget.
-func (ru *run) row(ctx context.Context, job *jobs.Job, resumed jobs.State) (attempts int, _ error) {
+// pool goes on. attempts counts the tries that spent the row's budget;
+// polled is the time it spent polling server tasks.
+func (ru *run) row(ctx context.Context, job *jobs.Job, resumed jobs.State) (attempts int, polled time.Duration, _ error) {
+	attempts, err := ru.runRow(ctx, job, resumed, &polled)
+	return attempts, polled, err
+}
+
+func (ru *run) runRow(ctx context.Context, job *jobs.Job, resumed jobs.State, polled *time.Duration) (attempts int, _ error) {
 	start := time.Now()
 	state := &resumed
 	// A write an interrupted run began may have landed: a password it held
@@ -331,6 +340,7 @@ func (ru *run) row(ctx context.Context, job *jobs.Job, resumed jobs.State) (atte
 		state.PasswordUnsure = true
 	}
 	env := ru.env(job)
+	env.Polled = func(d time.Duration) { *polled += d } // the row's own goroutine
 	rec := journal.Record{Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action)}
 	var res jobs.Result
 	retry := synapse.Retry{Attempts: cmp.Or(ru.cfg.MaxAttempts, 9), Base: ru.cfg.BaseBackoff, Paced: maxPaced, Hold: ru.watch.hold}
