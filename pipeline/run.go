@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/internal/adaptive"
 	"github.com/synbatch/synbatch/jobs"
 	"github.com/synbatch/synbatch/journal"
 	"github.com/synbatch/synbatch/synapse"
@@ -106,7 +107,7 @@ func Apply(soft, hard context.Context, client *synapse.Client, cfg Config) (*Sta
 	ru := newRun(client, cfg, w)
 	g, gctx := errgroup.WithContext(hard)
 	g.SetLimit(max(cfg.Concurrency, ru.maxConc))
-	progress(cfg).Start(cfg.Checked.Rows, ru.lim.busy)
+	progress(cfg).Start(cfg.Checked.Rows, ru.lim.Busy)
 	resumed, readErr := ru.feed(soft, gctx, g, r, st)
 	werr := g.Wait()
 	cerr := ru.end(werr, start)
@@ -157,7 +158,7 @@ type run struct {
 	client  *synapse.Client
 	w       *journal.Writer
 	watch   *downWatch
-	lim     *concLimit
+	lim     *adaptive.Limit
 	maxConc int
 	outside int // rows left alone by --rows (only the feeder counts them)
 	tally   tally
@@ -166,7 +167,7 @@ type run struct {
 
 func newRun(client *synapse.Client, cfg Config, w *journal.Writer) *run {
 	maxConc := cmp.Or(cfg.MaxConcurrency, 32)
-	return &run{cfg: cfg, client: client, w: w, maxConc: maxConc, lim: newConcLimit(cfg.Concurrency, maxConc), rooms: &jobs.RoomChecks{},
+	return &run{cfg: cfg, client: client, w: w, maxConc: maxConc, lim: adaptive.New(cfg.Concurrency, maxConc), rooms: &jobs.RoomChecks{},
 		watch: &downWatch{client: client, threshold: int64(cmp.Or(cfg.DownAfter, 5)), limit: cmp.Or(cfg.DownLimit, 10*time.Minute), log: cfg.Log}}
 }
 
@@ -259,7 +260,7 @@ func (ru *run) feed(soft, gctx context.Context, g *errgroup.Group, r formats.Rea
 		// as finished: its write is treated as begun and maybe landed.
 		unsure := st.Uncertain[job.Key]
 		state := jobs.State{Begun: st.Begun[job.Key] || unsure, TaskID: st.Tasks[job.Key], Resend: unsure && cfg.ResendUncertain}
-		if ru.lim.acquire(gctx) != nil {
+		if ru.lim.Acquire(gctx) != nil {
 			return resumed, nil
 		}
 		g.Go(func() error {
@@ -268,7 +269,7 @@ func (ru *run) feed(soft, gctx context.Context, g *errgroup.Group, r formats.Rea
 			// A row polling a server task (a room deletion) waits on the
 			// task, not on the server's answers: only the rest of its time
 			// tells the level whether requests are queueing.
-			ru.lim.release(time.Since(start)-polled, attempts > 1)
+			ru.lim.Release(time.Since(start)-polled, attempts > 1)
 			return err
 		})
 	}
@@ -276,7 +277,7 @@ func (ru *run) feed(soft, gctx context.Context, g *errgroup.Group, r formats.Rea
 
 // end writes the journal's end record and closes it.
 func (ru *run) end(werr error, start time.Time) error {
-	now, reached := ru.lim.level()
+	now, reached := ru.lim.Level()
 	end := journal.End{Outcomes: ru.tally.outcomes(), Concurrency: now, ConcurrencyMax: reached, Adaptive: ru.cfg.Concurrency <= 0,
 		ElapsedS: time.Since(start).Seconds()}
 	if werr != nil {
@@ -310,7 +311,7 @@ func (ru *run) stats(start time.Time, resumed int, repaired string, cerr error) 
 	}
 	stats.Outside = ru.outside
 	stats.NotDone = stats.Rows - finished - ru.outside
-	stats.Concurrency, stats.ConcurrencyMax = ru.lim.level()
+	stats.Concurrency, stats.ConcurrencyMax = ru.lim.Level()
 	stats.Adaptive = cfg.Concurrency <= 0
 	stats.Requests = ru.client.Requests()
 	stats.Writes = ru.client.Writes()
