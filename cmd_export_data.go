@@ -58,7 +58,7 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			prog.Start(len(users), nil)
 			last := 0
 			results, err := export.Bundles(hard, client, export.BundleConfig{Out: c.String("out"), Users: users,
-				Concurrency: c.Int("concurrency"), Media: c.Bool("media"), Archive: c.Bool("archive"),
+				Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), Media: c.Bool("media"), Archive: c.Bool("archive"),
 				Tool: "synbatch " + versionInfo().Version, Progress: func(done int) { prog.Add(done - last); last = done }})
 			prog.Finish()
 			// A row whose user was not found fails alone, as an unknown
