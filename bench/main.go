@@ -41,6 +41,7 @@ func run(args []string, out io.Writer) error {
 	detailsSample := fs.Int("details-sample", 100, "synadm user details processes timed (and scaled to -list-users)")
 	noSynadm := fs.Bool("no-synadm", false, "leave synadm out of the real-Synapse benchmark")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the in-process benchmarks here")
+	memprofile := fs.String("memprofile", "", "write an allocation profile of the in-process benchmarks here (one sample per 4 KB allocated)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,6 +55,16 @@ func run(args []string, out io.Writer) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memprofile != "" {
+		runtime.MemProfileRate = 1 << 12 // finer than the default: small per-row allocations count
+		defer func() {
+			f, err := os.Create(*memprofile)
+			if err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	dir, err := os.MkdirTemp("", "synbatch-bench")
 	if err != nil {
