@@ -106,9 +106,22 @@ func Apply(soft, hard context.Context, client *synapse.Client, cfg Config) (*Sta
 
 	ru := newRun(client, cfg, w)
 	g, gctx := errgroup.WithContext(hard)
-	g.SetLimit(max(cfg.Concurrency, ru.maxConc))
+	// Workers live for the whole run: a goroutine a row would grow a new
+	// stack through the client's deep calls for every row.
+	rows := make(chan func(context.Context) error)
+	for range max(cfg.Concurrency, ru.maxConc) {
+		g.Go(func() error {
+			for row := range rows {
+				if err := row(gctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	progress(cfg).Start(cfg.Checked.Rows, ru.lim.Busy)
-	resumed, readErr := ru.feed(soft, gctx, g, r, st)
+	resumed, readErr := ru.feed(soft, gctx, rows, r, st)
+	close(rows)
 	werr := g.Wait()
 	cerr := ru.end(werr, start)
 	progress(cfg).Finish()
@@ -216,7 +229,7 @@ func (ru *run) record(rec journal.Record) error {
 // feed reads the manifest and hands each row to the pool until it ends,
 // soft stops it, or the group fails. It returns the rows an earlier run
 // finished, and why reading stopped early.
-func (ru *run) feed(soft, gctx context.Context, g *errgroup.Group, r formats.Reader, st *journal.State) (resumed int, _ error) {
+func (ru *run) feed(soft, gctx context.Context, rows chan<- func(context.Context) error, r formats.Reader, st *journal.State) (resumed int, _ error) {
 	cfg := ru.cfg
 	for {
 		row, err := r.Next()
@@ -263,15 +276,26 @@ func (ru *run) feed(soft, gctx context.Context, g *errgroup.Group, r formats.Rea
 		if ru.lim.Acquire(gctx) != nil {
 			return resumed, nil
 		}
-		g.Go(func() error {
+		work := func(gctx context.Context) error {
+			// Every request derives a context or two from the row's (its
+			// timeout, the transport's cancel); derived from the run's own,
+			// each would register under that one lock that all workers share.
+			ctx, cancel := context.WithCancel(gctx)
+			defer cancel()
 			start := time.Now()
-			attempts, polled, err := ru.row(gctx, job, state)
+			attempts, polled, err := ru.row(ctx, job, state)
 			// A row polling a server task (a room deletion) waits on the
 			// task, not on the server's answers: only the rest of its time
 			// tells the level whether requests are queueing.
 			ru.lim.Release(time.Since(start)-polled, attempts > 1)
 			return err
-		})
+		}
+		select {
+		case rows <- work:
+		case <-gctx.Done(): // the run stops: the row stays for a resume
+			ru.lim.Release(0, false)
+			return resumed, nil
+		}
 	}
 }
 
