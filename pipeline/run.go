@@ -231,8 +231,10 @@ func (ru *run) record(rec journal.Record) error {
 // finished, and why reading stopped early.
 func (ru *run) feed(soft, gctx context.Context, rows chan<- func(context.Context) error, r formats.Reader, st *journal.State) (resumed int, _ error) {
 	cfg := ru.cfg
+	ra := newReadAhead(r)
+	defer ra.close()
 	for {
-		row, err := r.Next()
+		row, err := ra.next()
 		if err == io.EOF {
 			return resumed, nil
 		}
