@@ -33,6 +33,7 @@ func run(args []string, out io.Writer) error {
 	memRows := fs.Int("memory-rows", 1_000_000, "CSV rows for the memory benchmark")
 	xlsxRows := fs.Int("xlsx-rows", 200_000, "XLSX rows for the memory benchmark")
 	resumeRows := fs.Int("resume-rows", 1_000_000, "finished rows in the resume benchmark's journal")
+	resumeRuns := fs.Int("resume-runs", 3, "resumes of the same journal (each from a fresh copy); the median is reported")
 	synapseUsers := fs.Int("synapse-users", 120, "users created per run of a setting against Synapse")
 	synapseRounds := fs.Int("synapse-rounds", 3, "rounds of the concurrency sweep against Synapse (each setting once per round)")
 	synapseDB := fs.String("synapse-db", "sqlite,postgres", "databases of the real-Synapse benchmark (scripts/synapse --db NAME up), comma-separated")
@@ -89,7 +90,7 @@ func run(args []string, out io.Writer) error {
 		case "memory":
 			err = benchMemory(out, dir, bin, *memRows, *xlsxRows)
 		case "resume":
-			err = benchResume(out, dir, bin, *resumeRows)
+			err = benchResume(out, dir, bin, *resumeRows, max(*resumeRuns, 1))
 		case "synapse":
 			err = benchSynapse(out, dir, bin, synapseOpts{dbs: splitComma(*synapseDB), users: *synapseUsers, rounds: max(*synapseRounds, 1),
 				synadmUsers: *synadmUsers, listUsers: *listUsers, detailsSample: min(*detailsSample, *listUsers), skipSynadm: *noSynadm})
