@@ -23,12 +23,11 @@ import (
 	"github.com/synbatch/synbatch/synapse"
 )
 
-// Defaults. apply adapts the rows in flight to the server (up to
-// defaultMaxConcurrency) and sets no rate: the server's latency says when
-// it is busy, and --rate caps requests when an admin wants a ceiling.
-// Exports, which only read, use a fixed pool of defaultConcurrency.
+// Defaults. apply adapts the rows in flight to the server, and the exports
+// the requests in flight (up to defaultMaxConcurrency), and set no rate:
+// the server's latency says when it is busy, and --rate caps requests when
+// an admin wants a ceiling.
 const (
-	defaultConcurrency    = 8
 	defaultMaxConcurrency = 32
 	defaultRate           = 0
 )

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -28,7 +29,8 @@ func exportCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command 
 // poolFlags bound the load an export puts on the server, like apply's.
 func poolFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "concurrency", Aliases: []string{"j"}, Value: defaultConcurrency, Usage: "at most `N` requests in flight"},
+		&cli.IntFlag{Name: "concurrency", Aliases: []string{"j"}, Usage: "`N` requests in flight, fixed; 0 (the default) adapts to the server's latency, as apply does"},
+		&cli.IntFlag{Name: "max-concurrency", Value: defaultMaxConcurrency, Usage: "at most `N` requests in flight for the adaptive level"},
 		&cli.Float64Flag{Name: "rate", Value: defaultRate, Usage: "at most `PER_SECOND` requests a second; 0 (the default) sets no cap"},
 	}
 }
@@ -48,14 +50,15 @@ func startExport(ctx context.Context, c *cli.Context, stderr io.Writer, what str
 
 // client connects as apply does: settings, then a check that the token is an admin's.
 func exportClient(ctx context.Context, c *cli.Context, stderr io.Writer) (*synapse.Client, error) {
-	if c.Int("concurrency") < 1 || c.Float64("rate") < 0 {
-		return nil, usageErr("--concurrency must be at least 1, --rate at least 0")
+	if c.Int("concurrency") < 0 || c.Int("max-concurrency") < 1 || c.Float64("rate") < 0 {
+		return nil, usageErr("--max-concurrency must be at least 1; --concurrency and --rate at least 0")
 	}
 	cn, err := resolveConn(c, stderr)
 	if err != nil {
 		return nil, err
 	}
-	cn.cfg.Rate, cn.cfg.Burst, cn.cfg.MaxConns = c.Float64("rate"), c.Int("concurrency"), c.Int("concurrency")
+	workers := cmp.Or(c.Int("concurrency"), c.Int("max-concurrency"))
+	cn.cfg.Rate, cn.cfg.Burst, cn.cfg.MaxConns = c.Float64("rate"), workers, workers
 	client, err := synapse.New(cn.cfg)
 	if err != nil {
 		return nil, usageErr("%v", err)
@@ -101,7 +104,7 @@ func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			prog := newProgress(stderr, "export users")
 			prog.Start(-1, nil)
 			res, err := export.Users(hard, client, export.UsersConfig{Out: out, Format: c.String("format"), Stdout: stdout,
-				Filter: f, Concurrency: c.Int("concurrency"), Progress: prog.Add})
+				Filter: f, Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), Progress: prog.Add})
 			prog.Finish()
 			if err != nil {
 				return fmt.Errorf("%w: export users: %w (run the same command again to resume)", pipeline.ErrStopped, err)

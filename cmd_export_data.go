@@ -77,7 +77,7 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			prog.Start(len(users), nil)
 			last := 0
 			results, err := export.Bundles(hard, client, export.BundleConfig{Out: c.String("out"), Users: users,
-				Concurrency: c.Int("concurrency"), Media: c.Bool("media"), Archive: c.Bool("archive"),
+				Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), Media: c.Bool("media"), Archive: c.Bool("archive"),
 				Events: events, EventsPageSize: c.Int("events-page-size"), ScanRooms: c.Bool("events-scan-rooms"),
 				Tool: "synbatch " + versionInfo().Version, Progress: func(done int) { prog.Add(done - last); last = done }})
 			prog.Finish()

@@ -36,7 +36,7 @@ func exportRoomsCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			prog.Start(-1, nil)
 			res, err := export.Rooms(hard, client, export.RoomsConfig{Out: out, Format: c.String("format"), Stdout: stdout,
 				Filter: synapse.RoomFilter{Search: c.String("search")}, Members: c.Bool("members"),
-				Concurrency: c.Int("concurrency"), Progress: prog.Add})
+				Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), Progress: prog.Add})
 			prog.Finish()
 			if err != nil {
 				return fmt.Errorf("%w: export rooms: %w", pipeline.ErrStopped, err)

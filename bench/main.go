@@ -33,6 +33,7 @@ func run(args []string, out io.Writer) error {
 	memRows := fs.Int("memory-rows", 1_000_000, "CSV rows for the memory benchmark")
 	xlsxRows := fs.Int("xlsx-rows", 200_000, "XLSX rows for the memory benchmark")
 	resumeRows := fs.Int("resume-rows", 1_000_000, "finished rows in the resume benchmark's journal")
+	resumeRuns := fs.Int("resume-runs", 3, "resumes of the same journal (each from a fresh copy); the median is reported")
 	synapseUsers := fs.Int("synapse-users", 120, "users created per run of a setting against Synapse")
 	synapseRounds := fs.Int("synapse-rounds", 3, "rounds of the concurrency sweep against Synapse (each setting once per round)")
 	synapseDB := fs.String("synapse-db", "sqlite,postgres", "databases of the real-Synapse benchmark (scripts/synapse --db NAME up), comma-separated")
@@ -41,6 +42,7 @@ func run(args []string, out io.Writer) error {
 	detailsSample := fs.Int("details-sample", 100, "synadm user details processes timed (and scaled to -list-users)")
 	noSynadm := fs.Bool("no-synadm", false, "leave synadm out of the real-Synapse benchmark")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the in-process benchmarks here")
+	memprofile := fs.String("memprofile", "", "write an allocation profile of the in-process benchmarks here (one sample per 4 KB allocated)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,6 +56,16 @@ func run(args []string, out io.Writer) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memprofile != "" {
+		runtime.MemProfileRate = 1 << 12 // finer than the default: small per-row allocations count
+		defer func() {
+			f, err := os.Create(*memprofile)
+			if err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	dir, err := os.MkdirTemp("", "synbatch-bench")
 	if err != nil {
@@ -78,7 +90,7 @@ func run(args []string, out io.Writer) error {
 		case "memory":
 			err = benchMemory(out, dir, bin, *memRows, *xlsxRows)
 		case "resume":
-			err = benchResume(out, dir, bin, *resumeRows)
+			err = benchResume(out, dir, bin, *resumeRows, max(*resumeRuns, 1))
 		case "synapse":
 			err = benchSynapse(out, dir, bin, synapseOpts{dbs: splitComma(*synapseDB), users: *synapseUsers, rounds: max(*synapseRounds, 1),
 				synadmUsers: *synadmUsers, listUsers: *listUsers, detailsSample: min(*detailsSample, *listUsers), skipSynadm: *noSynadm})

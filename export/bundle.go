@@ -35,10 +35,11 @@ import (
 
 // BundleConfig is one export of user bundles.
 type BundleConfig struct {
-	Out         string   // output directory (created 0700 if missing)
-	Users       []string // full user ids, already resolved; repeats are exported once
-	Concurrency int      // users exported at once; <= 0 means 1
-	Media       bool     // also download the user's own media files
+	Out            string   // output directory (created 0700 if missing)
+	Users          []string // full user ids, already resolved; repeats are exported once
+	Concurrency    int      // requests in flight; 0 adapts (inFlight) up to MaxConcurrency
+	MaxConcurrency int
+	Media          bool // also download the user's own media files
 	// Events, when EventsSent or EventsAll, adds a JSONL file of events per
 	// room the user has a membership in (see bundler.events).
 	Events string
@@ -178,8 +179,9 @@ func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]Bundle
 		cfg.Progress(done)
 	}
 
+	ctx, workers := inFlight(ctx, cfg.Concurrency, cfg.MaxConcurrency)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(cfg.Concurrency, 1))
+	g.SetLimit(workers)
 	for i, u := range users {
 		if gctx.Err() != nil {
 			break

@@ -21,14 +21,15 @@ const roomMembersColumn = "members"
 
 // RoomsConfig is one `export rooms` run.
 type RoomsConfig struct {
-	Out         string // .csv, .tsv, .xlsx or .jsonl; "-" writes Format to Stdout
-	Format      string // csv or jsonl, for "-"
-	Stdout      io.Writer
-	Filter      synapse.RoomFilter
-	Members     bool // add each room's joined members
-	Concurrency int
-	PageSize    int         // rooms per list request; 0 means 250
-	Progress    func(n int) // called as rooms are read; may be nil
+	Out            string // .csv, .tsv, .xlsx or .jsonl; "-" writes Format to Stdout
+	Format         string // csv or jsonl, for "-"
+	Stdout         io.Writer
+	Filter         synapse.RoomFilter
+	Members        bool // add each room's joined members
+	Concurrency    int  // requests in flight; 0 adapts (inFlight) up to MaxConcurrency
+	MaxConcurrency int
+	PageSize       int         // rooms per list request; 0 means 250
+	Progress       func(n int) // called as rooms are read; may be nil
 }
 
 // RoomsResult says what an export did.
@@ -78,8 +79,9 @@ func Rooms(ctx context.Context, c *synapse.Client, cfg RoomsConfig) (RoomsResult
 	}
 	var recs []*roomRecord
 	seen := map[string]bool{}
+	ctx, workers := inFlight(ctx, cfg.Concurrency, cfg.MaxConcurrency)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(cfg.Concurrency, 1))
+	g.SetLimit(workers)
 	from := ""
 	var listErr error
 	for {

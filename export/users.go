@@ -80,13 +80,14 @@ func (u *UserRecord) values(jsonl bool) []any {
 
 // UsersConfig is one `export users` run.
 type UsersConfig struct {
-	Out         string // .csv, .tsv, .xlsx or .jsonl; "-" writes Format to Stdout
-	Format      string // csv or jsonl, for "-"
-	Stdout      io.Writer
-	Filter      synapse.ListFilter
-	Concurrency int
-	PageSize    int         // users per list request; 0 means 250
-	Progress    func(n int) // called as users are fetched; may be nil
+	Out            string // .csv, .tsv, .xlsx or .jsonl; "-" writes Format to Stdout
+	Format         string // csv or jsonl, for "-"
+	Stdout         io.Writer
+	Filter         synapse.ListFilter
+	Concurrency    int // requests in flight; 0 adapts (inFlight) up to MaxConcurrency
+	MaxConcurrency int
+	PageSize       int         // users per list request; 0 means 250
+	Progress       func(n int) // called as users are fetched; may be nil
 }
 
 // UsersResult says what an export did.
@@ -137,8 +138,9 @@ func Users(ctx context.Context, c *synapse.Client, cfg UsersConfig) (UsersResult
 		return nil
 	}
 
+	ctx, workers := inFlight(ctx, cfg.Concurrency, cfg.MaxConcurrency)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(cfg.Concurrency, 1))
+	g.SetLimit(workers)
 	pageSize := cfg.PageSize
 	if pageSize <= 0 {
 		pageSize = 250

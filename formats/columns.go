@@ -97,10 +97,13 @@ func (n *renamer) Next() (Row, error) {
 		if err != nil {
 			return row, err
 		}
-		fields := make(map[string]Field, len(row.Fields))
-		for c, f := range row.Fields {
-			if to := n.resolve(c, row.Num); to != "" {
-				fields[to] = f
+		// Most manifests use the canonical names: their rows pass as they
+		// are, without a second map a row (a resume reads a million).
+		fields := row.Fields
+		for c := range row.Fields {
+			if n.resolve(c, row.Num) != c {
+				fields = n.renamed(row)
+				break
 			}
 		}
 		if len(fields) == 0 {
@@ -113,6 +116,17 @@ func (n *renamer) Next() (Row, error) {
 		// before the row.
 		n.pending = &row
 	}
+}
+
+// renamed is row's cells under their new names, without skipped columns.
+func (n *renamer) renamed(row Row) map[string]Field {
+	fields := make(map[string]Field, len(row.Fields))
+	for c, f := range row.Fields {
+		if to := n.resolve(c, row.Num); to != "" {
+			fields[to] = f
+		}
+	}
+	return fields
 }
 
 // EditDistance is the Levenshtein distance of a and b, byte-wise: names

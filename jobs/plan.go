@@ -107,6 +107,11 @@ type Env struct {
 	// and a request per new account is saved (username_available is a scan
 	// by lower-cased name, slower than the account's own read).
 	CheckNames bool
+	// Polled, when set, hears how long the row spent polling a server task
+	// (its status requests and the waits between them): that is the task's
+	// time, not how quickly the server answers, so apply's adaptive level
+	// leaves it out of the row's latency.
+	Polled func(time.Duration)
 }
 
 // State carries what earlier attempts at the same row learned.

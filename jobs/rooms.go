@@ -116,6 +116,10 @@ const (
 // failed. The status requests skip the rate limiter (other rows keep their
 // budget), and the waits between them pace it.
 func poll(ctx context.Context, env Env, what string, status func(context.Context) (over bool, state string, err error)) error {
+	if env.Polled != nil {
+		start := time.Now()
+		defer func() { env.Polled(time.Since(start)) }()
+	}
 	limit := cmp.Or(env.TaskTimeout, 30*time.Minute)
 	deadline := time.Now().Add(limit)
 	wait := pollFirst

@@ -111,8 +111,9 @@ func Load(path string) (*State, error) {
 	}
 	r := bufio.NewReaderSize(f, 1<<20)
 	var off int64
+	var long []byte
 	for {
-		line, rerr := r.ReadBytes('\n')
+		line, rerr := readLine(r, &long)
 		if rerr != nil && rerr != io.EOF {
 			return nil, fmt.Errorf("read journal: %w", rerr)
 		}
@@ -125,6 +126,7 @@ func Load(path string) (*State, error) {
 				perr = st.add(bytes.TrimSpace(line))
 			}
 			if perr != nil || !complete {
+				line = bytes.Clone(line) // Peek may refill the buffer under it
 				last := rerr == io.EOF
 				if !last {
 					_, peekErr := r.Peek(1)
@@ -161,6 +163,23 @@ func Load(path string) (*State, error) {
 			return st, nil
 		}
 	}
+}
+
+// readLine reads up to and including the next newline, as ReadBytes does,
+// but a line the buffer holds is returned in place: a million records read
+// without a million allocations. The line is good until the next read;
+// long holds one that outgrew the buffer.
+func readLine(r *bufio.Reader, long *[]byte) ([]byte, error) {
+	line, err := r.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return line, err
+	}
+	*long = append((*long)[:0], line...)
+	for err == bufio.ErrBufferFull {
+		line, err = r.ReadSlice('\n')
+		*long = append(*long, line...)
+	}
+	return *long, err
 }
 
 func saveTorn(path string, line []byte) error {

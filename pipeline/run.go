@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/internal/adaptive"
 	"github.com/synbatch/synbatch/jobs"
 	"github.com/synbatch/synbatch/journal"
 	"github.com/synbatch/synbatch/synapse"
@@ -105,9 +106,22 @@ func Apply(soft, hard context.Context, client *synapse.Client, cfg Config) (*Sta
 
 	ru := newRun(client, cfg, w)
 	g, gctx := errgroup.WithContext(hard)
-	g.SetLimit(max(cfg.Concurrency, ru.maxConc))
-	progress(cfg).Start(cfg.Checked.Rows, ru.lim.busy)
-	resumed, readErr := ru.feed(soft, gctx, g, r, st)
+	// Workers live for the whole run: a goroutine a row would grow a new
+	// stack through the client's deep calls for every row.
+	rows := make(chan func(context.Context) error)
+	for range max(cfg.Concurrency, ru.maxConc) {
+		g.Go(func() error {
+			for row := range rows {
+				if err := row(gctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	progress(cfg).Start(cfg.Checked.Rows, ru.lim.Busy)
+	resumed, readErr := ru.feed(soft, gctx, rows, r, st)
+	close(rows)
 	werr := g.Wait()
 	cerr := ru.end(werr, start)
 	progress(cfg).Finish()
@@ -157,7 +171,7 @@ type run struct {
 	client  *synapse.Client
 	w       *journal.Writer
 	watch   *downWatch
-	lim     *concLimit
+	lim     *adaptive.Limit
 	maxConc int
 	outside int // rows left alone by --rows (only the feeder counts them)
 	tally   tally
@@ -166,7 +180,7 @@ type run struct {
 
 func newRun(client *synapse.Client, cfg Config, w *journal.Writer) *run {
 	maxConc := cmp.Or(cfg.MaxConcurrency, 32)
-	return &run{cfg: cfg, client: client, w: w, maxConc: maxConc, lim: newConcLimit(cfg.Concurrency, maxConc), rooms: &jobs.RoomChecks{},
+	return &run{cfg: cfg, client: client, w: w, maxConc: maxConc, lim: adaptive.New(cfg.Concurrency, maxConc), rooms: &jobs.RoomChecks{},
 		watch: &downWatch{client: client, threshold: int64(cmp.Or(cfg.DownAfter, 5)), limit: cmp.Or(cfg.DownLimit, 10*time.Minute), log: cfg.Log}}
 }
 
@@ -215,10 +229,12 @@ func (ru *run) record(rec journal.Record) error {
 // feed reads the manifest and hands each row to the pool until it ends,
 // soft stops it, or the group fails. It returns the rows an earlier run
 // finished, and why reading stopped early.
-func (ru *run) feed(soft, gctx context.Context, g *errgroup.Group, r formats.Reader, st *journal.State) (resumed int, _ error) {
+func (ru *run) feed(soft, gctx context.Context, rows chan<- func(context.Context) error, r formats.Reader, st *journal.State) (resumed int, _ error) {
 	cfg := ru.cfg
+	ra := newReadAhead(r)
+	defer ra.close()
 	for {
-		row, err := r.Next()
+		row, err := ra.next()
 		if err == io.EOF {
 			return resumed, nil
 		}
@@ -259,21 +275,35 @@ func (ru *run) feed(soft, gctx context.Context, g *errgroup.Group, r formats.Rea
 		// as finished: its write is treated as begun and maybe landed.
 		unsure := st.Uncertain[job.Key]
 		state := jobs.State{Begun: st.Begun[job.Key] || unsure, TaskID: st.Tasks[job.Key], Resend: unsure && cfg.ResendUncertain}
-		if ru.lim.acquire(gctx) != nil {
+		if ru.lim.Acquire(gctx) != nil {
 			return resumed, nil
 		}
-		g.Go(func() error {
+		work := func(gctx context.Context) error {
+			// Every request derives a context or two from the row's (its
+			// timeout, the transport's cancel); derived from the run's own,
+			// each would register under that one lock that all workers share.
+			ctx, cancel := context.WithCancel(gctx)
+			defer cancel()
 			start := time.Now()
-			attempts, err := ru.row(gctx, job, state)
-			ru.lim.release(time.Since(start), attempts > 1)
+			attempts, polled, err := ru.row(ctx, job, state)
+			// A row polling a server task (a room deletion) waits on the
+			// task, not on the server's answers: only the rest of its time
+			// tells the level whether requests are queueing.
+			ru.lim.Release(time.Since(start)-polled, attempts > 1)
 			return err
-		})
+		}
+		select {
+		case rows <- work:
+		case <-gctx.Done(): // the run stops: the row stays for a resume
+			ru.lim.Release(0, false)
+			return resumed, nil
+		}
 	}
 }
 
 // end writes the journal's end record and closes it.
 func (ru *run) end(werr error, start time.Time) error {
-	now, reached := ru.lim.level()
+	now, reached := ru.lim.Level()
 	end := journal.End{Outcomes: ru.tally.outcomes(), Concurrency: now, ConcurrencyMax: reached, Adaptive: ru.cfg.Concurrency <= 0,
 		ElapsedS: time.Since(start).Seconds()}
 	if werr != nil {
@@ -307,7 +337,7 @@ func (ru *run) stats(start time.Time, resumed int, repaired string, cerr error) 
 	}
 	stats.Outside = ru.outside
 	stats.NotDone = stats.Rows - finished - ru.outside
-	stats.Concurrency, stats.ConcurrencyMax = ru.lim.level()
+	stats.Concurrency, stats.ConcurrencyMax = ru.lim.Level()
 	stats.Adaptive = cfg.Concurrency <= 0
 	stats.Requests = ru.client.Requests()
 	stats.Writes = ru.client.Writes()
@@ -321,8 +351,14 @@ func (ru *run) stats(start time.Time, resumed int, repaired string, cerr error) 
 
 // row tries one row until it settles, and journals it. Only a fatal error
 // is returned (it stops the group): a failing row is journaled and the
-// pool goes on. attempts counts the tries that spent the row's budget.
-func (ru *run) row(ctx context.Context, job *jobs.Job, resumed jobs.State) (attempts int, _ error) {
+// pool goes on. attempts counts the tries that spent the row's budget;
+// polled is the time it spent polling server tasks.
+func (ru *run) row(ctx context.Context, job *jobs.Job, resumed jobs.State) (attempts int, polled time.Duration, _ error) {
+	attempts, err := ru.runRow(ctx, job, resumed, &polled)
+	return attempts, polled, err
+}
+
+func (ru *run) runRow(ctx context.Context, job *jobs.Job, resumed jobs.State, polled *time.Duration) (attempts int, _ error) {
 	start := time.Now()
 	state := &resumed
 	// A write an interrupted run began may have landed: a password it held
@@ -331,6 +367,7 @@ func (ru *run) row(ctx context.Context, job *jobs.Job, resumed jobs.State) (atte
 		state.PasswordUnsure = true
 	}
 	env := ru.env(job)
+	env.Polled = func(d time.Duration) { *polled += d } // the row's own goroutine
 	rec := journal.Record{Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action)}
 	var res jobs.Result
 	retry := synapse.Retry{Attempts: cmp.Or(ru.cfg.MaxAttempts, 9), Base: ru.cfg.BaseBackoff, Paced: maxPaced, Hold: ru.watch.hold}

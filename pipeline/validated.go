@@ -31,12 +31,23 @@ const maxKeptDups = 10_000
 // Fingerprint identifies a manifest's bytes with everything that gives its
 // rows their meaning.
 func Fingerprint(src Source, manifestSHA256 string) string {
+	// No --map or --ignore means the same whether the command line made
+	// an empty map or none: otherwise the two encode as {} and null, and a
+	// journal written one way is validated again, a million rows, by a
+	// resume made the other way.
+	parse := src.Parse
+	if len(parse.Map) == 0 {
+		parse.Map = nil
+	}
+	if len(parse.Ignore) == 0 {
+		parse.Ignore = nil
+	}
 	b, _ := json.Marshal(struct {
 		SHA           string
 		Parse         jobs.ParseOptions
 		Sheet         string
 		Shard, Shards int
-	}{manifestSHA256, src.Parse, src.Sheet, src.Shard, src.Shards})
+	}{manifestSHA256, parse, src.Sheet, src.Shard, src.Shards})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

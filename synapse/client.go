@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/synbatch/synbatch/internal/adaptive"
 )
 
 // Config says how to reach the server.
@@ -63,6 +65,8 @@ type Client struct {
 	writes     atomic.Int64
 	// failing counts requests in a row that got no HTTP answer at all.
 	failing atomic.Int64
+
+	inFlight *adaptive.Limit // nil: no bound of the client's own
 
 	// self caches Self's answer: the token's user does not change.
 	selfMu sync.Mutex
@@ -119,7 +123,12 @@ func New(cfg Config) (*Client, error) {
 		TLSClientConfig:     tlsCfg,
 		MaxIdleConns:        conns * 2,
 		MaxIdleConnsPerHost: conns * 2,
-		IdleConnTimeout:     90 * time.Second,
+		// No idle timeout: a run keeps its few connections to one server
+		// busy, and with one every request read the clock and reset a
+		// timer under the pool's lock (a tenth of the client's HTTP cost
+		// in the overhead benchmark). A connection the server closes
+		// leaves the pool as soon as its reader sees the close.
+		IdleConnTimeout:     0,
 		TLSHandshakeTimeout: 10 * time.Second,
 		ForceAttemptHTTP2:   true,
 	}
@@ -203,6 +212,17 @@ type unlimited struct{}
 // --rate budget the other rows share.
 func (c *Client) doUnlimited(ctx context.Context, method, path string, in, out any) (int, error) {
 	return c.do(context.WithValue(ctx, unlimited{}, true), method, path, in, out)
+}
+
+// inFlight carries the limit a request waits in (WithInFlight).
+type inFlight struct{}
+
+// WithInFlight bounds the requests made under ctx by lim: each waits for
+// room in it and tells it how long the server took and whether it was
+// overloaded (a 429, a 5xx, no answer), so an adaptive limit follows the
+// server. The exports use it for all their requests; apply limits rows.
+func WithInFlight(ctx context.Context, lim *adaptive.Limit) context.Context {
+	return context.WithValue(ctx, inFlight{}, lim)
 }
 
 // Error is an answer from Synapse other than 2xx.
@@ -306,10 +326,19 @@ type call struct {
 	sharedPause  bool
 }
 
-func (c *Client) send(ctx context.Context, k call) (int, error) {
+func (c *Client) send(ctx context.Context, k call) (status int, err error) {
 	method, path, in, out := k.method, k.path, k.in, k.out
 	if err := c.wait(ctx); err != nil {
 		return 0, err
+	}
+	if lim, ok := ctx.Value(inFlight{}).(*adaptive.Limit); ok {
+		if err := lim.Acquire(ctx); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		defer func() {
+			lim.Release(time.Since(start), IsNet(err) || status == http.StatusTooManyRequests || status/100 == 5)
+		}()
 	}
 	var body io.Reader
 	if in != nil {

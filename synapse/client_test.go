@@ -89,3 +89,25 @@ func TestPauseHoldsEveryRequest(t *testing.T) {
 		}
 	})
 }
+
+// Without an idle timeout, connections the server closed while they sat in
+// the pool (a restart, a proxy's own idle limit) must not fail the next
+// requests.
+func TestConnectionsTheServerClosedAreNotReused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"user_id":"@admin:hs.test"}`))
+	}))
+	defer srv.Close()
+	c, err := New(Config{Server: srv.URL, Token: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		for range 8 {
+			if _, err := c.Whoami(context.Background()); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		srv.CloseClientConnections()
+	}
+}

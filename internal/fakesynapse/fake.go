@@ -7,10 +7,12 @@ package fakesynapse
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,6 +138,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, 200, map[string]bool{"admin": u.Admin})
+	case len(seg) == 4 && seg[2] == "v2" && seg[3] == "users" && r.Method == http.MethodGet:
+		s.listUsers(w, r)
 	case len(seg) == 5 && seg[2] == "v2" && seg[3] == "users":
 		switch r.Method {
 		case http.MethodGet:
@@ -179,6 +183,29 @@ func (s *Server) owner(w http.ResponseWriter, match func(*User) bool) {
 		}
 	}
 	errJSON(w, 404, "M_NOT_FOUND", "User not found")
+}
+
+// listUsers pages through the users by id, by offset as Synapse does
+// (from, limit; next_token while more follow). Filters are not served.
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
+	from, _ := strconv.Atoi(r.URL.Query().Get("from"))
+	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || limit <= 0 {
+		limit = 100
+	}
+	s.mu.Lock()
+	ids := slices.Sorted(maps.Keys(s.users))
+	s.mu.Unlock()
+	end := min(from+limit, len(ids))
+	page := []map[string]any{}
+	for _, id := range ids[min(from, end):end] {
+		page = append(page, map[string]any{"name": id})
+	}
+	out := map[string]any{"users": page, "total": len(ids)}
+	if end < len(ids) {
+		out["next_token"] = strconv.Itoa(end)
+	}
+	writeJSON(w, 200, out)
 }
 
 func (s *Server) getUser(w http.ResponseWriter, id string) {

@@ -1,4 +1,7 @@
-package pipeline
+// Package adaptive decides how many requests (or rows) are in flight at
+// once: fixed, or adapted to the server's latency. Apply and the exports
+// share it, so both back off the same way when the server is loaded.
+package adaptive
 
 import (
 	"context"
@@ -6,14 +9,14 @@ import (
 	"time"
 )
 
-// concLimit decides how many rows are in flight. Fixed, it is a plain
+// Limit decides how many rows (or requests) are in flight. Fixed, it is a plain
 // semaphore. Adaptive, it works like TCP Vegas: it keeps the lowest round
 // latency seen as the server's unloaded speed, adds a row in flight each
 // round whose latency stays near it (the server has room), takes some away
 // when latency climbs (requests are queueing inside the server, which adds
 // time and no throughput), and cuts by a quarter on 429s, 5xx and lost
 // connections. A round is as many rows as are allowed in flight.
-type concLimit struct {
+type Limit struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
 	limit    float64
@@ -29,8 +32,10 @@ type concLimit struct {
 	lastShrink time.Time
 }
 
-func newConcLimit(fixed, max int) *concLimit {
-	l := &concLimit{max: max}
+// New returns a limit of fixed in flight, or with fixed 0 one that adapts
+// between 1 and max, starting at 4.
+func New(fixed, max int) *Limit {
+	l := &Limit{max: max}
 	if fixed > 0 {
 		l.limit, l.fixed, l.max = float64(fixed), true, fixed
 	} else {
@@ -41,8 +46,8 @@ func newConcLimit(fixed, max int) *concLimit {
 	return l
 }
 
-// acquire waits for room for one more row.
-func (l *concLimit) acquire(ctx context.Context) error {
+// Acquire waits for room for one more row.
+func (l *Limit) Acquire(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() {
 		l.mu.Lock()
 		l.cond.Broadcast()
@@ -61,9 +66,9 @@ func (l *concLimit) acquire(ctx context.Context) error {
 	return nil
 }
 
-// release ends one row that took latency; overloaded says it met a 429, a
+// Release ends one row that took latency; overloaded says it met a 429, a
 // 5xx or a lost connection on the way.
-func (l *concLimit) release(latency time.Duration, overloaded bool) {
+func (l *Limit) Release(latency time.Duration, overloaded bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.inflight--
@@ -105,16 +110,16 @@ func (l *concLimit) release(latency time.Duration, overloaded bool) {
 	l.reached = max(l.reached, int(l.limit))
 }
 
-// level returns the rows allowed in flight now, and the most ever allowed.
-func (l *concLimit) level() (now, reached int) {
+// Level returns the rows allowed in flight now, and the most ever allowed.
+func (l *Limit) Level() (now, reached int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return int(l.limit), l.reached
 }
 
-// busy is the rows in flight now (at most the level, fewer when rows are
+// Busy is the rows in flight now (at most the level, fewer when rows are
 // waiting on the rate or the manifest ends).
-func (l *concLimit) busy() int {
+func (l *Limit) Busy() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.inflight
