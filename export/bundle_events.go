@@ -261,7 +261,7 @@ func (b *bundler) pageRoom(ctx context.Context, room string, senders []string, s
 	from := ""
 	for {
 		p, err := retried(ctx, b, func() (*synapse.MessagesPage, error) {
-			return b.c.RoomMessages(ctx, room, from, b.eventsPage, synapse.EventFilter{Senders: senders})
+			return b.c.RoomMessages(ctx, room, synapse.Forward, from, b.eventsPage, synapse.EventFilter{Senders: senders})
 		})
 		if err != nil {
 			return n, err

@@ -61,7 +61,7 @@ func (b *bundler) scanMembers(ctx context.Context, room string, want map[string]
 	from := ""
 	for {
 		p, err := retried(ctx, b, func() (*synapse.MessagesPage, error) {
-			return b.c.RoomMessages(ctx, room, from, 1000, synapse.EventFilter{Types: []string{"m.room.member"}})
+			return b.c.RoomMessages(ctx, room, synapse.Forward, from, 1000, synapse.EventFilter{Types: []string{"m.room.member"}})
 		})
 		if synapse.IsNotFound(err) {
 			return nil // gone since the list was read

@@ -106,23 +106,32 @@ func deliveredNotice(ctx context.Context, c *synapse.Client, userID, txn string)
 }
 
 // findMarked pages through the messages sender sent to a room, newest
-// first, for the one carrying txn.
+// first, for the one carrying txn. Only a page without an end token ends
+// the room: Synapse filters again after its query, so a page may come
+// empty with more behind it.
 func findMarked(ctx context.Context, c *synapse.Client, roomID, sender, txn string) (string, error) {
-	filter, _ := json.Marshal(map[string]any{"types": []string{"m.room.message"}, "senders": []string{sender}})
+	filter := synapse.EventFilter{Types: []string{"m.room.message"}, Senders: []string{sender}}
 	from := ""
 	for {
-		evs, next, err := c.Messages(ctx, roomID, from, string(filter), 100)
+		page, err := c.RoomMessages(ctx, roomID, synapse.Backward, from, 100, filter)
 		if err != nil {
 			return "", fmt.Errorf("read the messages of %s: %w", roomID, err)
 		}
-		for _, ev := range evs {
+		for _, raw := range page.Chunk {
+			var ev struct {
+				EventID string         `json:"event_id"`
+				Content map[string]any `json:"content"`
+			}
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				return "", fmt.Errorf("read the messages of %s: %w", roomID, err)
+			}
 			if ev.Content[noticeMarker] == txn {
 				return ev.EventID, nil
 			}
 		}
-		if next == "" || len(evs) == 0 {
+		if page.End == "" || page.End == from {
 			return "", nil
 		}
-		from = next
+		from = page.End
 	}
 }

@@ -33,7 +33,7 @@ func (c *Client) Memberships(ctx context.Context, id string) (map[string]string,
 	return out.Memberships, raw, nil
 }
 
-// MessagesPage is one page of a room's timeline, oldest first. End is the
+// MessagesPage is one page of a room's timeline, in the direction asked. End is the
 // token of the next page, "" once the timeline is read to its end.
 type MessagesPage struct {
 	Chunk []json.RawMessage `json:"chunk"`
@@ -47,14 +47,20 @@ type EventFilter struct {
 	Types   []string `json:"types,omitempty"`
 }
 
-// RoomMessages returns one page of a room's events in the order the room
-// saw them (dir=f), from the token from ("" for the room's start), through
+// Directions RoomMessages reads a timeline in.
+const (
+	Forward  = "f" // oldest first, from the room's start
+	Backward = "b" // newest first, from the room's end
+)
+
+// RoomMessages returns one page of a room's events in direction dir
+// (Forward or Backward), from the token from ("" for that end), through
 // the admin room messages API: every event the server holds, whatever the
 // room's history visibility. A page may be empty and still have an End
 // (Synapse filters again after its query, and a page whose events were all
 // filtered out then comes empty): only a missing End means the end.
-func (c *Client) RoomMessages(ctx context.Context, roomID, from string, limit int, filter EventFilter) (*MessagesPage, error) {
-	q := url.Values{"dir": {"f"}, "limit": {strconv.Itoa(limit)}}
+func (c *Client) RoomMessages(ctx context.Context, roomID, dir, from string, limit int, filter EventFilter) (*MessagesPage, error) {
+	q := url.Values{"dir": {dir}, "limit": {strconv.Itoa(limit)}}
 	if from != "" {
 		q.Set("from", from)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strconv"
 )
 
 // RedactOptions is the body of a user redaction. Rooms empty means every
@@ -51,35 +50,6 @@ func (c *Client) RedactStatus(ctx context.Context, redactID string) (*RedactTask
 		return nil, err
 	}
 	return &t, nil
-}
-
-// Message is a timeline event with its content kept raw.
-type Message struct {
-	EventID        string         `json:"event_id"`
-	Type           string         `json:"type"`
-	Sender         string         `json:"sender"`
-	OriginServerTS int64          `json:"origin_server_ts"`
-	Content        map[string]any `json:"content"`
-	Unsigned       map[string]any `json:"unsigned"`
-}
-
-// Messages returns one page of a room's timeline, newest first from from
-// ("" for the end), and the token of the next page ("" when none is left).
-// filter is a RoomEventFilter in JSON, or "".
-func (c *Client) Messages(ctx context.Context, roomID, from, filter string, limit int) ([]Message, string, error) {
-	q := url.Values{"dir": {"b"}, "limit": {strconv.Itoa(limit)}}
-	if from != "" {
-		q.Set("from", from)
-	}
-	if filter != "" {
-		q.Set("filter", filter)
-	}
-	var out struct {
-		Chunk []Message `json:"chunk"`
-		End   string    `json:"end"`
-	}
-	err := c.get(ctx, c.roomPath("v1", roomID, "/messages?"+q.Encode()), &out)
-	return out.Chunk, out.End, err
 }
 
 // SendServerNotice sends a server notice to a local user under a
