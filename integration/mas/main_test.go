@@ -35,10 +35,10 @@ import (
 // rig is the MAS-mode server pair the tests use.
 type rig struct {
 	server, serverName, tokenFile, token string // Synapse, and its admin token
-	masURL, clientID, clientSecretFile  string // the stand-in (issuer) and its admin client
-	clientSecret                        string
-	bin                                 string // synbatch, built from this checkout
-	hc                                  *http.Client
+	masURL, clientID, clientSecretFile   string // the stand-in (issuer) and its admin client
+	clientSecret                         string
+	bin                                  string // synbatch, built from this checkout
+	hc                                   *http.Client
 
 	mu        sync.Mutex
 	masTok    string
