@@ -3,7 +3,6 @@ package masstandin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -181,47 +180,6 @@ func userResource(u *user) resource {
 		"admin":          u.Admin,
 		"legacy_guest":   u.LegacyGuest,
 	})
-}
-
-func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, err := parsePagination(q)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	admin, adminSet, err1 := boolFilter(q, "admin")
-	guest, guestSet, err2 := boolFilter(q, "legacy-guest")
-	if err := errors.Join(err1, err2); err != nil {
-		apiError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	status := q.Get("filter[status]")
-	if status != "" && status != "active" && status != "locked" && status != "deactivated" {
-		apiError(w, http.StatusBadRequest, "invalid filter[status]: %q", status)
-		return
-	}
-	search := q.Get("filter[search]")
-	s.mu.Lock()
-	var us []*user
-	for _, u := range s.st.Users {
-		switch {
-		case adminSet && u.Admin != admin, guestSet && u.LegacyGuest != guest,
-			search != "" && !strings.Contains(u.Username, search),
-			status == "active" && (u.LockedAt != nil || u.DeactivatedAt != nil),
-			status == "locked" && (u.LockedAt == nil || u.DeactivatedAt != nil),
-			status == "deactivated" && u.DeactivatedAt == nil:
-			continue
-		}
-		us = append(us, u)
-	}
-	sortByID(us, func(u *user) string { return u.ID })
-	rs := make([]resource, len(us))
-	for i, u := range us {
-		rs[i] = userResource(u)
-	}
-	s.mu.Unlock()
-	paginate(w, pathUsers, filterQuery(q), p, rs)
 }
 
 // validUsername is MAS's rule for a new username (lowercase letters, digits
@@ -589,35 +547,6 @@ func emailResource(e *userEmail) resource {
 	})
 }
 
-func (s *Server) listEmails(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, err := parsePagination(q)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	userID, email := q.Get("filter[user]"), q.Get("filter[email]")
-	s.mu.Lock()
-	if userID != "" && s.st.Users[userID] == nil {
-		s.mu.Unlock()
-		apiError(w, http.StatusNotFound, "User ID %s not found", userID)
-		return
-	}
-	var es []*userEmail
-	for _, e := range s.st.Emails {
-		if (userID == "" || e.UserID == userID) && (email == "" || e.Email == email) {
-			es = append(es, e)
-		}
-	}
-	sortByID(es, func(e *userEmail) string { return e.ID })
-	rs := make([]resource, len(es))
-	for i, e := range es {
-		rs[i] = emailResource(e)
-	}
-	s.mu.Unlock()
-	paginate(w, pathEmails, filterQuery(q), p, rs)
-}
-
 func (s *Server) addEmail(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		UserID *string `json:"user_id"`
@@ -674,25 +603,6 @@ func (s *Server) addEmail(w http.ResponseWriter, r *http.Request) {
 	single(w, http.StatusCreated, res, "")
 }
 
-func (s *Server) getEmail(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	e := s.st.Emails[id]
-	var res resource
-	if e != nil {
-		res = emailResource(e)
-	}
-	s.mu.Unlock()
-	if e == nil {
-		apiError(w, http.StatusNotFound, "User email ID %s not found", id)
-		return
-	}
-	single(w, http.StatusOK, res, "")
-}
-
 func (s *Server) deleteEmail(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(w, r)
 	if !ok {
@@ -741,46 +651,6 @@ func linkResource(l *upstreamLink) resource {
 		"user_id":            uid,
 		"human_account_name": l.HumanAccountName,
 	})
-}
-
-func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, err := parsePagination(q)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	userID, provID := q.Get("filter[user]"), q.Get("filter[provider]")
-	subject, human := q.Get("filter[subject]"), strings.ToLower(q.Get("filter[human-account-name]"))
-	_, subjectSet := q["filter[subject]"]
-	s.mu.Lock()
-	if userID != "" && s.st.Users[userID] == nil {
-		s.mu.Unlock()
-		apiError(w, http.StatusNotFound, "User ID %s not found", userID)
-		return
-	}
-	if _, known := s.providers[provID]; provID != "" && !known {
-		s.mu.Unlock()
-		apiError(w, http.StatusNotFound, "Upstream OAuth 2.0 Provider ID %s not found", provID)
-		return
-	}
-	var ls []*upstreamLink
-	for _, l := range s.st.Links {
-		switch {
-		case userID != "" && l.UserID != userID, provID != "" && l.ProviderID != provID,
-			subjectSet && l.Subject != subject,
-			human != "" && (l.HumanAccountName == nil || !strings.Contains(strings.ToLower(*l.HumanAccountName), human)):
-			continue
-		}
-		ls = append(ls, l)
-	}
-	sortByID(ls, func(l *upstreamLink) string { return l.ID })
-	rs := make([]resource, len(ls))
-	for i, l := range ls {
-		rs[i] = linkResource(l)
-	}
-	s.mu.Unlock()
-	paginate(w, pathLinks, filterQuery(q), p, rs)
 }
 
 // addLink follows MAS: a subject nobody owns yet is (created and) linked;
@@ -832,25 +702,6 @@ func (s *Server) addLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	single(w, code, linkResource(l), "")
-}
-
-func (s *Server) getLink(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	l := s.st.Links[id]
-	var res resource
-	if l != nil {
-		res = linkResource(l)
-	}
-	s.mu.Unlock()
-	if l == nil {
-		apiError(w, http.StatusNotFound, "Upstream OAuth 2.0 Link ID %s not found", id)
-		return
-	}
-	single(w, http.StatusOK, res, "")
 }
 
 func (s *Server) deleteLink(w http.ResponseWriter, r *http.Request) {
@@ -981,77 +832,6 @@ func userSessionResource(b *userSession) resource {
 	})
 }
 
-// sessionFilters reads filter[user] and filter[status] (active|finished).
-func (s *Server) sessionFilters(w http.ResponseWriter, q map[string][]string) (userID, status string, ok bool) {
-	get := func(k string) string {
-		if v := q[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
-	userID, status = get("filter[user]"), get("filter[status]")
-	if status != "" && status != "active" && status != "finished" {
-		apiError(w, http.StatusBadRequest, "invalid filter[status]: %q", status)
-		return "", "", false
-	}
-	if userID != "" && s.st.Users[userID] == nil {
-		apiError(w, http.StatusNotFound, "User ID %s not found", userID)
-		return "", "", false
-	}
-	return userID, status, true
-}
-
-func statusMatches(status string, finished *time.Time) bool {
-	return status == "" || (status == "active") == (finished == nil)
-}
-
-func (s *Server) listCompatSessions(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, err := parsePagination(q)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	s.mu.Lock()
-	userID, status, ok := s.sessionFilters(w, q)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	var cs []*compatSession
-	for _, c := range s.st.CompatSessions {
-		if (userID == "" || c.UserID == userID) && statusMatches(status, c.FinishedAt) {
-			cs = append(cs, c)
-		}
-	}
-	sortByID(cs, func(c *compatSession) string { return c.ID })
-	rs := make([]resource, len(cs))
-	for i, c := range cs {
-		rs[i] = compatResource(c)
-	}
-	s.mu.Unlock()
-	paginate(w, pathCompat, filterQuery(q), p, rs)
-}
-
-func (s *Server) getCompatSession(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	c := s.st.CompatSessions[id]
-	var res resource
-	if c != nil {
-		res = compatResource(c)
-	}
-	s.mu.Unlock()
-	if c == nil {
-		apiError(w, http.StatusNotFound, "Compatibility session ID %s not found", id)
-		return
-	}
-	single(w, http.StatusOK, res, "")
-}
-
 // finishSession ends a session and deletes its device in Synapse (MAS
 // syncs the user's devices in a job; the stand-in deletes the one device).
 func (s *Server) finishSession(w http.ResponseWriter, r *http.Request, kind string) {
@@ -1116,38 +896,6 @@ func (s *Server) finishUserSession(w http.ResponseWriter, r *http.Request) {
 	s.finishSession(w, r, pathUserSess)
 }
 
-func (s *Server) listOAuth2Sessions(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, err := parsePagination(q)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	clients := q["filter[client]"]
-	kind := q.Get("filter[client-kind]")
-	s.mu.Lock()
-	userID, status, ok := s.sessionFilters(w, q)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	var os []*oauth2Session
-	for _, o := range s.st.OAuth2Sessions {
-		if (userID == "" || o.UserID == userID) && statusMatches(status, o.FinishedAt) &&
-			(len(clients) == 0 || contains(clients, o.ClientID)) &&
-			(kind == "" || kind == "static") { // every client here is a static one
-			os = append(os, o)
-		}
-	}
-	sortByID(os, func(o *oauth2Session) string { return o.ID })
-	rs := make([]resource, len(os))
-	for i, o := range os {
-		rs[i] = oauth2Resource(o)
-	}
-	s.mu.Unlock()
-	paginate(w, pathOAuth2, filterQuery(q), p, rs)
-}
-
 func contains(xs []string, x string) bool {
 	for _, y := range xs {
 		if x == y {
@@ -1155,72 +903,6 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
-}
-
-func (s *Server) getOAuth2Session(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	o := s.st.OAuth2Sessions[id]
-	var res resource
-	if o != nil {
-		res = oauth2Resource(o)
-	}
-	s.mu.Unlock()
-	if o == nil {
-		apiError(w, http.StatusNotFound, "OAuth 2.0 session ID %s not found", id)
-		return
-	}
-	single(w, http.StatusOK, res, "")
-}
-
-func (s *Server) listUserSessions(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, err := parsePagination(q)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	s.mu.Lock()
-	userID, status, ok := s.sessionFilters(w, q)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	var bs []*userSession
-	for _, b := range s.st.UserSessions {
-		if (userID == "" || b.UserID == userID) && statusMatches(status, b.FinishedAt) {
-			bs = append(bs, b)
-		}
-	}
-	sortByID(bs, func(b *userSession) string { return b.ID })
-	rs := make([]resource, len(bs))
-	for i, b := range bs {
-		rs[i] = userSessionResource(b)
-	}
-	s.mu.Unlock()
-	paginate(w, pathUserSess, filterQuery(q), p, rs)
-}
-
-func (s *Server) getUserSession(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	b := s.st.UserSessions[id]
-	var res resource
-	if b != nil {
-		res = userSessionResource(b)
-	}
-	s.mu.Unlock()
-	if b == nil {
-		apiError(w, http.StatusNotFound, "User session ID %s not found", id)
-		return
-	}
-	single(w, http.StatusOK, res, "")
 }
 
 // AddUserSession records a browser session for a user, which the stand-in
@@ -1265,35 +947,6 @@ func personalResource(p *personalSession, token string) resource {
 		"expires_at":      exp,
 		"access_token":    tok,
 	})
-}
-
-func (s *Server) listPersonalSessions(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, err := parsePagination(q)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	owner, actor, status := q.Get("filter[owner_client]"), q.Get("filter[actor_user]"), q.Get("filter[status]")
-	if status != "" && status != "active" && status != "revoked" {
-		apiError(w, http.StatusBadRequest, "invalid filter[status]: %q", status)
-		return
-	}
-	s.mu.Lock()
-	var ps []*personalSession
-	for _, x := range s.st.PersonalSessions {
-		if (owner == "" || x.OwnerClient == owner) && (actor == "" || x.ActorUserID == actor) &&
-			(status == "" || (status == "active") == (x.RevokedAt == nil)) {
-			ps = append(ps, x)
-		}
-	}
-	sortByID(ps, func(x *personalSession) string { return x.ID })
-	rs := make([]resource, len(ps))
-	for i, x := range ps {
-		rs[i] = personalResource(x, "")
-	}
-	s.mu.Unlock()
-	paginate(w, pathPersonal, filterQuery(q), p, rs)
 }
 
 // addPersonalSession makes a session owned by the calling client that acts
@@ -1353,25 +1006,6 @@ func (s *Server) setPersonalTokenLocked(p *personalSession, tok string, expiresI
 	}
 	p.Token, p.ExpiresAt = tok, exp
 	s.st.Tokens[tok] = &accessToken{Kind: kindPersonal, SessionID: p.ID, Scope: p.Scope, ExpiresAt: exp}
-}
-
-func (s *Server) getPersonalSession(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	p := s.st.PersonalSessions[id]
-	var res resource
-	if p != nil {
-		res = personalResource(p, "")
-	}
-	s.mu.Unlock()
-	if p == nil {
-		apiError(w, http.StatusNotFound, "Personal session not found")
-		return
-	}
-	single(w, http.StatusOK, res, "")
 }
 
 func (s *Server) revokePersonalSession(w http.ResponseWriter, r *http.Request) {
@@ -1447,42 +1081,6 @@ func regTokenResource(t *registrationToken, now time.Time) resource {
 	})
 }
 
-func (s *Server) listRegTokens(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, err := parsePagination(q)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	used, usedSet, e1 := boolFilter(q, "used")
-	revoked, revokedSet, e2 := boolFilter(q, "revoked")
-	expired, expiredSet, e3 := boolFilter(q, "expired")
-	valid, validSet, e4 := boolFilter(q, "valid")
-	if err := errors.Join(e1, e2, e3, e4); err != nil {
-		apiError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	now := s.now()
-	s.mu.Lock()
-	var ts []*registrationToken
-	for _, t := range s.st.RegistrationTokens {
-		isExpired := t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)
-		switch {
-		case usedSet && (t.TimesUsed > 0) != used, revokedSet && (t.RevokedAt != nil) != revoked,
-			expiredSet && isExpired != expired, validSet && t.valid(now) != valid:
-			continue
-		}
-		ts = append(ts, t)
-	}
-	sortByID(ts, func(t *registrationToken) string { return t.ID })
-	rs := make([]resource, len(ts))
-	for i, t := range ts {
-		rs[i] = regTokenResource(t, now)
-	}
-	s.mu.Unlock()
-	paginate(w, pathRegTokens, filterQuery(q), p, rs)
-}
-
 func (s *Server) addRegToken(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Token      *string    `json:"token"`
@@ -1514,26 +1112,6 @@ func (s *Server) addRegToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	single(w, http.StatusCreated, regTokenResource(t, now), "")
-}
-
-func (s *Server) getRegToken(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	now := s.now()
-	s.mu.Lock()
-	t := s.st.RegistrationTokens[id]
-	var res resource
-	if t != nil {
-		res = regTokenResource(t, now)
-	}
-	s.mu.Unlock()
-	if t == nil {
-		apiError(w, http.StatusNotFound, "Registration token with ID %s not found", id)
-		return
-	}
-	single(w, http.StatusOK, res, "")
 }
 
 // editRegToken sets the fields present in the body; null removes a limit.
