@@ -590,10 +590,14 @@ func TestStateSurvivesARestart(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.StateFile = file })
 	alice := r.mustUser("alice")
 	r.api("POST", "/api/admin/v1/user-emails", map[string]any{"user_id": alice, "email": "a@example.org"})
+	if err := r.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
 	s2, err := New(Config{Issuer: "http://mas.invalid/", ServerName: "synbatch.test", AdminClients: map[string]string{testClient: testSecret}, StateFile: file, Now: r.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s2.Close()
 	hs := httptest.NewServer(s2.Handler())
 	defer hs.Close()
 	r.http = hs

@@ -159,17 +159,24 @@ func serve(args []string) error {
 	srv := &http.Server{Handler: logRequests(logger, s.Handler()), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	shutDown := make(chan struct{})
 	go func() {
+		defer close(shutDown)
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		srv.Shutdown(shut)
 	}()
 	logger.Printf("listening on %s, issuer %s, synapse %s", ln.Addr(), cfg.Issuer, cfg.SynapseURL)
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	err = srv.Serve(ln)
+	if !errors.Is(err, http.ErrServerClosed) {
+		s.Close()
 		return err
 	}
-	return nil
+	// Serve returns as Shutdown starts; let the requests in flight finish
+	// before the last write of the state file.
+	<-shutDown
+	return s.Close()
 }
 
 // logRequests logs method, path (without the query, which may name users)
