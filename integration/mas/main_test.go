@@ -471,3 +471,34 @@ func (r *rig) synbatch(t *testing.T, dir string, env []string, args ...string) r
 	}
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
 }
+
+// masOAuth2Login signs a user in as a Matrix client would through MAS (a
+// stand-in-only route: a real MAS does this in a browser): an OAuth 2.0
+// session with a device in Synapse. It returns the session's id, the device
+// and a token Synapse accepts.
+func (r *rig) masOAuth2Login(t *testing.T, username string) (session, device, token string) {
+	t.Helper()
+	tok, err := r.masTokenErr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body := r.call(t, "POST", r.masURL+"_standin/oauth2-sessions", tok, map[string]any{"username": username})
+	if code != 201 {
+		t.Fatalf("MAS OAuth 2.0 login of %s: HTTP %d %v", username, code, body)
+	}
+	return resourceOf(body).ID, body["device_id"].(string), body["access_token"].(string)
+}
+
+// synapseDevices lists a user's device ids as Synapse has them.
+func (r *rig) synapseDevices(t *testing.T, userID string) []string {
+	t.Helper()
+	code, d := r.synapse(t, "GET", "/_synapse/admin/v2/users/"+url.PathEscape(userID)+"/devices", nil)
+	if code != 200 {
+		t.Fatalf("synapse devices of %s: HTTP %d %v", userID, code, d)
+	}
+	var ids []string
+	for _, x := range d["devices"].([]any) {
+		ids = append(ids, x.(map[string]any)["device_id"].(string))
+	}
+	return ids
+}

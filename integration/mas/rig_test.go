@@ -111,14 +111,7 @@ func TestMASPasswordLoginGivesADeviceAndTokenInSynapse(t *testing.T) {
 	if code != 200 || who["user_id"] != r.id(name) || who["device_id"] != device {
 		t.Fatalf("whoami with MAS's token: HTTP %d %v", code, who)
 	}
-	devices := func() []string {
-		_, d := r.synapse(t, "GET", "/_synapse/admin/v2/users/"+url.PathEscape(r.id(name))+"/devices", nil)
-		var ids []string
-		for _, x := range d["devices"].([]any) {
-			ids = append(ids, x.(map[string]any)["device_id"].(string))
-		}
-		return ids
-	}
+	devices := func() []string { return r.synapseDevices(t, r.id(name)) }
 	if got := devices(); !slices.Contains(got, device) {
 		t.Fatalf("Synapse's devices %v lack %s", got, device)
 	}
@@ -131,6 +124,31 @@ func TestMASPasswordLoginGivesADeviceAndTokenInSynapse(t *testing.T) {
 		t.Fatalf("MAS finish: HTTP %d %v", code, body)
 	}
 	if got := devices(); slices.Contains(got, device) {
+		t.Fatalf("Synapse still has device %s after MAS finished its session: %v", device, got)
+	}
+}
+
+func TestMASOAuth2SessionIsADeviceInSynapseUntilFinished(t *testing.T) {
+	t.Parallel()
+	r := theRigFor(t)
+	name := uniq(t)
+	u := r.masCreateUser(t, name, nil)
+	session, device, token := r.masOAuth2Login(t, name)
+	code, who := r.call(t, "GET", r.server+"/_matrix/client/v3/account/whoami", token, nil)
+	if code != 200 || who["user_id"] != r.id(name) || who["device_id"] != device {
+		t.Fatalf("whoami with the OAuth 2.0 session's token: HTTP %d %v", code, who)
+	}
+	if got := r.synapseDevices(t, r.id(name)); !slices.Contains(got, device) {
+		t.Fatalf("Synapse's devices %v lack %s", got, device)
+	}
+	active := r.masList(t, "/oauth2-sessions?filter[user]="+u.ID+"&filter[status]=active")
+	if len(active) != 1 || active[0].ID != session {
+		t.Fatalf("MAS's active OAuth 2.0 sessions: %v", active)
+	}
+	if code, body := r.mas(t, "POST", "/oauth2-sessions/"+session+"/finish", nil); code != 200 {
+		t.Fatalf("MAS finish: HTTP %d %v", code, body)
+	}
+	if got := r.synapseDevices(t, r.id(name)); slices.Contains(got, device) {
 		t.Fatalf("Synapse still has device %s after MAS finished its session: %v", device, got)
 	}
 }

@@ -905,20 +905,6 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-// AddUserSession records a browser session for a user, which the stand-in
-// has no web login to make; tests use it to have something to list and finish.
-func (s *Server) AddUserSession(username string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.userByUsernameLocked(username)
-	if u == nil {
-		return "", fmt.Errorf("no user %q", username)
-	}
-	b := &userSession{ID: s.newID(), UserID: u.ID, CreatedAt: s.now()}
-	s.st.UserSessions[b.ID] = b
-	return b.ID, s.saveLocked()
-}
-
 // --- personal sessions -------------------------------------------------------
 
 func personalResource(p *personalSession, token string) resource {

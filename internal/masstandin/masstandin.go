@@ -460,5 +460,6 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /_matrix/client/{version}/login", s.handleCompatLogin)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })
 	s.adminRoutes(mux)
+	s.standinRoutes(mux)
 	return mux
 }

@@ -672,3 +672,44 @@ func TestULIDsSortInCreationOrderWithinAMillisecond(t *testing.T) {
 		t.Fatalf("time in the ULID: %v, want %v", got, now)
 	}
 }
+
+func TestOAuth2SessionHasADeviceUntilFinished(t *testing.T) {
+	r := newRig(t, nil)
+	frank := r.mustUser("frank")
+	code, body := r.api("POST", "/_standin/oauth2-sessions", map[string]any{"username": "frank"})
+	if code != 201 {
+		t.Fatalf("oauth2 session: HTTP %d %v", code, body)
+	}
+	device, tok, sid := body["device_id"].(string), body["access_token"].(string), dataID(body)
+	in := introspectShared(r, tok)
+	if in["active"] != true || in["username"] != "frank" || in["device_id"] != device || !hasScope(in["scope"].(string), "urn:matrix:client:device:"+device) {
+		t.Fatalf("introspection %v", in)
+	}
+	if up := r.syn.callsTo("/_synapse/mas/upsert_device"); len(up) != 1 || !strings.Contains(up[0], device) {
+		t.Fatalf("upsert_device calls %v", up)
+	}
+	_, list := r.api("GET", "/api/admin/v1/oauth2-sessions?filter[user]="+frank+"&filter[status]=active", nil)
+	if d := list["data"].([]any); len(d) != 1 || d[0].(map[string]any)["id"] != sid {
+		t.Fatalf("active oauth2 sessions of frank: %v", list)
+	}
+	if code, _ := r.api("POST", "/api/admin/v1/oauth2-sessions/"+sid+"/finish", nil); code != 200 {
+		t.Fatalf("finish: HTTP %d", code)
+	}
+	if in := introspectShared(r, tok); in["active"] != false {
+		t.Fatalf("finished session's token: %v", in)
+	}
+	if del := r.syn.callsTo("/_synapse/mas/delete_device"); len(del) != 1 || !strings.Contains(del[0], device) {
+		t.Fatalf("delete_device calls %v", del)
+	}
+	// Browser sessions, made the same way, list and finish.
+	code, body = r.api("POST", "/_standin/user-sessions", map[string]any{"username": "frank"})
+	if code != 201 {
+		t.Fatalf("user session: HTTP %d %v", code, body)
+	}
+	if code, _ := r.api("POST", "/api/admin/v1/user-sessions/"+dataID(body)+"/finish", nil); code != 200 {
+		t.Fatalf("finish user session: HTTP %d", code)
+	}
+	if code, _ := r.apiAs("mat_madeup", "POST", "/_standin/oauth2-sessions", map[string]any{"username": "frank"}); code != 401 {
+		t.Fatalf("/_standin without a token: HTTP %d, want 401", code)
+	}
+}
