@@ -62,15 +62,32 @@ func (s *Server) clientAuth(r *http.Request) (clientID string, ok, valid bool) {
 	return id, true, true
 }
 
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+// parseForm reads an OAuth endpoint's form body (400 invalid_request when it cannot).
+func parseForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodyBytes)
 	if err := r.ParseForm(); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "bad form body")
-		return
+		return false
 	}
+	return true
+}
+
+// authenticClient wants an admin client's valid credentials (401 invalid_client otherwise).
+func (s *Server) authenticClient(w http.ResponseWriter, r *http.Request) (string, bool) {
 	clientID, sent, valid := s.clientAuth(r)
 	if !sent || !valid {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		return "", false
+	}
+	return clientID, true
+}
+
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if !parseForm(w, r) {
+		return
+	}
+	clientID, ok := s.authenticClient(w, r)
+	if !ok {
 		return
 	}
 	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
@@ -217,9 +234,7 @@ func (s *Server) introspectionAuth(r *http.Request) bool {
 }
 
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "bad form body")
+	if !parseForm(w, r) {
 		return
 	}
 	if !s.introspectionAuth(r) {
@@ -240,14 +255,11 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 // A client may revoke its own client-credentials tokens and the tokens of
 // personal sessions it owns.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "bad form body")
+	if !parseForm(w, r) {
 		return
 	}
-	clientID, sent, valid := s.clientAuth(r)
-	if !sent || !valid {
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+	clientID, ok := s.authenticClient(w, r)
+	if !ok {
 		return
 	}
 	now := s.now()
