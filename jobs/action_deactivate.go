@@ -67,19 +67,11 @@ func planDeactivate(ctx context.Context, j *Job, env Env, st *State, p *Plan, u 
 	return nil
 }
 
-// planDeactivateRedact plans the redaction a deactivate row asks for: the
-// task an earlier attempt started is polled, never started twice.
-func planDeactivateRedact(ctx context.Context, env Env, st *State, p *Plan, u *synapse.User) error {
-	r := &redaction{}
-	if st.TaskID != "" {
-		started, err := resumeRedact(ctx, env, st, p, r)
-		if started || err != nil {
-			return err
-		}
-	}
-	if bool(u.Deactivated) {
-		p.note("not redacted: the account is deactivated already and in no room, so Synapse would find none (a redact row with rooms can still redact it)")
-		return nil
-	}
-	return addRedact(ctx, env, st, p, r)
+// planDeactivateRedact plans the redaction a deactivate row asks for, in
+// every room the user has events in (left rooms included, so it works on
+// an account deactivated already): the task an earlier attempt started is
+// polled, never started twice, and events redacted already are not sent
+// again.
+func planDeactivateRedact(ctx context.Context, env Env, st *State, p *Plan, _ *synapse.User) error {
+	return planRedaction(ctx, env, st, p, &redaction{})
 }

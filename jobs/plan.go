@@ -62,7 +62,10 @@ type Plan struct {
 	Notes []string
 	// Erases: the row's write erases an account (deactivate with erase).
 	Erases bool
-	steps  []step
+	// RedactRooms is how many rooms the row's redaction covers, for the
+	// confirmation; 0 when nothing is left to redact.
+	RedactRooms int
+	steps       []step
 }
 
 // step is one write. password marks a write that sets a password: its
