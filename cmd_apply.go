@@ -306,8 +306,12 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 	}
 	cfg.Source, cfg.Checked, cfg.MatchBy = src, checked, src.Parse.MatchBy
 	cfg.Journal, cfg.State, cfg.Log = o.journal, state, stderr
+	actor, err := client.Self(soft)
+	if err != nil {
+		return stopped("%w", err)
+	}
 	cfg.Header = journal.Header{Tool: "synbatch", Version: versionInfo().Version, Manifest: src.Label(), ManifestSHA256: sum,
-		Server: o.conn.cfg.Server, Started: time.Now().UTC(), Insecure: o.conn.cfg.Insecure,
+		Server: o.conn.cfg.Server, Actor: actor, Started: time.Now().UTC(), Insecure: o.conn.cfg.Insecure,
 		Validated: checked.Record(pipeline.Fingerprint(src, sum)), Args: o.headerArgs}
 	cfg.Progress = newProgress(stderr, "apply")
 	if !o.asJSON {

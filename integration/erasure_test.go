@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -87,6 +88,21 @@ func TestErasureLeavesNothingOfThePerson(t *testing.T) {
 		t.Fatalf("after the erasure: deactivated %v, erased %v, external ids %v", u.Deactivated, u.Erased, u.ExternalIDs)
 	}
 	t.Logf("Synapse's lookup of the cleared mapping now names %q", e.idOwner(t, idp, sub))
+
+	// The run's report names the admin who ran it and the person erased.
+	admin, err := e.client.Whoami(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := e.synbatch(t, dir, "journal", "report", "erase.csv.journal.jsonl", "--out", "report.html"); rep.code != 0 {
+		t.Fatalf("report: exit %d\n%s", rep.code, rep.stderr)
+	}
+	page := readFile(t, filepath.Join(dir, "report.html"))
+	for _, want := range []string{`<td class="actor">` + admin + `</td>`, `<td>deactivate</td><td>` + person.id + `</td>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the report lacks %s", want)
+		}
+	}
 
 	// The same person re-hired: their subject goes to a new account.
 	hired := e.id(p + "-rehired")
