@@ -309,7 +309,7 @@ func TestBundleContents(t *testing.T) {
 	if m.Tool != "synbatch test" || !m.Media || m.UserID != "@u:hs" || m.Created.IsZero() || len(m.SkippedMedia) != 2 {
 		t.Errorf("manifest %+v", m)
 	}
-	if r.Files != len(m.Files)+1 || len(m.Files) != len(bundleDocs())+3 || !slices.Equal(progress, []int{1}) {
+	if r.Files != len(m.Files)+1 || len(m.Files) != len(bundleDocs())+4 || !slices.Equal(progress, []int{1}) {
 		t.Errorf("files %d, manifest lists %d, progress %v", r.Files, len(m.Files), progress)
 	}
 	var total int64

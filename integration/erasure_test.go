@@ -6,8 +6,11 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/synbatch/synbatch/export"
 )
 
 // TestErasureLeavesNothingOfThePerson is the data subject request of
@@ -47,6 +50,27 @@ func TestErasureLeavesNothingOfThePerson(t *testing.T) {
 	media := e.media(t, person.id)
 	if len(media) != 4 {
 		t.Fatalf("%d uploads, want 4", len(media))
+	}
+
+	// Step 1 of the guide: the export, with a page the person can read.
+	if r := e.synbatch(t, dir, "export", "data", person.id, "--events", "--events-scan-rooms", "--media", "--out", "dsr"); r.code != 0 {
+		t.Fatalf("export data: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	bdir := filepath.Join(dir, "dsr", dataReadIndex(t, filepath.Join(dir, "dsr"))[person.id])
+	if _, err := export.VerifyBundle(bdir); err != nil {
+		t.Fatalf("the bundle's checksums: %v", err)
+	}
+	index := readFile(t, filepath.Join(bdir, "index.html"))
+	for _, want := range []string{"Team " + p, "Project " + p, "Left " + p, ">leave<", ">f.bin<", "application/octet-stream"} {
+		if !strings.Contains(index, want) {
+			t.Errorf("the bundle's index.html lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`).MatchString(index) || strings.Contains(index, "<script") {
+		t.Errorf("the bundle's index.html has no ISO 8601 time, or a script:\n%s", index)
+	}
+	if !strings.Contains(readFile(t, filepath.Join(bdir, "manifest.json")), `"path": "index.html"`) {
+		t.Error("manifest.json has no checksum of index.html")
 	}
 
 	writeFile(t, dir, "erase.csv", fmt.Sprintf("action,user_id,erase,redact,media,clear\ndeactivate,%s,true,true,delete,external_ids\n", person.id))

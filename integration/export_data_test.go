@@ -289,7 +289,7 @@ func TestExportDataBundle(t *testing.T) {
 	if len(res) != 1 || res[0].Err != nil || res[0].Skipped || len(res[0].Notes) != 0 {
 		t.Fatalf("results %+v", res)
 	}
-	if res[0].Files != 9+3 || !slices.Equal(progress, []int{1}) {
+	if res[0].Files != 10+3 || !slices.Equal(progress, []int{1}) {
 		t.Errorf("files %d, progress %v", res[0].Files, progress)
 	}
 	dir := res[0].Path
