@@ -146,7 +146,7 @@ func readRuns(path string, r *Report, latest map[string]journal.Record, manifest
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	first := len(r.Runs) // this journal's runs start here
+	first := len(r.Runs)          // this journal's runs start here
 	var actions map[string]string // row key -> its action, for the run being read
 	closeRun := func() {
 		if len(r.Runs) > first && actions != nil {
