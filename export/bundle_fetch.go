@@ -226,7 +226,7 @@ func (b *bundler) downloadAll(ctx context.Context, server, dir string, media []s
 			skip(md, "quarantined by "+*md.QuarantinedBy)
 			continue
 		}
-		name := mediaFileName(md.MediaID, names)
+		name := mediaFileName(md.MediaID, names) + mediaExt(md)
 		f, err := b.download(ctx, server, mdir, name, md)
 		if synapse.IsNotFound(err) {
 			skip(md, "not found on the server (deleted or quarantined)")

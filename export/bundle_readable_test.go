@@ -123,3 +123,26 @@ func TestReadableIndexInBrowser(t *testing.T) {
 		t.Errorf("the page as loaded could run or load something:\n%s", dom)
 	}
 }
+
+// TestMediaFilesGetTheirExtension: a saved upload is named for its upload
+// name's extension, else its content type's usual one, so it opens in the
+// right program; an odd or missing one adds nothing.
+func TestMediaFilesGetTheirExtension(t *testing.T) {
+	name := func(s string) *string { return &s }
+	for _, tc := range []struct {
+		upload *string
+		typ    string
+		want   string
+	}{
+		{name("Passport Scan.PDF"), "application/pdf", ".pdf"},
+		{name("photo"), "image/jpeg", ".jpg"},
+		{nil, "image/png", ".png"},
+		{name("notes.t x t"), "text/plain; charset=utf-8", ".txt"},
+		{name("x.../etc/passwd"), "", ""},
+		{nil, "application/x-unknown-thing", ""},
+	} {
+		if got := mediaExt(synapse.Media{UploadName: tc.upload, MediaType: tc.typ}); got != tc.want {
+			t.Errorf("upload name %v, type %q: extension %q, want %q", tc.upload, tc.typ, got, tc.want)
+		}
+	}
+}

@@ -66,6 +66,11 @@ func TestErasureLeavesNothingOfThePerson(t *testing.T) {
 			t.Errorf("the bundle's index.html lacks %q", want)
 		}
 	}
+	for _, m := range media {
+		if !strings.Contains(index, `href="media/`+m.MediaID+`.bin"`) {
+			t.Errorf("the bundle's index.html does not link upload %s as media/%s.bin", m.MediaID, m.MediaID)
+		}
+	}
 	if !regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`).MatchString(index) || strings.Contains(index, "<script") {
 		t.Errorf("the bundle's index.html has no ISO 8601 time, or a script:\n%s", index)
 	}

@@ -246,7 +246,7 @@ func dataCheckBundle(t *testing.T, dir string, u *dataUser, media bool) {
 	}
 	if media {
 		for _, up := range u.uploads {
-			b, err := os.ReadFile(filepath.Join(dir, "media", up.mediaID))
+			b, err := os.ReadFile(filepath.Join(dir, "media", up.mediaID+".bin"))
 			if err != nil {
 				t.Errorf("media %s: %v", up.mediaID, err)
 			} else if !bytes.Equal(b, up.body) {
@@ -447,10 +447,10 @@ func TestExportDataQuarantinedAndMissing(t *testing.T) {
 	if err != nil || len(m.SkippedMedia) != 1 || m.SkippedMedia[0].MediaID != q {
 		t.Fatalf("manifest: %+v %v", m, err)
 	}
-	if _, err := os.Stat(filepath.Join(r.Path, "media", q)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(r.Path, "media", q+".bin")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("quarantined media was saved: %v", err)
 	}
-	b, err := os.ReadFile(filepath.Join(r.Path, "media", u.uploads[1].mediaID))
+	b, err := os.ReadFile(filepath.Join(r.Path, "media", u.uploads[1].mediaID+".bin"))
 	if err != nil || !bytes.Equal(b, u.uploads[1].body) {
 		t.Errorf("the other upload: %v", err)
 	}
