@@ -306,8 +306,12 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 	}
 	cfg.Source, cfg.Checked, cfg.MatchBy = src, checked, src.Parse.MatchBy
 	cfg.Journal, cfg.State, cfg.Log = o.journal, state, stderr
+	actor, err := client.Self(soft)
+	if err != nil {
+		return stopped("%w", err)
+	}
 	cfg.Header = journal.Header{Tool: "synbatch", Version: versionInfo().Version, Manifest: src.Label(), ManifestSHA256: sum,
-		Server: o.conn.cfg.Server, Started: time.Now().UTC(), Insecure: o.conn.cfg.Insecure,
+		Server: o.conn.cfg.Server, Actor: actor, Started: time.Now().UTC(), Insecure: o.conn.cfg.Insecure,
 		Validated: checked.Record(pipeline.Fingerprint(src, sum)), Args: o.headerArgs}
 	cfg.Progress = newProgress(stderr, "apply")
 	if !o.asJSON {
@@ -346,12 +350,20 @@ func rowPrinter(stdout io.Writer, list bool) func(journal.Record) {
 	}
 }
 
-// confirmDestructive says how many rows take something from users and, on a
+// confirmPlanMax is the most destructive rows a run with --yes plans to
+// say what it takes: a data subject request is a few rows, and naming
+// every effect there is worth the reads; a bulk run says its row counts.
+const confirmPlanMax = 100
+
+// confirmDestructive says what the run takes from users and, on a
 // terminal, asks before going on; without a terminal it needs --yes.
-// Unless --yes is given, the counts come from a plan of the destructive
-// rows (reads only): a row already done, or whose user does not exist,
-// takes nothing and is not counted, and the rows that erase an account are
-// named. When no row would take anything, there is nothing to confirm.
+// The counts come from a plan of the destructive rows (reads only; with
+// --yes only up to confirmPlanMax of them): a row already done, or whose
+// user does not exist, takes nothing and is not counted; the rows that
+// erase an account are named, and every other effect is counted by kind
+// (rooms whose events are redacted, media files deleted, SSO mappings
+// removed), so a deactivate row that also redacts says so. When no row
+// would take anything, there is nothing to confirm.
 func confirmDestructive(ctx context.Context, client *synapse.Client, cfg pipeline.Config, ch *pipeline.Checked,
 	yes bool, stdin io.Reader, stderr io.Writer) error {
 	counts := map[jobs.Action]int{}
@@ -365,14 +377,21 @@ func confirmDestructive(ctx context.Context, client *synapse.Client, cfg pipelin
 		return nil
 	}
 	var erasing []string
-	erases := 0
-	if !yes {
+	erases, rooms, media, mappings := 0, 0, 0, 0
+	rows := 0
+	for _, n := range counts {
+		rows += n
+	}
+	if !yes || rows <= confirmPlanMax {
 		clear(counts)
 		_, err := pipeline.PlanOf(ctx, client, cfg, jobs.Action.Destructive, func(p pipeline.PlannedRow) {
 			if p.Kind != jobs.KindUpdate && p.Kind != jobs.KindCreate {
 				return
 			}
 			counts[p.Action]++
+			rooms += p.RedactRooms
+			media += p.MediaFiles
+			mappings += p.MappingsRemoved
 			if p.Erases {
 				if erases++; erases <= 10 {
 					erasing = append(erasing, fmt.Sprintf("row %d %s", p.Row, p.UserID))
@@ -403,6 +422,19 @@ func confirmDestructive(ctx context.Context, client *synapse.Client, cfg pipelin
 			more = fmt.Sprintf(" and %d more", erases-len(erasing))
 		}
 		what += " (erasing " + strings.Join(erasing, ", ") + more + ")"
+	}
+	var effects []string
+	if rooms > 0 {
+		effects = append(effects, fmt.Sprintf("redact their events in %d %s", rooms, plural(rooms, "room", "rooms")))
+	}
+	if media > 0 {
+		effects = append(effects, fmt.Sprintf("delete %d media %s", media, plural(media, "file", "files")))
+	}
+	if mappings > 0 {
+		effects = append(effects, fmt.Sprintf("remove %d SSO %s", mappings, plural(mappings, "mapping", "mappings")))
+	}
+	if len(effects) > 0 {
+		what += "; in all: " + strings.Join(effects, ", ")
 	}
 	if yes {
 		fmt.Fprintf(stderr, "synbatch: this run will %s (--yes given)\n", what)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -30,6 +31,12 @@ and error messages: it is written 0600, like the journal.`,
 			if c.NArg() < 1 {
 				return usageErr("journal report: want one or more JOURNAL arguments")
 			}
+			// Refused before any journal is read: a .pdf holding HTML
+			// opens as a broken file years later.
+			out := c.String("out")
+			if ext := strings.ToLower(filepath.Ext(out)); out != "-" && ext != ".html" && ext != ".htm" {
+				return usageErr("journal report: --out %s: the report is an HTML page; give a file ending in .html (print it to PDF from a browser), or - for stdout", out)
+			}
 			r, err := report.Read(c.Args().Slice()...)
 			if err != nil {
 				return usageErr("%v", err)
@@ -38,7 +45,6 @@ and error messages: it is written 0600, like the journal.`,
 			if err := r.WriteHTML(&page, versionInfo().Version); err != nil {
 				return err
 			}
-			out := c.String("out")
 			if out == "-" {
 				_, err := stdout.Write(page.Bytes())
 				return err

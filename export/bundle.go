@@ -7,7 +7,8 @@
 //
 //	index.csv              user_id,folder for every user this or an earlier run was given
 //	<folder>/user.json     … one JSON document per API, as the server sent it
-//	<folder>/media/<id>    the user's uploads (with BundleConfig.Media)
+//	<folder>/media/<id>.<ext> the user's uploads (with BundleConfig.Media), the extension from the upload's name or type
+//	<folder>/index.html    the same for the person: a page with no script that links the files
 //	<folder>/manifest.json size and sha256 of every file above, written last
 //	<folder>.zip           with BundleConfig.Archive: the folder packed (the folder is removed)
 //

@@ -100,6 +100,13 @@ func (b *bundler) export(ctx context.Context, id, server, dir string, res *Bundl
 		}
 	}
 
+	// The page for people last: it reads the files above.
+	page, err := b.writeReadable(ctx, id, dir, m, rooms, media)
+	if err != nil {
+		return nil, err
+	}
+	m.Files = append(m.Files, page)
+
 	// Every file's entry must be on disk before the manifest that vouches
 	// for them, and the folder's own entry before the user counts as done.
 	if err := fsyncDir(dir); err != nil {
@@ -219,7 +226,7 @@ func (b *bundler) downloadAll(ctx context.Context, server, dir string, media []s
 			skip(md, "quarantined by "+*md.QuarantinedBy)
 			continue
 		}
-		name := mediaFileName(md.MediaID, names)
+		name := mediaFileName(md.MediaID, names) + mediaExt(md)
 		f, err := b.download(ctx, server, mdir, name, md)
 		if synapse.IsNotFound(err) {
 			skip(md, "not found on the server (deleted or quarantined)")

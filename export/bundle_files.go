@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"mime"
 	"os"
 	"path"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/synapse"
 )
 
 const (
@@ -153,6 +155,37 @@ func mediaFileName(id string, taken map[string]bool) string {
 	}
 	taken[strings.ToLower(name)] = true
 	return name
+}
+
+// mediaExt is the extension a saved upload gets, so that it opens in the
+// right program: the one of its upload name when that is a plain one, else
+// the usual one of its content type; "" when neither says.
+func mediaExt(md synapse.Media) string {
+	if md.UploadName != nil {
+		ext := strings.ToLower(path.Ext(*md.UploadName))
+		plain := len(ext) >= 2 && len(ext) <= 9
+		for i := 1; plain && i < len(ext); i++ {
+			plain = ext[i] >= 'a' && ext[i] <= 'z' || ext[i] >= '0' && ext[i] <= '9'
+		}
+		if plain {
+			return ext
+		}
+	}
+	typ, _, _ := strings.Cut(md.MediaType, ";")
+	// Go's table lists several for some types (image/jpeg: .jfif, .jpe,
+	// .jpeg, .jpg): these are the ones people expect.
+	switch typ = strings.ToLower(strings.TrimSpace(typ)); typ {
+	case "image/jpeg":
+		return ".jpg"
+	case "text/plain":
+		return ".txt"
+	case "application/octet-stream":
+		return ".bin"
+	}
+	if exts, err := mime.ExtensionsByType(typ); err == nil && len(exts) > 0 {
+		return exts[0]
+	}
+	return ""
 }
 
 // ---------------------------------------------------------------- index

@@ -309,7 +309,7 @@ func TestBundleContents(t *testing.T) {
 	if m.Tool != "synbatch test" || !m.Media || m.UserID != "@u:hs" || m.Created.IsZero() || len(m.SkippedMedia) != 2 {
 		t.Errorf("manifest %+v", m)
 	}
-	if r.Files != len(m.Files)+1 || len(m.Files) != len(bundleDocs())+3 || !slices.Equal(progress, []int{1}) {
+	if r.Files != len(m.Files)+1 || len(m.Files) != len(bundleDocs())+4 || !slices.Equal(progress, []int{1}) {
 		t.Errorf("files %d, manifest lists %d, progress %v", r.Files, len(m.Files), progress)
 	}
 	var total int64
@@ -330,7 +330,7 @@ func TestBundleContents(t *testing.T) {
 		}
 	}
 	for _, i := range []int{0, 2, 4} {
-		b, err := os.ReadFile(filepath.Join(r.Path, "media", fmt.Sprintf("Med%d", i)))
+		b, err := os.ReadFile(filepath.Join(r.Path, "media", fmt.Sprintf("Med%d.bin", i)))
 		if err != nil || !bytes.Equal(b, bodies[i]) {
 			t.Errorf("media %d: %v", i, err)
 		}
@@ -397,12 +397,12 @@ func TestManifestVerification(t *testing.T) {
 		{"no manifest", func() { os.Remove(filepath.Join(dir, manifestName)) }, false, false},
 		{"torn manifest", func() { os.WriteFile(filepath.Join(dir, manifestName), []byte(`{"format":"synbatch-bun`), 0o600) }, false, false},
 		{"file missing", func() { os.Remove(filepath.Join(dir, "devices.json")) }, false, false},
-		{"media missing", func() { os.Remove(filepath.Join(dir, "media", "M")) }, false, false},
+		{"media missing", func() { os.Remove(filepath.Join(dir, "media", "M.bin")) }, false, false},
 		{"file longer", func() {
 			os.WriteFile(filepath.Join(dir, "rooms.json"), append(pristine[filepath.Join(dir, "rooms.json")], ' '), 0o600)
 		}, false, false},
 		{"same size, other bytes", func() {
-			os.WriteFile(filepath.Join(dir, "media", "M"), []byte("MEDIA BODY"), 0o600)
+			os.WriteFile(filepath.Join(dir, "media", "M.bin"), []byte("MEDIA BODY"), 0o600)
 		}, true, false},
 		{"a document not listed", func() {
 			editManifest(func(m map[string]any) {

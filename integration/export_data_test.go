@@ -246,7 +246,7 @@ func dataCheckBundle(t *testing.T, dir string, u *dataUser, media bool) {
 	}
 	if media {
 		for _, up := range u.uploads {
-			b, err := os.ReadFile(filepath.Join(dir, "media", up.mediaID))
+			b, err := os.ReadFile(filepath.Join(dir, "media", up.mediaID+".bin"))
 			if err != nil {
 				t.Errorf("media %s: %v", up.mediaID, err)
 			} else if !bytes.Equal(b, up.body) {
@@ -289,7 +289,7 @@ func TestExportDataBundle(t *testing.T) {
 	if len(res) != 1 || res[0].Err != nil || res[0].Skipped || len(res[0].Notes) != 0 {
 		t.Fatalf("results %+v", res)
 	}
-	if res[0].Files != 9+3 || !slices.Equal(progress, []int{1}) {
+	if res[0].Files != 10+3 || !slices.Equal(progress, []int{1}) {
 		t.Errorf("files %d, progress %v", res[0].Files, progress)
 	}
 	dir := res[0].Path
@@ -447,10 +447,10 @@ func TestExportDataQuarantinedAndMissing(t *testing.T) {
 	if err != nil || len(m.SkippedMedia) != 1 || m.SkippedMedia[0].MediaID != q {
 		t.Fatalf("manifest: %+v %v", m, err)
 	}
-	if _, err := os.Stat(filepath.Join(r.Path, "media", q)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(r.Path, "media", q+".bin")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("quarantined media was saved: %v", err)
 	}
-	b, err := os.ReadFile(filepath.Join(r.Path, "media", u.uploads[1].mediaID))
+	b, err := os.ReadFile(filepath.Join(r.Path, "media", u.uploads[1].mediaID+".bin"))
 	if err != nil || !bytes.Equal(b, u.uploads[1].body) {
 		t.Errorf("the other upload: %v", err)
 	}

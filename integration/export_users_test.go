@@ -128,7 +128,7 @@ func TestExportDataCommand(t *testing.T) {
 		t.Fatalf("export data: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	for _, s := range ss {
-		if !strings.Contains(r.stdout, e.id(s.local)+": ") || !strings.Contains(r.stdout, "9 files") {
+		if !strings.Contains(r.stdout, e.id(s.local)+": ") || !strings.Contains(r.stdout, "10 files") {
 			t.Fatalf("output does not list %s's bundle:\n%s", s.local, r.stdout)
 		}
 	}

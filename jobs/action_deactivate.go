@@ -2,23 +2,28 @@ package jobs
 
 import (
 	"context"
+	"strings"
+
+	"github.com/synbatch/synbatch/formats"
 
 	"github.com/synbatch/synbatch/synapse"
 )
 
 // Deactivate deactivates the account, and with erase erases it. With
-// redact its events are redacted first, and with clear=external_ids its
-// SSO mappings are removed so no SSO login maps to the closed account.
+// redact its events are redacted first, with media=delete its uploads are
+// deleted, and with clear=external_ids its SSO mappings are removed so no
+// SSO login maps to the closed account.
 const Deactivate Action = "deactivate"
 
-var deactivateAction = &Spec{Name: Deactivate, Kind: UserRow, Columns: []string{"erase", "redact", "clear"},
+var deactivateAction = &Spec{Name: Deactivate, Kind: UserRow, Columns: []string{"erase", "redact", "clear", "media"},
 	Destructive: true, parse: parseDeactivate, plan: withUser(true, planDeactivate)}
 
 // deactivation is a deactivate row's payload.
 type deactivation struct {
-	erase    bool
-	redact   bool
-	clearIDs bool
+	erase       bool
+	redact      bool
+	clearIDs    bool
+	deleteMedia bool
 }
 
 func parseDeactivate(p *parser, _ *Job) any {
@@ -28,6 +33,15 @@ func parseDeactivate(p *parser, _ *Job) any {
 	}
 	if r := p.boolean("redact"); r != nil {
 		d.redact = *r
+	}
+	if m, ok := p.scalar("media"); ok && m != "" {
+		switch strings.ToLower(m) {
+		case "keep":
+		case "delete":
+			d.deleteMedia = true
+		default:
+			p.bad("media", "media is keep (the default) or delete, not %s", formats.Quote(m))
+		}
 	}
 	for c := range p.clears() {
 		if c != "external_ids" {
@@ -48,7 +62,16 @@ func planDeactivate(ctx context.Context, j *Job, env Env, st *State, p *Plan, u 
 			return err
 		}
 	}
+	// The uploads go while the account still exists as it was: Synapse
+	// lists a deactivated user's media too, but a row killed between the
+	// steps then resumes with everything still to do in order.
+	if d.deleteMedia {
+		if err := planDeleteAllMedia(ctx, env, p); err != nil {
+			return err
+		}
+	}
 	if d.clearIDs && len(u.ExternalIDs) > 0 {
+		p.MappingsRemoved = len(u.ExternalIDs)
 		putStep(env, p, "external_ids", []synapse.ExternalID{}, idsText(u.ExternalIDs), "")
 	}
 	if bool(u.Deactivated) && (!d.erase || bool(u.Erased)) {
@@ -67,19 +90,11 @@ func planDeactivate(ctx context.Context, j *Job, env Env, st *State, p *Plan, u 
 	return nil
 }
 
-// planDeactivateRedact plans the redaction a deactivate row asks for: the
-// task an earlier attempt started is polled, never started twice.
-func planDeactivateRedact(ctx context.Context, env Env, st *State, p *Plan, u *synapse.User) error {
-	r := &redaction{}
-	if st.TaskID != "" {
-		started, err := resumeRedact(ctx, env, st, p, r)
-		if started || err != nil {
-			return err
-		}
-	}
-	if bool(u.Deactivated) {
-		p.note("not redacted: the account is deactivated already and in no room, so Synapse would find none (a redact row with rooms can still redact it)")
-		return nil
-	}
-	return addRedact(ctx, env, st, p, r)
+// planDeactivateRedact plans the redaction a deactivate row asks for, in
+// every room the user has events in (left rooms included, so it works on
+// an account deactivated already): the task an earlier attempt started is
+// polled, never started twice, and events redacted already are not sent
+// again.
+func planDeactivateRedact(ctx context.Context, env Env, st *State, p *Plan, _ *synapse.User) error {
+	return planRedaction(ctx, env, st, p, &redaction{})
 }

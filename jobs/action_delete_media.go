@@ -45,6 +45,7 @@ func planDeleteMedia(ctx context.Context, j *Job, env Env, _ *State, p *Plan) er
 		p.Reason = "no media to delete" + filter
 		return nil
 	}
+	p.MediaFiles = len(sel)
 	change := FieldChange{Field: "media", Old: fmt.Sprintf("%d %s, %s%s", len(sel), files(len(sel)), bytesText(size), filter), New: "deleted"}
 	if filter == "" {
 		p.add("media", change, func(ctx context.Context) (int, error) {

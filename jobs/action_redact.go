@@ -41,7 +41,7 @@ func parseRedact(p *parser, _ *Job) any {
 
 // text says what the redaction does, for plans.
 func (r *redaction) text() string {
-	where := "in every room the user is joined to or banned from"
+	where := "in every room the user has events in, left rooms included"
 	if len(r.rooms) > 0 {
 		where = "in " + strings.Join(r.rooms, ", ")
 	}
@@ -55,65 +55,164 @@ func (r *redaction) text() string {
 	return s
 }
 
-func planRedact(ctx context.Context, j *Job, env Env, st *State, p *Plan, u *synapse.User) error {
-	r := j.payload.(*redaction)
-	if st.TaskID != "" {
-		started, err := resumeRedact(ctx, env, st, p, r)
-		if started || err != nil {
-			return err
-		}
-	}
-	if bool(u.Deactivated) && len(r.rooms) == 0 {
-		// Deactivation leaves every room, so Synapse would find none.
-		return rowErr("%s is deactivated: it is in no room any more, so name the rooms to redact in (rooms column)", p.UserID)
-	}
-	return addRedact(ctx, env, st, p, r)
+func planRedact(ctx context.Context, j *Job, env Env, st *State, p *Plan, _ *synapse.User) error {
+	return planRedaction(ctx, env, st, p, j.payload.(*redaction))
 }
 
-// addRedact adds the step that starts the redaction, journals its task id
-// as soon as the server returns it, and polls it to its end.
-func addRedact(ctx context.Context, env Env, st *State, p *Plan, r *redaction) error {
-	c, id := env.Client, p.UserID
-	rooms, err := resolveRooms(ctx, c, r.rooms)
+// planRedaction plans a redaction that is never done twice: Synapse 1.160
+// redacts again what it redacted before (its check for an earlier
+// redaction looks among relations, where redactions never are), so the
+// plan reads the user's events in every room it covers, leaves out the
+// rooms where nothing is left to redact (all of them: the row is
+// unchanged), and a redaction already running, whether this row started
+// it or a lost answer hid it, is polled to its end before anything is
+// counted or sent.
+func planRedaction(ctx context.Context, env Env, st *State, p *Plan, r *redaction) error {
+	running, adopt, err := runningRedaction(ctx, env, st, p.UserID)
 	if err != nil {
 		return err
 	}
-	opt := synapse.RedactOptions{Rooms: rooms, Reason: r.reason, Limit: r.limit}
-	p.add("events", FieldChange{Field: "events", Old: "as sent", New: r.text()}, func(ctx context.Context) (int, error) {
-		taskID, err := c.RedactUser(ctx, id, opt)
-		var se *synapse.Error
-		if errors.As(err, &se) && se.Status == 400 && strings.Contains(se.Message, "already in progress") {
-			// Synapse names no task to poll: an attempt whose answer was
-			// lost started it, or another run did.
-			return 0, rowErr("a redaction of %s's events is already running (its id unknown here): run the same command again once it ends", id)
+	if running != "" {
+		p.Changes = append(p.Changes, FieldChange{Field: "events", Old: "being redacted by task " + running, New: r.text()})
+		p.steps = append(p.steps, step{fields: []string{"events"}, do: func(ctx context.Context) (int, error) {
+			if adopt {
+				if err := startedTask(env, st, running); err != nil {
+					return 0, err
+				}
+			}
+			if err := pollRedactTask(ctx, env, running); err != nil {
+				return 0, err
+			}
+			// What that task left (rooms it did not cover, events it
+			// failed) is redacted now, counted again.
+			return redactLeft(ctx, env, st, p.UserID, r, nil)
+		}})
+		return nil
+	}
+	rooms, err := redactRooms(ctx, env.Client, p.UserID, r)
+	if err != nil {
+		return err
+	}
+	return addRedact(env, st, p, r, rooms)
+}
+
+// addRedact adds the step that redacts what is left in rooms, or, when
+// nothing is, notes that the row is done already.
+func addRedact(env Env, st *State, p *Plan, r *redaction, rooms []redactRoom) error {
+	events, pending, left := 0, 0, 0
+	for _, rr := range rooms {
+		events += rr.events
+		pending += rr.pending
+		if rr.pending > 0 {
+			left++
 		}
-		return startedStep(ctx, env, st, taskID, err, pollRedact)
-	})
+	}
+	p.note("redaction covers %d %s: %s", len(rooms), pluralWord(int64(len(rooms)), "room", "rooms"), redactRoomList(rooms))
+	if pending == 0 {
+		p.note("all %d %s redacted already", events, pluralWord(int64(events), "event", "events"))
+		return nil
+	}
+	p.RedactRooms += len(rooms)
+	id := p.UserID
+	p.add("events", FieldChange{Field: "events",
+		Old: fmt.Sprintf("%d of %d unredacted in %d %s", pending, events, left, pluralWord(int64(left), "room", "rooms")),
+		New: r.text()},
+		func(ctx context.Context) (int, error) { return redactLeft(ctx, env, st, id, r, rooms) })
 	return nil
 }
 
-// resumeRedact handles a row whose redaction an earlier attempt started:
-// a running task gets a step that polls it, a complete one needs nothing
-// more; a failed or forgotten one, or one that left events unredacted, is
-// dropped so that the row starts another (which skips the events already
-// redacted). started says no second task may start.
-func resumeRedact(ctx context.Context, env Env, st *State, p *Plan, r *redaction) (started bool, err error) {
-	t, err := env.Client.RedactStatus(ctx, st.TaskID)
-	switch {
-	case synapse.IsNotFound(err):
-		st.TaskID = "" // Synapse forgot it
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("read the status of redaction %s: %w", st.TaskID, err)
-	case t.Status == synapse.TaskComplete && len(t.FailedRedactions) == 0:
-		p.note("events redacted by task %s", st.TaskID)
-		return true, nil
-	case synapse.TaskRunning(t.Status):
-		pollStep(env, st, p, st.TaskID, false, pollRedact, "events", FieldChange{Field: "events", Old: "being redacted by task " + st.TaskID, New: r.text()})
-		return true, nil
+func redactRoomList(rooms []redactRoom) string {
+	s := make([]string, len(rooms))
+	for i, rr := range rooms {
+		s[i] = rr.String()
 	}
-	st.TaskID = "" // failed, or left some events: start another
-	return false, nil
+	return strings.Join(s, ", ")
+}
+
+// redactLeft starts one redaction of the rooms where events are left (rooms
+// counted again when nil), journals its task as soon as the server names
+// it, and polls it to its end. A redaction Synapse says is already running
+// (a lost answer started it, or another run) is read back from the task
+// list and polled, and what it left is counted again, once.
+func redactLeft(ctx context.Context, env Env, st *State, id string, r *redaction, rooms []redactRoom) (int, error) {
+	for attempt := 0; ; attempt++ {
+		if rooms == nil {
+			var err error
+			if rooms, err = redactRooms(ctx, env.Client, id, r); err != nil {
+				return 0, err
+			}
+		}
+		var pending []string
+		for _, rr := range rooms {
+			if rr.pending > 0 {
+				pending = append(pending, rr.room)
+			}
+		}
+		if len(pending) == 0 {
+			return 200, nil
+		}
+		taskID, err := env.Client.RedactUser(ctx, id, synapse.RedactOptions{Rooms: pending, Reason: r.reason, Limit: r.limit})
+		var se *synapse.Error
+		if errors.As(err, &se) && se.Status == 400 && strings.Contains(se.Message, "already in progress") && attempt == 0 {
+			other, _, err := runningRedaction(ctx, env, &State{}, id)
+			if err != nil {
+				return 0, err
+			}
+			if other == "" {
+				return 0, rowErr("a redaction of %s's events is already running, but the server's task list names none: run the same command again once it ends", id)
+			}
+			if err := startedTask(env, st, other); err != nil {
+				return 0, err
+			}
+			if err := pollRedactTask(ctx, env, other); err != nil {
+				return 0, err
+			}
+			rooms = nil
+			continue
+		}
+		return startedStep(ctx, env, st, taskID, err, pollRedact)
+	}
+}
+
+// runningRedaction finds a redaction of the user that is still scheduled
+// or running: the row's own journaled task, or one in the server's task
+// list (adopt: its id is journaled before it is polled). A finished task
+// of the row is forgotten: the events are counted again.
+func runningRedaction(ctx context.Context, env Env, st *State, user string) (id string, adopt bool, err error) {
+	if st.TaskID != "" {
+		t, err := env.Client.RedactStatus(ctx, st.TaskID)
+		switch {
+		case synapse.IsNotFound(err):
+		case err != nil:
+			return "", false, fmt.Errorf("read the status of redaction %s: %w", st.TaskID, err)
+		case synapse.TaskRunning(t.Status):
+			return st.TaskID, false, nil
+		}
+		st.TaskID = ""
+	}
+	ids, err := env.Client.ActiveRedactions(ctx, user)
+	if synapse.IsNotFound(err) || synapse.IsUnrecognized(err) {
+		return "", false, nil // a Synapse without the task list
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("running redactions of %s: %w", user, err)
+	}
+	if len(ids) == 0 {
+		return "", false, nil
+	}
+	return ids[0], true, nil
+}
+
+// pollRedactTask polls a task to its end without judging its failed
+// redactions: the events are counted again after it.
+func pollRedactTask(ctx context.Context, env Env, id string) error {
+	return pollTask(ctx, env, "redaction "+id, func(ctx context.Context) (string, string, error) {
+		t, err := env.Client.RedactStatus(ctx, id)
+		if err != nil {
+			return "", "", err
+		}
+		return t.Status, t.Error, nil
+	})
 }
 
 // redactFailures fails the row when a complete task could not redact some

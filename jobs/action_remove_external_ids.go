@@ -22,6 +22,7 @@ func planRemoveExternalIDs(_ context.Context, j *Job, env Env, _ *State, p *Plan
 	if keep == nil {
 		keep = []synapse.ExternalID{}
 	}
+	p.MappingsRemoved = len(u.ExternalIDs) - len(keep)
 	putStep(env, p, "external_ids", keep, idsText(u.ExternalIDs), idsText(keep))
 	return nil
 }

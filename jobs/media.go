@@ -31,6 +31,27 @@ func deleteAllMedia(ctx context.Context, c *synapse.Client, id string) error {
 	return nil
 }
 
+// planDeleteAllMedia plans deleting every upload of the plan's user (a
+// deactivate row with media=delete); none planned when there is none.
+func planDeleteAllMedia(ctx context.Context, env Env, p *Plan) error {
+	c, id := env.Client, p.UserID
+	all, err := userMedia(ctx, c, id)
+	if err != nil {
+		return err
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	var size int64
+	for _, m := range all {
+		size += m.MediaLength
+	}
+	p.MediaFiles = len(all)
+	p.add("media", FieldChange{Field: "media", Old: fmt.Sprintf("%d %s, %s", len(all), files(len(all)), bytesText(size)), New: "deleted"},
+		func(ctx context.Context) (int, error) { return 200, deleteAllMedia(ctx, c, id) })
+	return nil
+}
+
 // userMedia lists every file a user uploaded; a missing user fails the row.
 func userMedia(ctx context.Context, c *synapse.Client, id string) ([]synapse.Media, error) {
 	var all []synapse.Media

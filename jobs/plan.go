@@ -62,7 +62,13 @@ type Plan struct {
 	Notes []string
 	// Erases: the row's write erases an account (deactivate with erase).
 	Erases bool
-	steps  []step
+	// RedactRooms, MediaFiles and MappingsRemoved count what else the
+	// row's writes take (rooms whose events are redacted, uploads deleted,
+	// SSO mappings removed), for the confirmation.
+	RedactRooms     int
+	MediaFiles      int
+	MappingsRemoved int
+	steps           []step
 }
 
 // step is one write. password marks a write that sets a password: its
@@ -252,7 +258,7 @@ func (j *Job) Resolve(ctx context.Context, env Env) (string, error) {
 	case env.MatchBy == "email":
 		id, err = c.ThreepidOwner(ctx, "email", j.Match)
 	case strings.HasPrefix(env.MatchBy, "external_id:"):
-		id, err = c.ExternalIDOwner(ctx, strings.TrimPrefix(env.MatchBy, "external_id:"), j.Match)
+		id, err = externalIDOwner(ctx, c, synapse.ExternalID{AuthProvider: strings.TrimPrefix(env.MatchBy, "external_id:"), ExternalID: j.Match})
 	default:
 		return "", rowErr("the row names its user by %q, but --match-by is %q", j.Match, env.MatchBy)
 	}

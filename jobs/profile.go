@@ -458,7 +458,7 @@ func guardExternalIDs(ctx context.Context, c *synapse.Client, id string, want, c
 		if slices.Contains(cur, x) {
 			continue
 		}
-		owner, err := c.ExternalIDOwner(ctx, x.AuthProvider, x.ExternalID)
+		owner, err := externalIDOwner(ctx, c, x)
 		if err != nil {
 			return fmt.Errorf("look up owner of external id %s:%s: %w", x.AuthProvider, x.ExternalID, err)
 		}
@@ -467,6 +467,29 @@ func guardExternalIDs(ctx context.Context, c *synapse.Client, id string, want, c
 		}
 	}
 	return nil
+}
+
+// externalIDOwner is the user an external id maps to, "" when none does.
+// Synapse's lookup is cached, and clearing a user's mappings (a PUT with
+// fewer external_ids) invalidates only the ids the PUT sends, so for a
+// while the lookup still names a user whose own record no longer holds
+// the id: the owner's record decides.
+func externalIDOwner(ctx context.Context, c *synapse.Client, x synapse.ExternalID) (string, error) {
+	owner, err := c.ExternalIDOwner(ctx, x.AuthProvider, x.ExternalID)
+	if err != nil || owner == "" {
+		return owner, err
+	}
+	u, err := c.GetUser(ctx, owner)
+	if synapse.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", owner, err)
+	}
+	if !slices.Contains(u.ExternalIDs, x) {
+		return "", nil
+	}
+	return owner, nil
 }
 
 func canonicalAddr(t synapse.Threepid) string {

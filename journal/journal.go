@@ -41,15 +41,18 @@ func (o Outcome) Final() bool { return o != Failed && o != Uncertain && o != "" 
 
 // Header opens every run's part of the journal.
 type Header struct {
-	Type           string    `json:"type"` // "run"
-	Tool           string    `json:"tool"`
-	Version        string    `json:"version"`
-	Manifest       string    `json:"manifest"`
-	ManifestSHA256 string    `json:"manifest_sha256"`
-	Server         string    `json:"server"`
-	Started        time.Time `json:"started"`
-	Insecure       bool      `json:"insecure,omitempty"`
-	Args           []string  `json:"args,omitempty"` // flags that change behaviour, never a secret
+	Type           string `json:"type"` // "run"
+	Tool           string `json:"tool"`
+	Version        string `json:"version"`
+	Manifest       string `json:"manifest"`
+	ManifestSHA256 string `json:"manifest_sha256"`
+	Server         string `json:"server"`
+	// Actor is the user id of the admin whose token ran the run (whoami),
+	// for the people who later ask who did it.
+	Actor    string    `json:"actor,omitempty"`
+	Started  time.Time `json:"started"`
+	Insecure bool      `json:"insecure,omitempty"`
+	Args     []string  `json:"args,omitempty"` // flags that change behaviour, never a secret
 	// Validated is what the run learnt validating the manifest (its
 	// fingerprint, counts and duplicate rows), for a resume to reuse.
 	Validated json.RawMessage `json:"validated,omitempty"`

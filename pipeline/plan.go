@@ -23,6 +23,10 @@ type PlannedRow struct {
 	Reason  string             `json:"reason,omitempty"`
 	Notes   []string           `json:"notes,omitempty"`
 	Erases  bool               `json:"erases,omitempty"`
+	// What else the row takes, for the confirmation (see jobs.Plan).
+	RedactRooms     int `json:"redact_rooms,omitempty"`
+	MediaFiles      int `json:"media_files,omitempty"`
+	MappingsRemoved int `json:"mappings_removed,omitempty"`
 }
 
 // Plan works out what apply would do to every row, sending only GET
@@ -95,7 +99,8 @@ func PlanOf(ctx context.Context, client *synapse.Client, cfg Config, keep func(j
 			if err != nil {
 				return fmt.Errorf("row %d: %w", job.Row, err)
 			}
-			deliver(s, PlannedRow{Row: job.Row, UserID: p.UserID, Action: job.Action, Kind: p.Kind, Changes: p.Changes, Reason: p.Reason, Notes: p.Notes, Erases: p.Erases})
+			deliver(s, PlannedRow{Row: job.Row, UserID: p.UserID, Action: job.Action, Kind: p.Kind, Changes: p.Changes, Reason: p.Reason, Notes: p.Notes, Erases: p.Erases,
+				RedactRooms: p.RedactRooms, MediaFiles: p.MediaFiles, MappingsRemoved: p.MappingsRemoved})
 			return nil
 		})
 	}

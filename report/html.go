@@ -24,6 +24,7 @@ func (r *Report) WriteHTML(w io.Writer, version string) error {
 		"ms":      func(ms int64) string { return time.Duration(ms * int64(time.Millisecond)).String() },
 		"seconds": func(s float64) string { return time.Duration(s * float64(time.Second)).Round(time.Second).String() },
 		"at":      func(ms int64) string { return time.UnixMilli(ms).UTC().Format("15:04:05") },
+		"flag":    flagText,
 	}).Parse(page)
 	if err != nil {
 		return fmt.Errorf("report template: %w", err)
@@ -32,6 +33,15 @@ func (r *Report) WriteHTML(w io.Writer, version string) error {
 		*Report
 		Version string
 	}{r, version})
+}
+
+// flagText shows a header option; action= is only the action of rows
+// without an action column, never what the rows did (the Actions column).
+func flagText(arg string) string {
+	if a, ok := strings.CutPrefix(arg, "action="); ok {
+		return "action of rows without one=" + a
+	}
+	return arg
 }
 
 // chart draws s as an SVG line over a light area, with its largest value
@@ -105,10 +115,18 @@ code { font-size: 0.92em; }
 
 <h2 id="runs">What ran</h2>
 <table>
-<tr><th>Started</th><th>Manifest</th><th>Server</th><th>synbatch</th><th>Took</th><th>Ended</th></tr>
-{{range .Runs}}<tr><td>{{when .Started}}</td><td><code>{{.Manifest}}</code><br><span class="muted">sha256 {{short .ManifestSHA256}}</span></td><td>{{.Server}}{{if .Insecure}} <span class="failed">(TLS not verified)</span>{{end}}</td><td>{{.Version}}</td><td>{{if .End}}{{seconds .End.ElapsedS}}{{end}}</td><td>{{if .End}}{{if .End.StoppedBy}}stopped: {{.End.StoppedBy}}{{else}}finished{{end}}{{else}}<span class="muted">no closing record (killed)</span>{{end}}</td></tr>
-{{if .Args}}<tr><td></td><td colspan="5" class="muted">flags: <code>{{join .Args " "}}</code></td></tr>{{end}}
+<tr><th>Started</th><th>Run by</th><th>Manifest</th><th>Server</th><th>Rows ran</th><th>synbatch</th><th>Took</th><th>Ended</th></tr>
+{{range .Runs}}<tr class="run"><td>{{when .Started}}</td><td class="actor">{{if .Actor}}{{.Actor}}{{else}}<span class="muted">not recorded</span>{{end}}</td><td><code>{{.Manifest}}</code><br><span class="muted">sha256 {{short .ManifestSHA256}}</span></td><td>{{.Server}}{{if .Insecure}} <span class="failed">(TLS not verified)</span>{{end}}</td><td class="ran">{{range $i, $a := .Actions}}{{if $i}}, {{end}}{{$a.Action}} {{$a.N}}{{end}}</td><td>{{.Version}}</td><td>{{if .End}}{{seconds .End.ElapsedS}}{{end}}</td><td>{{if .End}}{{if .End.StoppedBy}}stopped: {{.End.StoppedBy}}{{else}}finished{{end}}{{else}}<span class="muted">no closing record (killed)</span>{{end}}</td></tr>
+{{if .Args}}<tr><td></td><td colspan="7" class="muted">flags: <code>{{range $i, $a := .Args}}{{if $i}} {{end}}{{flag $a}}{{end}}</code></td></tr>{{end}}
 {{end}}</table>
+
+<h2 id="affected">Users affected by destructive actions</h2>
+{{$any := false}}{{range .Runs}}{{if .Affected}}{{$any = true}}{{end}}{{end}}
+{{if $any}}<table>
+<tr><th>Run started</th><th>Run by</th><th>Action</th><th>User</th><th>Row</th></tr>
+{{range $r := .Runs}}{{range .Affected}}<tr class="affected"><td>{{when $r.Started}}</td><td>{{$r.Actor}}</td><td>{{.Action}}</td><td>{{.UserID}}</td><td class="n">{{.Row}}</td></tr>
+{{end}}{{end}}</table>
+{{else}}<p>None: no destructive row changed a user.</p>{{end}}
 
 <h2 id="actions">Per action</h2>
 <table>
@@ -125,8 +143,8 @@ code { font-size: 0.92em; }
 
 <h2 id="problems">Failed and uncertain rows</h2>
 {{if .Problems}}<table>
-<tr><th>Row</th><th>User</th><th>Action</th><th>Outcome</th><th>Error</th><th>Tries</th><th>At</th></tr>
-{{range .Problems}}<tr><td class="n">{{.Row}}</td><td>{{.UserID}}</td><td>{{.Action}}</td><td class="{{.Outcome}}">{{.Outcome}}</td><td>{{if .Status}}HTTP {{.Status}} {{end}}{{if .Errcode}}<code>{{.Errcode}}</code> {{end}}{{.Error}}</td><td class="n">{{.Attempts}}</td><td>{{if .Time}}{{at .Time}}{{end}}</td></tr>
+<tr><th>Manifest</th><th>Row</th><th>User</th><th>Action</th><th>Outcome</th><th>Error</th><th>Tries</th><th>At</th></tr>
+{{range .Problems}}<tr><td><code>{{.Manifest}}</code></td><td class="n">{{.Row}}</td><td>{{.UserID}}</td><td>{{.Action}}</td><td class="{{.Outcome}}">{{.Outcome}}</td><td>{{if .Status}}HTTP {{.Status}} {{end}}{{if .Errcode}}<code>{{.Errcode}}</code> {{end}}{{.Error}}</td><td class="n">{{.Attempts}}</td><td>{{if .Time}}{{at .Time}}{{end}}</td></tr>
 {{end}}</table>
 {{else}}<p class="ok">None.</p>{{end}}
 </body>

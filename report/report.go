@@ -15,6 +15,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/synbatch/synbatch/jobs"
 	"github.com/synbatch/synbatch/journal"
 )
 
@@ -25,7 +26,7 @@ type Report struct {
 	Rows     int            // rows with a result, the latest of each counted
 	Outcomes []Count        // per outcome, final ones first
 	Actions  []ActionCounts // per action, by outcome
-	Problems []journal.Record
+	Problems []Problem
 	Pending  int // rows with a write sent but no result
 	First    time.Time
 	Last     time.Time
@@ -34,10 +35,33 @@ type Report struct {
 }
 
 // Run is one run's part of a journal: its header and, when it ended
-// cleanly, its closing record.
+// cleanly, its closing record; the actions its rows ran (the header's
+// action= is only the default for rows without an action column), and
+// the users its destructive rows changed (outcome done), by id.
 type Run struct {
 	journal.Header
-	End *journal.End
+	End      *journal.End
+	Actions  []Ran // per action, the rows of this run
+	Affected []Affected
+}
+
+// Ran is how many rows of a run ran one action.
+type Ran struct {
+	Action string
+	N      int
+}
+
+// Affected is a user a destructive row of a run changed.
+type Affected struct {
+	Action string
+	UserID string
+	Row    int
+}
+
+// Problem is a failed or uncertain row with the manifest it came from.
+type Problem struct {
+	journal.Record
+	Manifest string
 }
 
 // Count is a number of rows with one outcome.
@@ -76,7 +100,7 @@ func Read(paths ...string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Journals: paths, Rows: sum.Rows, Problems: sum.Failed, Pending: sum.Pending}
+	r := &Report{Journals: paths, Rows: sum.Rows, Pending: sum.Pending}
 	// The final outcomes first, then the ones that need a person.
 	for _, o := range []journal.Outcome{journal.Done, journal.Unchanged, journal.Skipped, journal.Failed, journal.Uncertain} {
 		if n := sum.Outcomes[string(o)]; n > 0 {
@@ -84,11 +108,15 @@ func Read(paths ...string) (*Report, error) {
 		}
 	}
 	latest := map[string]journal.Record{}
-	var rows []journal.Record // every result, for the time series
+	manifests := map[string]string{} // row key -> manifest of its latest result's run
+	var rows []journal.Record        // every result, for the time series
 	for _, p := range paths {
-		if err := readRuns(p, r, latest, &rows); err != nil {
+		if err := readRuns(p, r, latest, manifests, &rows); err != nil {
 			return nil, err
 		}
+	}
+	for _, rec := range sum.Failed {
+		r.Problems = append(r.Problems, Problem{Record: rec, Manifest: manifests[rec.Key]})
 	}
 	byAction := map[string]*ActionCounts{}
 	for _, rec := range latest {
@@ -110,7 +138,7 @@ func Read(paths ...string) (*Report, error) {
 
 // readRuns reads the run headers, closing records and row results of one
 // journal (already checked by SummarizeAll).
-func readRuns(path string, r *Report, latest map[string]journal.Record, rows *[]journal.Record) error {
+func readRuns(path string, r *Report, latest map[string]journal.Record, manifests map[string]string, rows *[]journal.Record) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("open journal: %w", err)
@@ -118,6 +146,22 @@ func readRuns(path string, r *Report, latest map[string]journal.Record, rows *[]
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	first := len(r.Runs)          // this journal's runs start here
+	var actions map[string]string // row key -> its action, for the run being read
+	closeRun := func() {
+		if len(r.Runs) > first && actions != nil {
+			run := &r.Runs[len(r.Runs)-1]
+			n := map[string]int{}
+			for _, a := range actions {
+				n[a]++
+			}
+			for a, n := range n {
+				run.Actions = append(run.Actions, Ran{Action: a, N: n})
+			}
+			sort.Slice(run.Actions, func(i, j int) bool { return run.Actions[i].Action < run.Actions[j].Action })
+		}
+		actions = map[string]string{}
+	}
 	for sc.Scan() {
 		b := sc.Bytes()
 		var kind struct {
@@ -130,6 +174,7 @@ func readRuns(path string, r *Report, latest map[string]journal.Record, rows *[]
 		case "run":
 			var h journal.Header
 			if err := json.Unmarshal(b, &h); err == nil {
+				closeRun()
 				r.Runs = append(r.Runs, Run{Header: h})
 			}
 		case "end":
@@ -142,9 +187,18 @@ func readRuns(path string, r *Report, latest map[string]journal.Record, rows *[]
 			if err := json.Unmarshal(b, &rec); err == nil {
 				latest[rec.Key] = rec
 				*rows = append(*rows, rec)
+				if len(r.Runs) > first {
+					run := &r.Runs[len(r.Runs)-1]
+					manifests[rec.Key] = run.Manifest
+					actions[rec.Key] = rec.Action
+					if rec.Outcome == journal.Done && jobs.Action(rec.Action).Destructive() && rec.UserID != "" {
+						run.Affected = append(run.Affected, Affected{Action: rec.Action, UserID: rec.UserID, Row: rec.Row})
+					}
+				}
 			}
 		}
 	}
+	closeRun()
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("read journal %s: %w", path, err)
 	}

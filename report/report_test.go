@@ -19,7 +19,7 @@ func writeSampleJournal(t *testing.T, dir string) string {
 	path := filepath.Join(dir, "leavers.csv.journal.jsonl")
 	start := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	w, err := journal.Create(path, journal.Header{Tool: "synbatch", Version: "v1.2.0", Manifest: "leavers.csv",
-		ManifestSHA256: strings.Repeat("ab", 32), Server: "https://matrix.example.org", Started: start,
+		ManifestSHA256: strings.Repeat("ab", 32), Server: "https://matrix.example.org", Actor: "@dpo-admin:example.org", Started: start,
 		Args: []string{"--action=deactivate", "--yes"}})
 	if err != nil {
 		t.Fatal(err)
@@ -104,12 +104,46 @@ func TestRead(t *testing.T) {
 
 // TestHTMLEscapes: an error text from the server is text on the page.
 func TestHTMLEscapes(t *testing.T) {
-	r := &Report{Rows: 1, Problems: []journal.Record{{Row: 2, UserID: "@x:hs", Outcome: journal.Failed, Error: `<script>alert(1)</script>`}}}
+	r := &Report{Rows: 1, Problems: []Problem{{Record: journal.Record{Row: 2, UserID: "@x:hs", Outcome: journal.Failed, Error: `<script>alert(1)</script>`}}}}
 	var b bytes.Buffer
 	if err := r.WriteHTML(&b, "v0"); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(b.String(), "<script>") || !strings.Contains(b.String(), "&lt;script&gt;") {
 		t.Errorf("error text not escaped:\n%s", b.String())
+	}
+}
+
+// TestReportNamesTheActorAndTheAffectedUsers: the page says who ran the
+// run (the header's actor), lists every user a destructive row changed by
+// id, and gives each failed row its manifest.
+func TestReportNamesTheActorAndTheAffectedUsers(t *testing.T) {
+	r, err := Read(writeSampleJournal(t, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Runs) != 1 || r.Runs[0].Actor != "@dpo-admin:example.org" {
+		t.Fatalf("runs %+v", r.Runs)
+	}
+	// 40 rows: one deactivation failed, one row was an uncertain password reset.
+	if got := len(r.Runs[0].Affected); got != 38 {
+		t.Fatalf("%d affected users, want 38: %+v", got, r.Runs[0].Affected)
+	}
+	if len(r.Problems) != 2 || r.Problems[0].Manifest != "leavers.csv" {
+		t.Fatalf("problems %+v", r.Problems)
+	}
+	var b bytes.Buffer
+	if err := r.WriteHTML(&b, "v0"); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{`<td class="actor">@dpo-admin:example.org</td>`, `<td class="ran">deactivate 39, reset-password 1</td>`,
+		`<td>deactivate</td><td>@user00:example.org</td><td class="n">2</td>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	if strings.Contains(page, "@user07:example.org</td><td class=\"n\">9</td>") {
+		t.Error("the failed row's user is listed as affected")
 	}
 }

@@ -64,3 +64,27 @@ func (c *Client) SendServerNotice(ctx context.Context, userID, txnID string, con
 		map[string]any{"user_id": userID, "content": content}, &out)
 	return out.EventID, err
 }
+
+// redactAction is the task scheduler's name for a user redaction.
+const redactAction = "redact_all_events"
+
+// ActiveRedactions returns the ids of the user's redaction tasks that are
+// scheduled or running, from the server's task list. It is how a POST whose
+// answer was lost is settled: the task it started is read back here, never
+// started again.
+func (c *Client) ActiveRedactions(ctx context.Context, userID string) ([]string, error) {
+	q := url.Values{"action_name": {redactAction}, "resource_id": {userID}, "status": {TaskScheduled, TaskActive}}
+	var out struct {
+		Tasks []struct {
+			ID string `json:"id"`
+		} `json:"scheduled_tasks"`
+	}
+	if err := c.get(ctx, c.admin("/v1/scheduled_tasks?%s", q.Encode()), &out); err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(out.Tasks))
+	for _, t := range out.Tasks {
+		ids = append(ids, t.ID)
+	}
+	return ids, nil
+}
