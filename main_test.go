@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -68,7 +67,7 @@ func TestScripts(t *testing.T) {
 				if neg || len(args) != 1 {
 					ts.Fatalf("usage: mkfifo PATH")
 				}
-				ts.Check(syscall.Mkfifo(ts.MkAbs(args[0]), 0o600))
+				ts.Check(mkfifo(ts.MkAbs(args[0])))
 			},
 			// fake-hold-writes: the fake holds every write it gets until
 			// fake-release-writes; fake-wait-write waits for the first one.
