@@ -17,11 +17,12 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/synbatch/synbatch/internal/fakesynapse"
+	"github.com/synbatch/synbatch/internal/testenv"
 	"github.com/synbatch/synbatch/journal"
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"synbatch": main, "check-passwords": checkPasswords})
+	testscript.Main(testenv.Wrap(m), map[string]func(){"synbatch": main, "check-passwords": checkPasswords})
 }
 
 // TestScripts runs the command-line scripts in testdata/script. Each script
