@@ -300,6 +300,7 @@ func noFile(t *testing.T, path string) {
 // with a new journal: every action reads first, so the second run is
 // unchanged and sends no write.
 func TestEachActionThenNothingToWrite(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	ctx := context.Background()
 	room1, _ := e.sharedRoom(t, "a")
@@ -592,6 +593,7 @@ func TestEachActionThenNothingToWrite(t *testing.T) {
 // TestRoomsOnCreateAndUpsertRows: new users join their rooms in the run
 // that creates them; an existing user joins only the rooms they are not in.
 func TestRoomsOnCreateAndUpsertRows(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	room1, alias1 := e.sharedRoom(t, "a")
@@ -635,6 +637,7 @@ func TestRoomsOnCreateAndUpsertRows(t *testing.T) {
 // A new user's row must do the same, not create the account and then fail
 // the join, leaving a half-applied row that a later run skips as existing.
 func TestCreateRowWithMissingRoomCreatesNobody(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -660,6 +663,7 @@ func TestCreateRowWithMissingRoomCreatesNobody(t *testing.T) {
 // 0, and 0/0 lifts the user's limit altogether. Either refusing the row or
 // keeping the current value is right; writing 0 is not.
 func TestSetRatelimitEmptyCellsLiftNothing(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -685,6 +689,7 @@ func TestSetRatelimitEmptyCellsLiftNothing(t *testing.T) {
 // synbatch keeps such a device too, since "not seen for N days" cannot be
 // told of it, and it may be a login of a moment ago.
 func TestDeleteDevicesInactiveDays(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	local := uniq(t)
@@ -730,6 +735,7 @@ func TestDeleteDevicesInactiveDays(t *testing.T) {
 // sessions and the default ends them. Synapse cannot say whether a password
 // is already set, so the same journal is what stops a second reset.
 func TestResetPassword(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	local := uniq(t)
@@ -779,6 +785,7 @@ func TestResetPassword(t *testing.T) {
 // TestGeneratedPasswordsGoOnlyToPasswordsOut: a generate cell and
 // --generate-passwords write passwords to the 0600 file and nowhere else.
 func TestGeneratedPasswordsGoOnlyToPasswordsOut(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -842,6 +849,7 @@ func TestGeneratedPasswordsGoOnlyToPasswordsOut(t *testing.T) {
 // TestGeneratePasswordWithoutPasswordsOutSendsNothing: with nowhere to keep
 // a generated password, apply refuses before sending anything.
 func TestGeneratePasswordWithoutPasswordsOutSendsNothing(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	p := uniq(t)
 	e.newUser(t, p+"-old", map[string]any{"password": "old-pw-" + p})
@@ -876,6 +884,7 @@ func TestGeneratePasswordWithoutPasswordsOutSendsNothing(t *testing.T) {
 // the mapping it had at another provider (CAS: the test server lists
 // cas, oidc and oidc-keycloak, and synbatch refuses a provider it does not list).
 func TestSSOMigration(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -970,6 +979,7 @@ type planRow struct {
 // TestPlanListsWhatApplyDoes: plan sends no write and lists each row's
 // change; apply --dry-run says the same; apply then does exactly that.
 func TestPlanListsWhatApplyDoes(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -1111,6 +1121,7 @@ func TestPlanListsWhatApplyDoes(t *testing.T) {
 // TestDeactivateWithoutYesSendsNothing: stdin is not a terminal, so a
 // destructive run without --yes stops before any request.
 func TestDeactivateWithoutYesSendsNothing(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
