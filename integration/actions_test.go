@@ -246,12 +246,22 @@ func (e *env) mustUser(t *testing.T, id string) *synapse.User {
 
 // applyAgain applies the manifest once more with a new journal: the server
 // already matches every row, so each is unchanged and nothing is written.
+// The writes are counted where they would arrive, at a proxy in front of
+// the server, not taken from synbatch's own summary.
 func (e *env) applyAgain(t *testing.T, dir string, args ...string) {
 	t.Helper()
 	j := filepath.Join(dir, "again-"+uniq(t)+".jsonl")
-	st := e.applyJSON(t, dir, 0, slices.Concat(args, []string{"--journal", j})...)
-	if st.Outcomes["unchanged"] != st.Rows || st.Writes != 0 || st.Rows == 0 {
-		t.Fatalf("apply again with a new journal %v: %+v, want every row unchanged and no write", args, st)
+	p := newFaultProxy(t, e.server, 0)
+	r := e.synbatchVia(t, dir, p.URL, slices.Concat([]string{"apply", "--output", "json"}, args, []string{"--journal", j})...)
+	var st stats
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
+		t.Fatalf("apply again %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+	}
+	p.mu.Lock()
+	writes := p.writes
+	p.mu.Unlock()
+	if writes != 0 || st.Outcomes["unchanged"] != st.Rows || st.Rows == 0 {
+		t.Fatalf("apply again with a new journal %v: the server got %d writes; %+v, want every row unchanged and no write", args, writes, st)
 	}
 }
 

@@ -127,9 +127,16 @@ type result struct {
 // synbatch runs the binary as an admin would, with the server in the environment.
 func (e *env) synbatch(t *testing.T, dir string, args ...string) result {
 	t.Helper()
+	return e.synbatchVia(t, dir, e.server, args...)
+}
+
+// synbatchVia runs the binary against server (a proxy in front of the real
+// one, say).
+func (e *env) synbatchVia(t *testing.T, dir, server string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(e.bin, args...)
 	cmd.Dir = dir
-	cmd.Env = e.binEnv(dir, e.server)
+	cmd.Env = e.binEnv(dir, server)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
