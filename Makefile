@@ -14,7 +14,7 @@ NFPM    ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 # silently); none by default: every target must build.
 RELEASE_ALLOW_MISSING ?=
 
-.PHONY: build release deb image version image-tag test unit integration integration-pg integration-mas demo bench synapse-up synapse-down synapse-reset synapse-pg-up synapse-pg-down synapse-pg-reset synapse-mas-up synapse-mas-down synapse-mas-reset fuzz vet clean
+.PHONY: print-pg-tests build release deb image version image-tag test unit integration integration-pg integration-mas demo bench synapse-up synapse-down synapse-reset synapse-pg-up synapse-pg-down synapse-pg-reset synapse-mas-up synapse-mas-down synapse-mas-reset fuzz vet clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o synbatch .
@@ -65,7 +65,7 @@ image-tag:
 test: synapse-up
 	$(GO) vet ./...
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
-	SYNBATCH_REQUIRE_SYNAPSE=1 $(GO) test -count=1 -timeout 40m -v ./integration/
+	SYNBATCH_REQUIRE_SYNAPSE=1 $(GO) test -count=1 -timeout 40m -parallel 8 -v ./integration/
 	$(MAKE) --no-print-directory integration-pg
 	$(MAKE) --no-print-directory integration-mas
 
@@ -74,7 +74,7 @@ unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
 
 integration: synapse-up
-	SYNBATCH_REQUIRE_SYNAPSE=1 $(GO) test -count=1 -timeout 40m -v ./integration/
+	SYNBATCH_REQUIRE_SYNAPSE=1 $(GO) test -count=1 -timeout 40m -parallel 8 -v ./integration/
 
 # integration-pg: the apply, resume and fault-proxy tests against a second
 # Synapse, on PostgreSQL (scripts/synapse --db postgres: port 18018, state in
@@ -82,7 +82,11 @@ integration: synapse-up
 PG_TESTS := ^(TestCreateFromEachFormatThenNothingToWrite|TestSamplesAgreeAcrossFormats|TestUpdateUpsertAndMerge|TestGuardsKeepOtherUsersThreepidsAndIDs|TestBadManifestSendsNothing|TestXLSXNumericPhoneArrivesAsDigits|TestKillNineThenResume|TestFaultProxyCreatesEveryUserExactly|TestFaultProxyOneCreateNeverForwardedIsCreatedOnResume|TestFaultProxyPasswordUpdatesSettleOrStayUncertain|TestKillNineUnderFaultsThenResume)$$
 integration-pg: synapse-pg-up
 	set -a; . ./.synapse-pg/env; set +a; \
-	SYNBATCH_REQUIRE_SYNAPSE=1 $(GO) test -count=1 -timeout 20m -v -run '$(PG_TESTS)' ./integration/
+	SYNBATCH_REQUIRE_SYNAPSE=1 $(GO) test -count=1 -timeout 20m -parallel 8 -v -run '$(PG_TESTS)' ./integration/
+
+# print-pg-tests: the -run pattern of integration-pg, for .ci/run.
+print-pg-tests:
+	@echo '$(PG_TESTS)'
 
 # integration-mas: the tests in ./integration/mas against the real Synapse in
 # MAS mode beside the MAS stand-in (scripts/synapse --mas: Synapse on 18028,

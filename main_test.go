@@ -11,18 +11,18 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/synbatch/synbatch/internal/fakesynapse"
+	"github.com/synbatch/synbatch/internal/testenv"
 	"github.com/synbatch/synbatch/journal"
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"synbatch": main, "check-passwords": checkPasswords})
+	testscript.Main(testenv.Wrap(m), map[string]func(){"synbatch": main, "check-passwords": checkPasswords})
 }
 
 // TestScripts runs the command-line scripts in testdata/script. Each script
@@ -68,7 +68,7 @@ func TestScripts(t *testing.T) {
 				if neg || len(args) != 1 {
 					ts.Fatalf("usage: mkfifo PATH")
 				}
-				ts.Check(syscall.Mkfifo(ts.MkAbs(args[0]), 0o600))
+				ts.Check(mkfifo(ts.MkAbs(args[0])))
 			},
 			// fake-hold-writes: the fake holds every write it gets until
 			// fake-release-writes; fake-wait-write waits for the first one.

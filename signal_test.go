@@ -56,7 +56,9 @@ func TestFirstSIGTERMStopsValidationPromptly(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(300 * time.Millisecond) // past start-up, into the rows
+			// Past start-up, into the rows: the signal goes once the run
+			// has read into the manifest, however loaded the machine.
+			waitReadingInto(t, cmd.Process.Pid, manifest)
 			signalled := time.Now()
 			cmd.Process.Signal(syscall.SIGTERM)
 			done := make(chan error, 1)

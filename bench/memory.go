@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 )
 
@@ -28,8 +27,8 @@ func runBin(bin string, env []string, args ...string) (measured, error) {
 	out, err := cmd.Output()
 	m.elapsed, m.stdout = time.Since(start), out
 	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			m.maxRSS = ru.Maxrss
+		if rss, ok := peakRSS(cmd.ProcessState); ok {
+			m.maxRSS = rss >> 10
 		}
 	}
 	if err != nil {

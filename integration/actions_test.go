@@ -246,12 +246,22 @@ func (e *env) mustUser(t *testing.T, id string) *synapse.User {
 
 // applyAgain applies the manifest once more with a new journal: the server
 // already matches every row, so each is unchanged and nothing is written.
+// The writes are counted where they would arrive, at a proxy in front of
+// the server, not taken from synbatch's own summary.
 func (e *env) applyAgain(t *testing.T, dir string, args ...string) {
 	t.Helper()
 	j := filepath.Join(dir, "again-"+uniq(t)+".jsonl")
-	st := e.applyJSON(t, dir, 0, slices.Concat(args, []string{"--journal", j})...)
-	if st.Outcomes["unchanged"] != st.Rows || st.Writes != 0 || st.Rows == 0 {
-		t.Fatalf("apply again with a new journal %v: %+v, want every row unchanged and no write", args, st)
+	p := newFaultProxy(t, e.server, 0)
+	r := e.synbatchVia(t, dir, p.URL, slices.Concat([]string{"apply", "--output", "json"}, args, []string{"--journal", j})...)
+	var st stats
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
+		t.Fatalf("apply again %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+	}
+	p.mu.Lock()
+	writes := p.writes
+	p.mu.Unlock()
+	if writes != 0 || st.Outcomes["unchanged"] != st.Rows || st.Rows == 0 {
+		t.Fatalf("apply again with a new journal %v: the server got %d writes; %+v, want every row unchanged and no write", args, writes, st)
 	}
 }
 
@@ -300,6 +310,7 @@ func noFile(t *testing.T, path string) {
 // with a new journal: every action reads first, so the second run is
 // unchanged and sends no write.
 func TestEachActionThenNothingToWrite(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	ctx := context.Background()
 	room1, _ := e.sharedRoom(t, "a")
@@ -592,6 +603,7 @@ func TestEachActionThenNothingToWrite(t *testing.T) {
 // TestRoomsOnCreateAndUpsertRows: new users join their rooms in the run
 // that creates them; an existing user joins only the rooms they are not in.
 func TestRoomsOnCreateAndUpsertRows(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	room1, alias1 := e.sharedRoom(t, "a")
@@ -635,6 +647,7 @@ func TestRoomsOnCreateAndUpsertRows(t *testing.T) {
 // A new user's row must do the same, not create the account and then fail
 // the join, leaving a half-applied row that a later run skips as existing.
 func TestCreateRowWithMissingRoomCreatesNobody(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -660,6 +673,7 @@ func TestCreateRowWithMissingRoomCreatesNobody(t *testing.T) {
 // 0, and 0/0 lifts the user's limit altogether. Either refusing the row or
 // keeping the current value is right; writing 0 is not.
 func TestSetRatelimitEmptyCellsLiftNothing(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -685,6 +699,7 @@ func TestSetRatelimitEmptyCellsLiftNothing(t *testing.T) {
 // synbatch keeps such a device too, since "not seen for N days" cannot be
 // told of it, and it may be a login of a moment ago.
 func TestDeleteDevicesInactiveDays(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	local := uniq(t)
@@ -730,6 +745,7 @@ func TestDeleteDevicesInactiveDays(t *testing.T) {
 // sessions and the default ends them. Synapse cannot say whether a password
 // is already set, so the same journal is what stops a second reset.
 func TestResetPassword(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	local := uniq(t)
@@ -779,6 +795,7 @@ func TestResetPassword(t *testing.T) {
 // TestGeneratedPasswordsGoOnlyToPasswordsOut: a generate cell and
 // --generate-passwords write passwords to the 0600 file and nowhere else.
 func TestGeneratedPasswordsGoOnlyToPasswordsOut(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -842,6 +859,7 @@ func TestGeneratedPasswordsGoOnlyToPasswordsOut(t *testing.T) {
 // TestGeneratePasswordWithoutPasswordsOutSendsNothing: with nowhere to keep
 // a generated password, apply refuses before sending anything.
 func TestGeneratePasswordWithoutPasswordsOutSendsNothing(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	p := uniq(t)
 	e.newUser(t, p+"-old", map[string]any{"password": "old-pw-" + p})
@@ -876,6 +894,7 @@ func TestGeneratePasswordWithoutPasswordsOutSendsNothing(t *testing.T) {
 // the mapping it had at another provider (CAS: the test server lists
 // cas, oidc and oidc-keycloak, and synbatch refuses a provider it does not list).
 func TestSSOMigration(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -970,6 +989,7 @@ type planRow struct {
 // TestPlanListsWhatApplyDoes: plan sends no write and lists each row's
 // change; apply --dry-run says the same; apply then does exactly that.
 func TestPlanListsWhatApplyDoes(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -1111,6 +1131,7 @@ func TestPlanListsWhatApplyDoes(t *testing.T) {
 // TestDeactivateWithoutYesSendsNothing: stdin is not a terminal, so a
 // destructive run without --yes stops before any request.
 func TestDeactivateWithoutYesSendsNothing(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)

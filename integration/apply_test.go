@@ -146,6 +146,7 @@ func xlsxOf(t *testing.T, path string, ss []spec) {
 }
 
 func TestCreateFromEachFormatThenNothingToWrite(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	for _, format := range []string{"csv", "xlsx", "jsonl"} {
 		t.Run(format, func(t *testing.T) {
@@ -177,6 +178,7 @@ func TestCreateFromEachFormatThenNothingToWrite(t *testing.T) {
 }
 
 func TestSamplesAgreeAcrossFormats(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	samples, _ := filepath.Abs(filepath.Join("..", "samples"))
@@ -193,6 +195,7 @@ func TestSamplesAgreeAcrossFormats(t *testing.T) {
 }
 
 func TestUpdateUpsertAndMerge(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -245,6 +248,7 @@ func TestUpdateUpsertAndMerge(t *testing.T) {
 }
 
 func TestGuardsKeepOtherUsersThreepidsAndIDs(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -270,6 +274,7 @@ func TestGuardsKeepOtherUsersThreepidsAndIDs(t *testing.T) {
 }
 
 func TestBadManifestSendsNothing(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -296,6 +301,7 @@ func TestBadManifestSendsNothing(t *testing.T) {
 }
 
 func TestXLSXNumericPhoneArrivesAsDigits(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	ss := specs(uniq(t), 1)
@@ -308,6 +314,7 @@ func TestXLSXNumericPhoneArrivesAsDigits(t *testing.T) {
 // and runs the same command again: every row must end correct, none
 // journaled done twice, and no password in the journal.
 func TestKillNineThenResume(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	ss := specs(uniq(t), 1000)
@@ -319,7 +326,7 @@ func TestKillNineThenResume(t *testing.T) {
 	for _, at := range []int{150, 400, 650} {
 		cmd := exec.Command(e.bin, "apply", "big.csv", "--concurrency", "8", "--rate", "0")
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "SYNBATCH_SERVER="+e.server, "SYNBATCH_TOKEN_FILE="+e.tokenFile, "SYNBATCH_SERVER_NAME="+e.serverName, "HOME="+dir)
+		cmd.Env = e.binEnv(dir, e.server)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

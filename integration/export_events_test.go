@@ -197,6 +197,7 @@ func bundleRoomEvents(t *testing.T, dir, user, mode string) (ids map[string][]st
 // end (counted at a proxy), and then each bundle holds every event its user
 // sent, as the client API shows the rooms, with checksums that verify.
 func TestExportDataEventsKilledThenResumed(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -221,8 +222,7 @@ func TestExportDataEventsKilledThenResumed(t *testing.T) {
 	args := []string{"export", "data", a.id, b.id, "--events", "--events-page-size", "2", "--concurrency", "1", "--out", "bundles"}
 	cmd := exec.Command(e.bin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SYNBATCH_SERVER="+proxy.URL, "SYNBATCH_TOKEN_FILE="+e.tokenFile,
-		"SYNBATCH_SERVER_NAME="+e.serverName, "HOME="+dir)
+	cmd.Env = e.binEnv(dir, proxy.URL)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -329,6 +329,7 @@ func TestExportDataEventsKilledThenResumed(t *testing.T) {
 // (joined, invited, and shared, which they left): each room file holds
 // exactly the events the client API shows that user, in order.
 func TestExportDataEventsAllIsWhatTheUserSaw(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -420,6 +421,7 @@ type clientEvent struct {
 // not, though the server still holds its events: Synapse drops its current
 // state, which the memberships endpoint reads. --events-scan-rooms finds it.
 func TestExportDataEventsWhatTheMembershipsShow(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)

@@ -16,6 +16,7 @@ import (
 // (every row unchanged), then edits one cell and applies: that cell is the
 // only change.
 func TestExportUsersRoundTrip(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -117,6 +118,7 @@ func TestExportUsersRoundTrip(t *testing.T) {
 // TestExportDataCommand runs `export data` as an admin would: users by
 // argument and by a manifest matched by email; a second run skips them.
 func TestExportDataCommand(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	ss := specs(uniq(t), 2)

@@ -50,6 +50,7 @@ func journalOutcomes(t *testing.T, path string) map[string]string {
 // row uncertain, and every account read back from Synapse is exactly as the
 // manifest says, its password included.
 func TestFaultProxyCreatesEveryUserExactly(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	p := newFaultProxy(t, e.server, 0.30, allFaults...)
 	dir := t.TempDir()
@@ -69,6 +70,7 @@ func TestFaultProxyCreatesEveryUserExactly(t *testing.T) {
 // land; the run must not call it finished. With the faults gone, the same
 // command creates the account.
 func TestFaultProxyOneCreateNeverForwardedIsCreatedOnResume(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	p := newFaultProxy(t, e.server, 1, fResetFirst)
 	dir := t.TempDir()
@@ -93,6 +95,7 @@ func TestFaultProxyOneCreateNeverForwardedIsCreatedOnResume(t *testing.T) {
 // --resend-uncertain then sets them, and no session of a password check is
 // left on any account.
 func TestFaultProxyPasswordUpdatesSettleOrStayUncertain(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	ss := specs(uniq(t), 60)
@@ -164,6 +167,8 @@ func TestFaultProxyPasswordUpdatesSettleOrStayUncertain(t *testing.T) {
 // reverse proxy, which answers 502 meanwhile. The run waits for it as for a
 // refused connection and completes with no row failed.
 func TestSynapseDownBehindProxyFailsNoRow(t *testing.T) {
+	// Not parallel: it stops the server, so it runs before the parallel
+	// tests start.
 	e := realServer(t)
 	p := newFaultProxy(t, e.server, 0)
 	ss, _ := stopSynapseMidRun(t, e, p.URL, 20*time.Second)
@@ -176,6 +181,7 @@ func TestSynapseDownBehindProxyFailsNoRow(t *testing.T) {
 // faults, the run killed with -9 five times; the last run, with the faults
 // gone, exits 0 and every account read back is as the manifest says.
 func TestKillNineUnderFaultsThenResume(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	p := newFaultProxy(t, e.server, 0.20, allFaults...)
 	dir := t.TempDir()
@@ -185,7 +191,7 @@ func TestKillNineUnderFaultsThenResume(t *testing.T) {
 	for _, at := range []int{30, 80, 140, 200, 250} {
 		cmd := exec.Command(e.bin, "apply", "m.csv", "--concurrency", "8")
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "SYNBATCH_SERVER="+p.URL, "SYNBATCH_TOKEN_FILE="+e.tokenFile, "SYNBATCH_SERVER_NAME="+e.serverName, "HOME="+dir)
+		cmd.Env = e.binEnv(dir, p.URL)
 		var errb bytes.Buffer
 		cmd.Stderr = &errb
 		if err := cmd.Start(); err != nil {

@@ -127,10 +127,16 @@ type result struct {
 // synbatch runs the binary as an admin would, with the server in the environment.
 func (e *env) synbatch(t *testing.T, dir string, args ...string) result {
 	t.Helper()
+	return e.synbatchVia(t, dir, e.server, args...)
+}
+
+// synbatchVia runs the binary against server (a proxy in front of the real
+// one, say).
+func (e *env) synbatchVia(t *testing.T, dir, server string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(e.bin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SYNBATCH_SERVER="+e.server, "SYNBATCH_TOKEN_FILE="+e.tokenFile,
-		"SYNBATCH_SERVER_NAME="+e.serverName, "HOME="+dir)
+	cmd.Env = e.binEnv(dir, server)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -142,6 +148,37 @@ func (e *env) synbatch(t *testing.T, dir string, args ...string) result {
 		t.Fatalf("run synbatch: %v", err)
 	}
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+// ownClient is a client of the test's own on the real server, for a test
+// that counts its requests (e.client is shared by the parallel tests).
+func (e *env) ownClient(t *testing.T) *synapse.Client {
+	t.Helper()
+	tok, err := os.ReadFile(e.tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := synapse.New(synapse.Config{Server: e.server, Token: strings.TrimSpace(string(tok))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// binEnv is the environment synbatch runs in: the caller's, less every
+// SYNBATCH_ setting and config directory of whoever runs the tests, with
+// dir as HOME and the given server.
+func (e *env) binEnv(dir, server string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "SYNBATCH_") || name == "HOME" || name == "XDG_CONFIG_HOME" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "SYNBATCH_SERVER="+server, "SYNBATCH_TOKEN_FILE="+e.tokenFile,
+		"SYNBATCH_SERVER_NAME="+e.serverName, "HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"))
 }
 
 // applyJSON runs apply with --output json and decodes the stats.

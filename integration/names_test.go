@@ -11,6 +11,7 @@ import (
 // creates nothing and changes nothing: the server still has the
 // deactivated account as it was. A fresh name on the same sheet is created.
 func TestCreateRowOnADeactivatedNameIsAConflict(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -53,6 +54,7 @@ func TestCreateRowOnADeactivatedNameIsAConflict(t *testing.T) {
 // and apply, which leaves the check to the create, fails the row with the
 // same reason: Synapse refuses the create, and the server has no account.
 func TestCreateRowInAnAppserviceNamespaceIsAConflict(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	local := "synbatch-as-" + uniq(t)

@@ -103,6 +103,7 @@ func soffice(t *testing.T) string {
 // with --phone-region DE; the Email column on these upsert rows is the
 // account's email.
 func TestLibreOfficeHRSheetOnboardsEveryField(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	lo := soffice(t)
 	dir := t.TempDir()
@@ -147,6 +148,7 @@ func TestLibreOfficeHRSheetOnboardsEveryField(t *testing.T) {
 // and FALSCH, dates as 01.03.2024, German headers mapped by flags, and an
 // Email header.
 func TestEuropeanExcelCSVOnboardsEveryField(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	people := hrPeople(uniq(t), hrStaff)

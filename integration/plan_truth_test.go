@@ -17,6 +17,7 @@ import (
 // apply fails the row before the account is created (issue 12: it created
 // the account, then failed the join with 403, half done).
 func TestPrivateRoomRowIsAConflictAndCreatesNobody(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)

@@ -14,6 +14,7 @@ import (
 // manifest through (a provider about to be configured), and the listed id
 // passes without it.
 func TestMistypedProviderSendsNothing(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)

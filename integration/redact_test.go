@@ -88,6 +88,7 @@ func (e *env) sentBy(t *testing.T, member *roomUser, room, sender string) []map[
 // journal one task) and afterwards every message and join the user sent
 // reads as redacted to another member of each room.
 func TestRedactKilledWhilePollingResumesTheSameTask(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -152,6 +153,7 @@ func TestRedactKilledWhilePollingResumesTheSameTask(t *testing.T) {
 // no SSO mapping pointing at the account, the account deactivated; and the
 // same row again with a new journal writes nothing.
 func TestDeactivateWithRedactAndClearExternalIDs(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	ctx := context.Background()

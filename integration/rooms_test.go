@@ -157,6 +157,7 @@ func (e *env) applyRooms(t *testing.T, dir, manifest string, rows int) {
 }
 
 func TestRoomBlockAndUnblock(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -191,6 +192,7 @@ func TestRoomBlockAndUnblock(t *testing.T) {
 }
 
 func TestRoomMakeAdminAndJoin(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -243,6 +245,7 @@ func TestRoomMakeAdminAndJoin(t *testing.T) {
 }
 
 func TestRoomDeleteAndPurgeHistory(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -310,6 +313,7 @@ func TestRoomDeleteAndPurgeHistory(t *testing.T) {
 // polls; the same command again polls that task to the end, and the server
 // shows one deletion.
 func TestRoomDeleteKilledWhilePollingResumesTheSameTask(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -384,7 +388,7 @@ func (e *env) killAtTask(t *testing.T, dir, jpath string, args ...string) string
 	t.Helper()
 	cmd := exec.Command(e.bin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SYNBATCH_SERVER="+e.server, "SYNBATCH_TOKEN_FILE="+e.tokenFile, "SYNBATCH_SERVER_NAME="+e.serverName, "HOME="+dir)
+	cmd.Env = e.binEnv(dir, e.server)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -436,6 +440,7 @@ func readFile(t *testing.T, path string) string {
 // TestMediaQuarantineAndDelete covers the media rows; acceptance 3 is the
 // first user: more uploads than the user media DELETE removes per call.
 func TestMediaQuarantineAndDelete(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)
@@ -476,6 +481,7 @@ func TestMediaQuarantineAndDelete(t *testing.T) {
 }
 
 func TestExportRoomsWritesEveryRoom(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	ctx := context.Background()

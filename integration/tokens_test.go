@@ -37,6 +37,7 @@ func (e *env) regToken(t *testing.T, token string) (found bool, usesAllowed, exp
 // registration-tokens lists all three, and applying the export changes
 // nothing.
 func TestRegistrationTokensCreatedAndExported(t *testing.T) {
+	t.Parallel()
 	e := realServer(t)
 	dir := t.TempDir()
 	p := uniq(t)

@@ -24,23 +24,32 @@ func TestDownWatchProberEndsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan error, 1)
 	go func() { got <- d.wait(ctx) }()
-	time.Sleep(50 * time.Millisecond)
+	// Cancel only once the prober runs, however long the machine takes to
+	// start it.
+	waitFor(t, "the prober to start", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.up != nil
+	})
 	cancel()
 	if err := <-got; err != context.Canceled {
 		t.Fatalf("wait: %v", err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	waitFor(t, "the prober to end after its context", func() bool {
 		d.mu.Lock()
-		probing := d.up != nil
-		d.mu.Unlock()
-		if !probing {
-			break
-		}
+		defer d.mu.Unlock()
+		return d.up == nil
+	})
+}
+
+// waitFor polls cond until it holds, failing after a generous deadline: it
+// waits for a state, not for a time that a loaded machine may overrun.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the prober still runs after its context ended")
+			t.Fatalf("waited 30 s for %s", what)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

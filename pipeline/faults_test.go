@@ -26,6 +26,30 @@ func (r *rig) manifestOf(prefix string, n int) Source {
 	return r.manifest(prefix+".csv", b.String())
 }
 
+// wantAccounts checks, on the fake server itself, that manifestOf(prefix,
+// n)'s accounts all exist with their display names: the server's state,
+// not the run's own count of what it did.
+func (r *rig) wantAccounts(prefix string, n int) {
+	r.t.Helper()
+	missing := 0
+	for i := range n {
+		id := fmt.Sprintf("@%s%d:%s", prefix, i, r.fake.Name)
+		u := r.fake.User(id)
+		switch {
+		case u == nil:
+			missing++
+			if missing <= 5 {
+				r.t.Errorf("%s is not on the server", id)
+			}
+		case u.Displayname != fmt.Sprintf("Name %d", i):
+			r.t.Errorf("%s: display name %q on the server, want %q", id, u.Displayname, fmt.Sprintf("Name %d", i))
+		}
+	}
+	if missing > 0 {
+		r.t.Fatalf("%d of %d accounts are not on the server", missing, n)
+	}
+}
+
 // reset answers by closing the connection without a response, as a
 // crashed server or a proxy dropping it would.
 func reset(w http.ResponseWriter) {
@@ -127,7 +151,9 @@ func Test503AndResetsOnAShareOfWritesAllSucceed(t *testing.T) {
 	if st.Outcomes["done"] != 100 {
 		t.Fatalf("outcomes %v", st.Outcomes)
 	}
-	// Exactly one retry for each faulted row: 100 writes plus 67.
+	r.wantAccounts("flaky", 100)
+	// Exactly one retry for each faulted row: 100 writes plus 67, counted
+	// where they arrive.
 	if w := writes.Load(); w != 167 {
 		t.Fatalf("%d writes for 100 rows, want 167", w)
 	}

@@ -197,6 +197,10 @@ func TestGatewayErrorsAcrossRowsWaitForTheServer(t *testing.T) {
 	if st.Outcomes["done"] != 100 || st.Outcomes["failed"] != 0 {
 		t.Fatalf("outcomes %v", st.Outcomes)
 	}
+	r.wantAccounts("gw", 100)
+	if downUntil.Load() == 0 {
+		t.Fatal("the proxy never went away: the test tested nothing")
+	}
 }
 
 // TestRowsDifferingOnlyInPasswordAreAConflict: two rows for one user that

@@ -1,0 +1,46 @@
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestIsolateHidesTheCallersConfigAndServer: after Isolate, the config
+// directory and HOME are new and empty, synbatch's variables are gone and
+// the test's own switches stay.
+func TestIsolateHidesTheCallersConfigAndServer(t *testing.T) {
+	t.Setenv("SYNBATCH_SERVER", "https://matrix.example.org")
+	t.Setenv("SYNBATCH_CONFIG", "/etc/synbatch.yaml")
+	t.Setenv("SYNBATCH_REQUIRE_SYNAPSE", "1")
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	mine, _ := os.UserConfigDir()
+	if err := os.WriteFile(filepath.Join(mine, "synbatch.yaml"), []byte("map:\n  Mobile: msisdns\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cleanup, err := Isolate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	for _, v := range []string{"SYNBATCH_SERVER", "SYNBATCH_CONFIG"} {
+		if got, ok := os.LookupEnv(v); ok {
+			t.Errorf("%s=%q still set", v, got)
+		}
+	}
+	if os.Getenv("SYNBATCH_REQUIRE_SYNAPSE") != "1" {
+		t.Error("SYNBATCH_REQUIRE_SYNAPSE unset: CI's requirement would turn into a skip")
+	}
+	cfg, _ := os.UserConfigDir()
+	if cfg == mine {
+		t.Fatalf("config directory still %s", mine)
+	}
+	if _, err := os.Stat(filepath.Join(cfg, "synbatch.yaml")); !os.IsNotExist(err) {
+		t.Errorf("a synbatch.yaml in the new config directory: %v", err)
+	}
+	home, _ := os.UserHomeDir()
+	if entries, err := os.ReadDir(home); err != nil || len(entries) != 0 {
+		t.Errorf("HOME %s: %v, %d entries, want an empty directory", home, err, len(entries))
+	}
+}
