@@ -93,6 +93,46 @@ func rowsOf(c *cli.Context) (first, last int, err error) {
 type manifestConfig struct {
 	source string            // the config file, for messages
 	Map    map[string]string // map: HEADER: column
+	// ActionValues is action_values: VALUE: action.
+	ActionValues map[string]string
+}
+
+// actionValues reads --action-value over the config's action_values: a
+// value given by both takes the flag's action.
+func actionValues(c *cli.Context, cfg manifestConfig) (map[string]jobs.Action, error) {
+	m := map[string]jobs.Action{}
+	set := func(v string, a jobs.Action) {
+		for old := range m {
+			if formats.Key(old) == formats.Key(v) {
+				delete(m, old)
+			}
+		}
+		m[v] = a
+	}
+	for _, v := range slices.Sorted(maps.Keys(cfg.ActionValues)) {
+		a := jobs.Action(strings.ToLower(strings.TrimSpace(cfg.ActionValues[v])))
+		if err := jobs.CheckActionValue(v, a); err != nil {
+			return nil, usageErr("action_values: in %s: %s=%s: %v", cfg.source, v, cfg.ActionValues[v], err)
+		}
+		set(v, a)
+	}
+	if r, ok := c.Generic("action-value").(*repeated); ok {
+		for _, kv := range *r {
+			v, act, ok := strings.Cut(kv, "=")
+			a := jobs.Action(strings.ToLower(strings.TrimSpace(act)))
+			if !ok || a == "" {
+				return nil, usageErr("--action-value %q: want VALUE=ACTION, e.g. Left=deactivate", kv)
+			}
+			if err := jobs.CheckActionValue(v, a); err != nil {
+				return nil, usageErr("--action-value %s: %v", kv, err)
+			}
+			set(strings.TrimSpace(v), a)
+		}
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
 }
 
 // headerFlags reads --map and --ignore over the config's map: a header

@@ -28,6 +28,7 @@ func manifestFlags() []cli.Flag {
 		&cli.GenericFlag{Name: "map", Value: &repeated{}, Usage: "read the column headed `HEADER=COLUMN` as COLUMN (repeatable; or map: in the config)"},
 		&cli.StringFlag{Name: "format", Usage: "with MANIFEST -, read stdin as `csv|tsv|jsonl`"},
 		&cli.GenericFlag{Name: "ignore", Value: &repeated{}, Usage: "skip the column headed `HEADER` (repeatable)"},
+		&cli.GenericFlag{Name: "action-value", Value: &repeated{}, Usage: "a value of the action column (a Status column mapped with --map 'Status=action') and the action it stands for: `VALUE=ACTION`, e.g. Left=deactivate (repeatable; or action_values: in the config)"},
 	}
 }
 
@@ -54,7 +55,7 @@ func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command
 			// synadm's homeserver); without one, full user ids cannot be
 			// checked against it, and the report says so.
 			serverName := first(c.String("server-name"), fc.ServerName, fc.synadmServerName())
-			src, err := sourceFrom(c, serverName, fc.PhoneRegion, manifestConfig{source, fc.Map})
+			src, err := sourceFrom(c, serverName, fc.PhoneRegion, manifestConfig{source, fc.Map, fc.ActionValues})
 			if err != nil {
 				return err
 			}
@@ -122,6 +123,10 @@ func sourceFrom(c *cli.Context, serverName, phoneRegion string, cfg manifestConf
 	if err != nil {
 		return pipeline.Source{}, err
 	}
+	values, err := actionValues(c, cfg)
+	if err != nil {
+		return pipeline.Source{}, err
+	}
 	path, name := c.Args().First(), ""
 	if path == "-" {
 		name = "-"
@@ -133,7 +138,7 @@ func sourceFrom(c *cli.Context, serverName, phoneRegion string, cfg manifestConf
 		Map: headers, Ignore: ignore,
 		File: cmp.Or(name, path), ServerName: serverName, DefaultAction: act, ReplaceLists: c.Bool("replace-lists"),
 		MatchBy: c.String("match-by"), AuthProvider: c.String("auth-provider"), GeneratePasswords: c.Bool("generate-passwords"),
-		PhoneRegion: region,
+		PhoneRegion: region, ActionValues: values,
 	}}, nil
 }
 
@@ -178,6 +183,9 @@ func reportValidation(stdout, stderr io.Writer, asJSON bool, src pipeline.Source
 		}
 		for _, u := range unchecked {
 			fmt.Fprintf(stderr, "%s: not checked: %s\n", src.Label(), u)
+		}
+		for _, n := range ch.Notes() {
+			fmt.Fprintf(stderr, "%s: %s\n", src.Label(), n)
 		}
 		if v.Valid {
 			fmt.Fprintf(stdout, "%s: %d rows, valid\n", src.Label(), ch.Rows)

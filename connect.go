@@ -50,6 +50,8 @@ type fileConfig struct {
 	PhoneRegion string `yaml:"phone_region"`
 	// Map is --map's default: HEADER: column.
 	Map map[string]string `yaml:"map"`
+	// ActionValues is --action-value's default: VALUE: action.
+	ActionValues map[string]string `yaml:"action_values"`
 	// Homeserver is synadm's server name ("auto-retrieval": asked of the
 	// server, so unknown offline).
 	Homeserver string `yaml:"homeserver"`
@@ -79,7 +81,7 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &conn{source: source, phoneRegion: fc.PhoneRegion, headers: manifestConfig{source, fc.Map}}
+	out := &conn{source: source, phoneRegion: fc.PhoneRegion, headers: manifestConfig{source, fc.Map, fc.ActionValues}}
 	cfg := &out.cfg
 	cfg.Server = first(c.String("server"), fc.Server, fc.BaseURL)
 	if cfg.Server == "" {

@@ -12,7 +12,7 @@ import (
 const Deactivate Action = "deactivate"
 
 var deactivateAction = &Spec{Name: Deactivate, Kind: UserRow, Columns: []string{"erase", "redact", "clear"},
-	Destructive: true, parse: parseDeactivate, plan: withUser(true, planDeactivate)}
+	closes: true, Destructive: true, parse: parseDeactivate, plan: withUser(true, planDeactivate)}
 
 // deactivation is a deactivate row's payload.
 type deactivation struct {
