@@ -28,7 +28,7 @@ func manifestFlags() []cli.Flag {
 		&cli.GenericFlag{Name: "map", Value: &repeated{}, Usage: "read the column headed `HEADER=COLUMN` as COLUMN (repeatable; or map: in the config)"},
 		&cli.StringFlag{Name: "format", Usage: "with MANIFEST -, read stdin as `csv|tsv|jsonl`"},
 		&cli.GenericFlag{Name: "ignore", Value: &repeated{}, Usage: "skip the column headed `HEADER` (repeatable)"},
-		&cli.GenericFlag{Name: "action-value", Value: &repeated{}, Usage: "a value of the action column (a Status column mapped with --map 'Status=action') and the action it stands for: `VALUE=ACTION`, e.g. Left=deactivate (repeatable; or action_values: in the config)"},
+		&cli.GenericFlag{Name: "action-value", Value: &repeated{}, Usage: "what a cell of the action column stands for (a Status column read with --map 'Status=action'): `VALUE=ACTION`, e.g. Left=deactivate (repeatable; or action_values: in the config)"},
 	}
 }
 

@@ -60,6 +60,8 @@ type Job struct {
 
 	spec    *Spec
 	payload any
+	// why says why --sync chose the account ("" for a manifest's row).
+	why string
 	// ignored are the headers of cells a closing row carries and does not
 	// read (see unusedColumns).
 	ignored []string

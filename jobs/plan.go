@@ -218,6 +218,9 @@ func (j *Job) Plan(ctx context.Context, env Env, st *State) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Kind: KindUpdate, UserID: id}
+	if j.why != "" {
+		p.note("%s", j.why)
+	}
 	if j.Match != "" {
 		by := env.MatchBy
 		if prov, ok := strings.CutPrefix(by, "external_id:"); ok {

@@ -23,6 +23,8 @@ type PlannedRow struct {
 	Reason  string             `json:"reason,omitempty"`
 	Notes   []string           `json:"notes,omitempty"`
 	Erases  bool               `json:"erases,omitempty"`
+	// Sync marks an account the roster does not name, closed by --sync.
+	Sync bool `json:"sync,omitempty"`
 }
 
 // Plan works out what apply would do to every row, sending only GET
@@ -96,6 +98,24 @@ func PlanOf(ctx context.Context, client *synapse.Client, cfg Config, keep func(j
 				return fmt.Errorf("row %d: %w", job.Row, err)
 			}
 			deliver(s, PlannedRow{Row: job.Row, UserID: p.UserID, Action: job.Action, Kind: p.Kind, Changes: p.Changes, Reason: p.Reason, Notes: p.Notes, Erases: p.Erases})
+			return nil
+		})
+	}
+	// --sync's accounts come after the rows, in user id order.
+	for _, job := range cfg.Extra {
+		// Whatever keep says: each closes an account, which a confirmation
+		// counts.
+		if gctx.Err() != nil {
+			break
+		}
+		s := seq
+		seq++
+		g.Go(func() error {
+			p, err := planWithRetry(gctx, job, env, cfg)
+			if err != nil {
+				return fmt.Errorf("--sync %s: %w", job.UserID, err)
+			}
+			deliver(s, PlannedRow{Row: 0, UserID: p.UserID, Action: job.Action, Kind: p.Kind, Changes: p.Changes, Reason: p.Reason, Notes: p.Notes, Erases: p.Erases, Sync: true})
 			return nil
 		})
 	}
