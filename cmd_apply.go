@@ -76,6 +76,7 @@ func applyCommand(soft, hard context.Context, stdin io.Reader, stdout, stderr io
 	flags := append(runFlags(),
 		&cli.StringFlag{Name: "journal", Usage: "result journal at `PATH` (default MANIFEST.journal.jsonl); the same journal resumes the run"},
 		&cli.StringFlag{Name: "passwords-out", Usage: "`FILE` for generated passwords and registration tokens (created 0600; the only place they are written)"},
+		&cli.StringFlag{Name: "tokens-out", Usage: "`FILE` for generated registration tokens, one per line beside the row's label (label,token; created 0600; the only place they are written)"},
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "go on without asking when rows deactivate, delete devices, reset passwords, remove external ids, delete rooms, purge history, or delete or quarantine media"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and change nothing (the same as synbatch plan)"},
 		&cli.BoolFlag{Name: "list", Aliases: []string{"l"}, Usage: "print a line for each row as it finishes"},
@@ -166,6 +167,7 @@ type applyOptions struct {
 	runOptions
 	journal      string // the journal's path
 	passwordsOut string
+	tokensOut    string
 	yes, list    bool
 	// headerArgs are the options the journal's header records.
 	headerArgs []string
@@ -185,7 +187,7 @@ func applyOptionsFrom(c *cli.Context, stderr io.Writer) (applyOptions, error) {
 	if c.Args().First() == "-" && c.String("journal") == "" {
 		return applyOptions{}, usageErr("apply: the manifest comes from stdin: give --journal PATH (the same path resumes the run)")
 	}
-	return applyOptions{runOptions: ro, journal: journalPath(c.String("journal"), src), passwordsOut: c.String("passwords-out"),
+	return applyOptions{runOptions: ro, journal: journalPath(c.String("journal"), src), passwordsOut: c.String("passwords-out"), tokensOut: c.String("tokens-out"),
 		yes: c.Bool("yes"), list: c.Bool("list"), commandLine: commandLine(c),
 		headerArgs: []string{"action=" + c.String("action"), "on-exists=" + c.String("on-exists"),
 			fmt.Sprintf("replace-lists=%t", c.Bool("replace-lists")), "match-by=" + src.Parse.MatchBy,
@@ -292,8 +294,11 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 	// Checking only reads (the manifest, whoami): the first stop ends it.
 	var extra []*jobs.Job
 	client, checked, src, err := checkManifest(soft, o.runOptions, stderr, state, sum, func(client *synapse.Client, src pipeline.Source, ch *pipeline.Checked) error {
-		if ch.Generate > 0 && o.passwordsOut == "" {
-			return usageErr("%d rows generate a password or registration token: give --passwords-out FILE to keep them", ch.Generate)
+		if n := ch.Generate - ch.Tokens; n > 0 && o.passwordsOut == "" {
+			return usageErr("%d rows generate a password: give --passwords-out FILE to keep them", n)
+		}
+		if ch.Tokens > 0 && o.tokensOut == "" && o.passwordsOut == "" {
+			return usageErr("%d rows generate a registration token: give --tokens-out FILE to keep them beside their labels", ch.Tokens)
 		}
 		var err error
 		if extra, err = syncJobs(soft, client, o.runOptions, src, ch); err != nil {
@@ -325,6 +330,15 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 		}
 		defer pf.Close()
 		cfg.Passwords = pf
+	}
+	if o.tokensOut != "" {
+		_, statErr := os.Stat(o.journal)
+		tf, err := jobs.OpenTokenFile(o.tokensOut, statErr == nil)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		defer tf.Close()
+		cfg.Tokens = tf
 	}
 	cfg.Source, cfg.Checked, cfg.MatchBy, cfg.Extra = src, checked, src.Parse.MatchBy, extra
 	cfg.Journal, cfg.State, cfg.Log = o.journal, state, stderr

@@ -98,7 +98,7 @@ func flagValues(name string) []string {
 		return []string{filesLine("jsonl")}
 	case "users":
 		return []string{filesLine("csv", "tsv", "xlsx", "jsonl")}
-	case "token-file", "ca-file", "passwords-out", "out":
+	case "token-file", "ca-file", "passwords-out", "tokens-out", "out":
 		return []string{filesLine()}
 	}
 	return nil

@@ -84,6 +84,9 @@ func (j *Job) Identity() string {
 	if t, ok := j.payload.(*regToken); ok {
 		// A generated token's row is known by its key: the same row
 		// twice is a repeat, two rows that differ make two tokens.
+		if t.token == "" && t.label != "" {
+			return "token:label " + t.label
+		}
 		return "token:" + cmp.Or(t.token, "generated "+j.Key)
 	}
 	if j.UserID != "" {

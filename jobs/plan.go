@@ -90,6 +90,9 @@ type Env struct {
 	InactiveDays int
 	// Passwords keeps generated passwords; nil when no row generates one.
 	Passwords *PasswordFile
+	// Tokens keeps generated registration tokens beside their labels
+	// (--tokens-out); nil puts them in Passwords.
+	Tokens *PasswordFile
 	// Begin journals that a write for the row is about to be sent. It must
 	// return before the write goes out, so a killed run leaves a trace;
 	// with durable, the record is fsynced first (destructive writes).

@@ -33,8 +33,11 @@ type Config struct {
 	// InactiveDays limits delete-devices to devices not seen for that long.
 	InactiveDays int
 	Passwords    *jobs.PasswordFile
-	MaxAttempts  int           // per row, counting the first; 0 means 9
-	BaseBackoff  time.Duration // first retry wait; 0 means 500ms
+	// Tokens keeps generated registration tokens beside their labels
+	// (--tokens-out); nil puts them in Passwords.
+	Tokens      *jobs.PasswordFile
+	MaxAttempts int           // per row, counting the first; 0 means 9
+	BaseBackoff time.Duration // first retry wait; 0 means 500ms
 	// DownAfter connection failures in a row mean the server is away (0: 5);
 	// the run waits up to DownLimit for it (0: 10 minutes), then stops.
 	DownAfter int
@@ -441,7 +444,7 @@ func (ru *run) runRow(ctx context.Context, job *jobs.Job, resumed jobs.State, po
 func (ru *run) env(job *jobs.Job) jobs.Env {
 	cfg, w := ru.cfg, ru.w
 	return jobs.Env{Client: ru.client, Rooms: ru.rooms, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays,
-		Passwords: cfg.Passwords, Begin: func(durable bool) error {
+		Passwords: cfg.Passwords, Tokens: cfg.Tokens, Begin: func(durable bool) error {
 			rec := journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action)}
 			if durable {
 				return w.AppendSync(rec)

@@ -60,7 +60,8 @@ type Checked struct {
 	Total    int                 // problems found, even past MaxProblems
 	DupOf    map[int]int         // row -> earlier row with the same user and the same intent
 	Actions  map[jobs.Action]int // rows per action
-	Generate int                 // rows that may generate a password
+	Generate int                 // rows that may generate a password (or a token)
+	Tokens   int                 // of them, rows that generate a registration token
 	Bare     bool                // some user ids were bare localparts
 	// Providers are the identity providers the rows' external ids name,
 	// for a check against the server's (remove-external-ids rows aside).
@@ -269,6 +270,9 @@ func (v *validator) row(row formats.Row) {
 		out.Actions[j.Action]++
 		if j.Generates() {
 			out.Generate++
+			if j.Action == jobs.RegistrationToken {
+				out.Tokens++
+			}
 		}
 	}
 	for _, col := range j.Ignored() {
