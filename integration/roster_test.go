@@ -156,6 +156,12 @@ func TestRosterThreeMonthsInSync(t *testing.T) {
 	if got := strings.Count(plan.stdout, "\nsync "); got != 3 {
 		t.Errorf("month 2 plan lists %d sync accounts, want 3", got)
 	}
+	// Without --yes and without a terminal, apply names the count it
+	// would close and sends nothing.
+	ask := e.synbatch(t, dir, append([]string{"apply", "--journal", filepath.Join(dir, "asked.jsonl"), m2}, args...)...)
+	if ask.code != 2 || !strings.Contains(ask.stderr, "would deactivate 3 accounts (--sync deactivate: not in the roster") {
+		t.Fatalf("apply without --yes: exit %d\n%s", ask.code, ask.stderr)
+	}
 	s = e.applyJSON(t, dir, 0, append([]string{"--yes", m2}, args...)...)
 	// 1 renamed + 10 hired + 5 deactivated + 3 synced; the rest unchanged.
 	if s.Rows != len(month2)+3 || s.Outcomes["done"] != 19 || s.Outcomes["unchanged"] != len(month2)-16 {

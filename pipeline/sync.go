@@ -59,13 +59,16 @@ func SyncJobs(ctx context.Context, client *synapse.Client, s Sync, serverName st
 	}
 	seen := map[string]bool{}
 	var ids []string
+	noGuests := false
 	from := ""
 	for {
 		var page []synapse.ListedUser
 		var next string
 		if _, err := retry.Do(ctx, func(ctx context.Context) error {
 			var err error
-			page, next, err = client.ListUsers(ctx, synapse.ListFilter{}, from, 500)
+			// Guests are no one's roster row, and a server with MAS refuses
+			// the list unless they are left out.
+			page, next, err = client.ListUsers(ctx, synapse.ListFilter{Guests: &noGuests}, from, 500)
 			return err
 		}); err != nil {
 			return nil, fmt.Errorf("list the server's accounts: %w", err)
