@@ -152,6 +152,10 @@ func runOptionsFrom(c *cli.Context, stderr io.Writer) (runOptions, error) {
 	if err != nil {
 		return runOptions{}, err
 	}
+	if sync != nil && src.Shards > 1 {
+		// Every shard would close the same accounts, racing each other.
+		return runOptions{}, usageErr("--sync runs on the whole roster: give it without --shard or --shards")
+	}
 	src.Names = sync != nil
 	cn.cfg.Rate = c.Float64("rate")
 	cn.cfg.Burst = max(1, min(c.Int("concurrency"), 8))

@@ -213,6 +213,10 @@ func TestRosterMissingHalfIsRefusedBySyncMax(t *testing.T) {
 	}
 	half := filepath.Join(dir, "half.csv")
 	writeRosterCSV(t, half, people[:20])
+	plan := e.synbatch(t, dir, append([]string{"plan", half}, args...)...)
+	if plan.code != 2 || strings.Count(plan.stdout, "\nsync ") != 20 || !strings.Contains(plan.stderr, "more than --sync-max 10") {
+		t.Fatalf("plan of half the roster: exit %d, want 2 listing the 20 it would close\nstdout:\n%s\nstderr:\n%s", plan.code, plan.stdout, plan.stderr)
+	}
 	r := e.synbatch(t, dir, append([]string{"apply", "--yes", half}, args...)...)
 	if r.code != 2 || !strings.Contains(r.stderr, "would close 20 accounts that the roster does not name, more than --sync-max 10") ||
 		!strings.Contains(r.stderr, "nothing was sent") {
