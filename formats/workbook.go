@@ -49,6 +49,9 @@ type workbook struct {
 	// date1904 is set for a workbook that counts dates from 1904 (old
 	// Mac Excel, and Numbers).
 	date1904 bool
+	// recalc is set for a workbook that asks to be recomputed when opened
+	// (calcPr fullCalcOnLoad): its writer did not compute its formulas.
+	recalc bool
 }
 
 // sheetEntry is one sheet as the workbook lists it.
@@ -173,6 +176,10 @@ func (wb *workbook) readSheets(book string) error {
 		if se.Name.Local == "workbookPr" {
 			v, _ := attr(se, "date1904")
 			wb.date1904 = v == "1" || v == "true"
+		}
+		if se.Name.Local == "calcPr" {
+			v, _ := attr(se, "fullCalcOnLoad")
+			wb.recalc = v == "1" || v == "true"
 		}
 		if se.Name.Local != "sheet" {
 			return nil

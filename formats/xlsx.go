@@ -2,6 +2,7 @@ package formats
 
 import (
 	"archive/zip"
+	"bytes"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -294,6 +295,7 @@ func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 		style, _ = strconv.Atoi(s)
 	}
 	var v, inline []byte
+	formula := false
 	for depth := 1; depth > 0; {
 		tok, err := r.dec.Token()
 		if err != nil {
@@ -310,7 +312,12 @@ func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 				if err := richText(r.dec, &inline); err != nil {
 					return "", "", err
 				}
-			default: // a formula, or an extension
+			case "f":
+				formula = true
+				if err := r.dec.Skip(); err != nil {
+					return "", "", err
+				}
+			default: // an extension
 				if err := r.dec.Skip(); err != nil {
 					return "", "", err
 				}
@@ -318,6 +325,19 @@ func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 		case xml.EndElement:
 			depth--
 		}
+	}
+	if formula && typ != "str" && typ != "inlineStr" && len(bytes.TrimSpace(v)) == 0 {
+		// openpyxl (and pandas through it) writes a formula with an empty
+		// <v>: it cannot compute it. Read as empty, the row would create
+		// accounts without the value the formula stands for. A formula
+		// that computed an empty text is saved t="str", and stays empty.
+		return "", errFormulaNoValue, nil
+	}
+	if formula && r.wb.recalc {
+		// XlsxWriter (pandas' other engine) saves 0 for every formula
+		// and asks the spreadsheet to recompute on load: the 0 is not
+		// the value.
+		return "", errFormulaNoValue + " (the program that wrote it saved a placeholder and asked for a recalculation)", nil
 	}
 	switch typ {
 	case "s":
@@ -350,6 +370,9 @@ func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 	}
 	return string(v), "", nil
 }
+
+// errFormulaNoValue is what a formula cell without a computed value says.
+const errFormulaNoValue = "a formula saved without its value: open and save the sheet in a spreadsheet program"
 
 // keepQuote keeps the leading ' of a text typed after a ' (quotePrefix):
 // it is part of the value, not a guard like the ones Escape writes, so it
