@@ -106,3 +106,46 @@ func TestOpenpyxlFormulasWithoutValuesAreRefusedNamingEachCell(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigMapGivesWayToIgnoreFlag: the config file maps Phone to msisdns,
+// and the admin runs with --ignore Phone: the flag wins. apply exits 0 with
+// no per-row error (before, the config's map beat the flag and every row
+// failed on its national number), and the accounts read back from the server
+// have their names and no phone number.
+func TestConfigMapGivesWayToIgnoreFlag(t *testing.T) {
+	t.Parallel()
+	e := realServer(t)
+	dir := t.TempDir()
+	p := uniq(t)
+	cfg := writeFile(t, dir, "synbatch.yaml", "map:\n  Phone: msisdns\n  Full Name: displayname\n")
+	var b strings.Builder
+	b.WriteString("User ID,Full Name,Phone\n")
+	for i := range 5 {
+		fmt.Fprintf(&b, "%s-%d,Person %d,07700 900%03d\n", p, i, i, i)
+	}
+	writeFile(t, dir, "roster.csv", b.String())
+
+	v := e.synbatch(t, dir, "validate", "-c", cfg, "--ignore", "Phone", "roster.csv")
+	if v.code != 0 || !strings.Contains(v.stdout, "roster.csv: 5 rows, valid") {
+		t.Fatalf("validate -c with --ignore Phone: exit %d, want 0 and 5 valid rows\n%s%s", v.code, v.stdout, v.stderr)
+	}
+	r := e.synbatch(t, dir, "apply", "--yes", "-c", cfg, "--ignore", "Phone", "roster.csv")
+	if r.code != 0 || strings.Contains(r.stdout+r.stderr, "roster.csv:2:") {
+		t.Fatalf("apply -c with --ignore Phone: exit %d, want 0 and no per-row problem\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for i := range 5 {
+		u := e.user(t, e.id(fmt.Sprintf("%s-%d", p, i)))
+		if u == nil {
+			t.Errorf("%s-%d was not created", p, i)
+			continue
+		}
+		if u.Displayname == nil || *u.Displayname != fmt.Sprintf("Person %d", i) {
+			t.Errorf("%s: displayname %v, want Person %d (the config's map of Full Name still applies)", u.Name, u.Displayname, i)
+		}
+		for _, tp := range u.Threepids {
+			if tp.Medium == "msisdn" {
+				t.Errorf("%s has phone %s from an ignored column", u.Name, tp.Address)
+			}
+		}
+	}
+}
