@@ -108,6 +108,12 @@ func Open(path string, opts Options) (Reader, error) {
 		return nil, fmt.Errorf("open manifest %s: a sheet name (%q) only applies to .xlsx files", path, opts.Sheet)
 	}
 	switch ext {
+	case ".csv", ".tsv", ".xlsx", ".jsonl", ".ndjson":
+		if err := checkContent(path, ext); err != nil {
+			return nil, err
+		}
+	}
+	switch ext {
 	case ".csv":
 		return openCSV(path, 0)
 	case ".tsv":
