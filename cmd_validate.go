@@ -18,7 +18,7 @@ import (
 
 func manifestFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "sheet", Usage: "XLSX `SHEET` to read (default: the first)"},
+		&cli.StringFlag{Name: "sheet", Usage: "XLSX or ODS `SHEET` to read (default: the first visible one)"},
 		&cli.StringFlag{Name: "action", Value: "upsert", Usage: "`ACTION` of rows without an action column (see the README for all)"},
 		&cli.BoolFlag{Name: "replace-lists", Usage: "emails, msisdns and external_ids in a row replace the user's lists instead of being added"},
 		&cli.StringFlag{Name: "match-by", Value: "user_id", Usage: "how rows name their user: `user_id|email|external_id:PROVIDER` (the user_id, email or external_id column)"},

@@ -149,3 +149,30 @@ func TestConfigMapGivesWayToIgnoreFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestLibreOfficeODSRosterOnboards has LibreOffice Calc save an HR roster as
+// .ods (its own typing: numbers, booleans, dates), applies it to the real
+// Synapse with the HR headers mapped, and reads every account back (name,
+// email, phone, admin flag, a login with the sheet's password); the same
+// sheet applied again writes nothing (onboardHR).
+func TestLibreOfficeODSRosterOnboards(t *testing.T) {
+	t.Parallel()
+	e := realServer(t)
+	lo := soffice(t)
+	dir := t.TempDir()
+	people := hrPeople(uniq(t), 40)
+	var b strings.Builder
+	b.WriteString("User ID,Display Name,Email,Phone,Department,Date of Hire,Admin,Password\n")
+	for _, p := range people {
+		fmt.Fprintf(&b, "%s,%q,%s,%s,%s,%s,%s,%s\n", p.local, p.display, p.email, p.phone, p.dept, p.hired,
+			strings.ToUpper(fmt.Sprint(p.admin)), p.password)
+	}
+	saveWithLibreOffice(t, lo, writeFile(t, dir, "roster.csv", b.String()), "ods")
+	args := []string{"roster.ods", "--map", "Phone=msisdns", "--ignore", "Department", "--ignore", "Date of Hire", "--phone-region", "DE"}
+	v := e.synbatch(t, dir, append([]string{"validate"}, args...)...)
+	if v.code != 0 || !strings.Contains(v.stdout, fmt.Sprintf("roster.ods: %d rows, valid", len(people))) ||
+		!strings.Contains(v.stderr, `read sheet "roster" (sheet 1)`) {
+		t.Fatalf("validate: exit %d, want 0 and %d valid rows read from sheet 1\n%s%s", v.code, len(people), v.stdout, v.stderr)
+	}
+	e.onboardHR(t, dir, people, args...)
+}
