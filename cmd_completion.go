@@ -108,7 +108,7 @@ func flagValues(name string) []string {
 func argValues(path string) []string {
 	switch path {
 	case "validate", "plan", "apply":
-		return []string{filesLine("csv", "tsv", "xlsx", "jsonl")}
+		return []string{filesLine("csv", "tsv", "xlsx", "ods", "jsonl", "ndjson")}
 	case "journal summary", "journal merge", "journal report":
 		return []string{filesLine("jsonl")}
 	}
