@@ -46,6 +46,9 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "shard", Usage: "`K/N`: run only the rows whose user id hashes to shard K of N (0-based; stable across runs and formats)", EnvVars: []string{"SYNBATCH_SHARD"}},
 		&cli.StringFlag{Name: "rows", Usage: "`FIRST-LAST`: apply (or plan) only those rows, numbered as the spreadsheet shows them (header = row 1), for a trial run; every row is still validated"},
 		&cli.IntFlag{Name: "shards", Usage: "`N` shards, K taken from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)", EnvVars: []string{"SYNBATCH_SHARDS"}},
+		&cli.StringFlag{Name: "sync", Usage: "close the accounts in --sync-scope that no row names, by `deactivate|lock|suspend` (never the admin running it, an application service's users or a remote user)"},
+		&cli.StringFlag{Name: "sync-scope", Usage: "with --sync: the user ids it may close, a `REGEX` matched against the whole user id (e.g. '@.*:example.org')"},
+		&cli.IntFlag{Name: "sync-max", Value: 10, Usage: "with --sync: refuse (exit 2, nothing sent) when more than `N` accounts would be closed"},
 		&cli.BoolFlag{Name: "allow-unknown-provider", Usage: "go on when --auth-provider, --match-by external_id:PROVIDER or a row's external ids name an identity provider the server's login flows do not list (one about to be configured); without it such a run sends nothing (exit 2)"},
 	)
 }
@@ -73,6 +76,7 @@ func applyCommand(soft, hard context.Context, stdin io.Reader, stdout, stderr io
 	flags := append(runFlags(),
 		&cli.StringFlag{Name: "journal", Usage: "result journal at `PATH` (default MANIFEST.journal.jsonl); the same journal resumes the run"},
 		&cli.StringFlag{Name: "passwords-out", Usage: "`FILE` for generated passwords and registration tokens (created 0600; the only place they are written)"},
+		&cli.StringFlag{Name: "tokens-out", Usage: "`FILE` for generated registration tokens, one per line beside the row's label (label,token; created 0600; the only place they are written)"},
 		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "go on without asking when rows deactivate, delete devices, reset passwords, remove external ids, delete rooms, purge history, or delete or quarantine media"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and change nothing (the same as synbatch plan)"},
 		&cli.BoolFlag{Name: "list", Aliases: []string{"l"}, Usage: "print a line for each row as it finishes"},
@@ -111,6 +115,8 @@ type runOptions struct {
 	cfg pipeline.Config
 	// allowUnknownProvider: --allow-unknown-provider.
 	allowUnknownProvider bool
+	// sync is --sync and its scope and limit; nil without --sync.
+	sync *pipeline.Sync
 }
 
 func runOptionsFrom(c *cli.Context, stderr io.Writer) (runOptions, error) {
@@ -142,10 +148,19 @@ func runOptionsFrom(c *cli.Context, stderr io.Writer) (runOptions, error) {
 	if src.FirstRow, src.LastRow, err = rowsOf(c); err != nil {
 		return runOptions{}, err
 	}
+	sync, err := syncFrom(c)
+	if err != nil {
+		return runOptions{}, err
+	}
+	if sync != nil && src.Shards > 1 {
+		// Every shard would close the same accounts, racing each other.
+		return runOptions{}, usageErr("--sync runs on the whole roster: give it without --shard or --shards")
+	}
+	src.Names = sync != nil
 	cn.cfg.Rate = c.Float64("rate")
 	cn.cfg.Burst = max(1, min(c.Int("concurrency"), 8))
 	cn.cfg.MaxConns = max(c.Int("concurrency"), c.Int("max-concurrency"))
-	return runOptions{asJSON: asJSON, conn: cn, src: src, allowUnknownProvider: c.Bool("allow-unknown-provider"), cfg: pipeline.Config{
+	return runOptions{asJSON: asJSON, conn: cn, src: src, sync: sync, allowUnknownProvider: c.Bool("allow-unknown-provider"), cfg: pipeline.Config{
 		Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), OnExists: onExists,
 		InactiveDays: c.Int("inactive-days"), MaxAttempts: c.Int("retries") + 1, TaskTimeout: c.Duration("task-timeout"),
 	}}, nil
@@ -156,6 +171,7 @@ type applyOptions struct {
 	runOptions
 	journal      string // the journal's path
 	passwordsOut string
+	tokensOut    string
 	yes, list    bool
 	// headerArgs are the options the journal's header records.
 	headerArgs []string
@@ -175,7 +191,7 @@ func applyOptionsFrom(c *cli.Context, stderr io.Writer) (applyOptions, error) {
 	if c.Args().First() == "-" && c.String("journal") == "" {
 		return applyOptions{}, usageErr("apply: the manifest comes from stdin: give --journal PATH (the same path resumes the run)")
 	}
-	return applyOptions{runOptions: ro, journal: journalPath(c.String("journal"), src), passwordsOut: c.String("passwords-out"),
+	return applyOptions{runOptions: ro, journal: journalPath(c.String("journal"), src), passwordsOut: c.String("passwords-out"), tokensOut: c.String("tokens-out"),
 		yes: c.Bool("yes"), list: c.Bool("list"), commandLine: commandLine(c),
 		headerArgs: []string{"action=" + c.String("action"), "on-exists=" + c.String("on-exists"),
 			fmt.Sprintf("replace-lists=%t", c.Bool("replace-lists")), "match-by=" + src.Parse.MatchBy,
@@ -256,7 +272,9 @@ func checkProviders(ctx context.Context, client *synapse.Client, o runOptions, s
 // and options (a long manifest is not read twice before the first new
 // row), or validates the manifest.
 func validateOnce(ctx context.Context, src pipeline.Source, state *journal.State, sum string, stderr io.Writer) (*pipeline.Checked, error) {
-	if state != nil {
+	// --sync needs every user id the rows name, which a journal's record
+	// of the validation does not keep.
+	if state != nil && !src.Names {
 		ch, err := pipeline.Revalidated(state, pipeline.Fingerprint(src, sum))
 		if err != nil || ch != nil {
 			if ch != nil {
@@ -278,12 +296,25 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 		return err
 	}
 	// Checking only reads (the manifest, whoami): the first stop ends it.
+	var extra []*jobs.Job
 	client, checked, src, err := checkManifest(soft, o.runOptions, stderr, state, sum, func(client *synapse.Client, src pipeline.Source, ch *pipeline.Checked) error {
-		if ch.Generate > 0 && o.passwordsOut == "" {
-			return usageErr("%d rows generate a password or registration token: give --passwords-out FILE to keep them", ch.Generate)
+		if n := ch.Generate - ch.Tokens; n > 0 && o.passwordsOut == "" {
+			return usageErr("%d rows generate a password: give --passwords-out FILE to keep them", n)
+		}
+		if ch.Tokens > 0 && o.tokensOut == "" && o.passwordsOut == "" {
+			return usageErr("%d rows generate a registration token: give --tokens-out FILE to keep them beside their labels", ch.Tokens)
+		}
+		var err error
+		if extra, err = syncJobs(soft, client, o.runOptions, src, ch); err != nil {
+			return err
+		}
+		if o.sync != nil {
+			if err := pipeline.CheckSyncMax(*o.sync, len(extra)); err != nil {
+				return usageErr("%v; nothing was sent", err)
+			}
 		}
 		cfg := o.cfg
-		cfg.Source, cfg.Checked, cfg.MatchBy = src, ch, src.Parse.MatchBy
+		cfg.Source, cfg.Checked, cfg.MatchBy, cfg.Extra = src, ch, src.Parse.MatchBy, extra
 		return confirmDestructive(soft, client, cfg, ch, o.yes, stdin, stderr)
 	})
 	if err != nil {
@@ -304,7 +335,16 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 		defer pf.Close()
 		cfg.Passwords = pf
 	}
-	cfg.Source, cfg.Checked, cfg.MatchBy = src, checked, src.Parse.MatchBy
+	if o.tokensOut != "" {
+		_, statErr := os.Stat(o.journal)
+		tf, err := jobs.OpenTokenFile(o.tokensOut, statErr == nil)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		defer tf.Close()
+		cfg.Tokens = tf
+	}
+	cfg.Source, cfg.Checked, cfg.MatchBy, cfg.Extra = src, checked, src.Parse.MatchBy, extra
 	cfg.Journal, cfg.State, cfg.Log = o.journal, state, stderr
 	actor, err := client.Self(soft)
 	if err != nil {
@@ -367,7 +407,7 @@ const confirmPlanMax = 100
 func confirmDestructive(ctx context.Context, client *synapse.Client, cfg pipeline.Config, ch *pipeline.Checked,
 	yes bool, stdin io.Reader, stderr io.Writer) error {
 	counts := map[jobs.Action]int{}
-	some := false
+	some := len(cfg.Extra) > 0
 	for _, a := range jobs.Actions() {
 		if a.Destructive() && ch.Actions[a] > 0 {
 			counts[a], some = ch.Actions[a], true
@@ -376,6 +416,9 @@ func confirmDestructive(ctx context.Context, client *synapse.Client, cfg pipelin
 	if !some {
 		return nil
 	}
+	// Accounts --sync closes are counted apart: the admin confirms how
+	// many people the roster does not name.
+	synced := len(cfg.Extra)
 	var erasing []string
 	erases, rooms, media, mappings := 0, 0, 0, 0
 	rows := 0
@@ -384,8 +427,13 @@ func confirmDestructive(ctx context.Context, client *synapse.Client, cfg pipelin
 	}
 	if !yes || rows <= confirmPlanMax {
 		clear(counts)
+		synced = 0
 		_, err := pipeline.PlanOf(ctx, client, cfg, jobs.Action.Destructive, func(p pipeline.PlannedRow) {
 			if p.Kind != jobs.KindUpdate && p.Kind != jobs.KindCreate {
+				return
+			}
+			if p.Sync {
+				synced++
 				return
 			}
 			counts[p.Action]++
@@ -403,6 +451,9 @@ func confirmDestructive(ctx context.Context, client *synapse.Client, cfg pipelin
 		}
 	}
 	var parts []string
+	if synced > 0 {
+		parts = append(parts, fmt.Sprintf("%s %d %s (%s)", cfg.Extra[0].Action, synced, plural(synced, "account", "accounts"), cfg.Extra[0].Why()))
+	}
 	for _, a := range jobs.Actions() {
 		if n := counts[a]; n > 0 {
 			one, many := "user", "users"
@@ -497,7 +548,11 @@ func printStats(stdout, stderr io.Writer, asJSON bool, s *pipeline.Stats, comman
 // rowLine is one row's result for people: row, user, outcome and why.
 func rowLine(r journal.Record) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "row %d %s: %s", r.Row, r.UserID, r.Outcome)
+	if r.Row == 0 && strings.HasPrefix(r.Key, "sync-") {
+		fmt.Fprintf(&b, "sync %s %s: %s", r.UserID, r.Action, r.Outcome)
+	} else {
+		fmt.Fprintf(&b, "row %d %s: %s", r.Row, r.UserID, r.Outcome)
+	}
 	if len(r.Changed) > 0 {
 		fmt.Fprintf(&b, " (%s)", strings.Join(r.Changed, ", "))
 	}
@@ -550,3 +605,47 @@ func commandLine(c *cli.Context) string {
 
 // argsKey keeps the command line in the app's Metadata.
 const argsKey = "args"
+
+// syncFrom reads --sync, --sync-scope and --sync-max; nil without --sync.
+func syncFrom(c *cli.Context) (*pipeline.Sync, error) {
+	a := jobs.Action(strings.ToLower(c.String("sync")))
+	if a == "" {
+		if c.IsSet("sync-scope") || c.IsSet("sync-max") {
+			return nil, usageErr("--sync-scope and --sync-max go with --sync deactivate|lock|suspend")
+		}
+		return nil, nil
+	}
+	if !slices.Contains(jobs.SyncActions, a) {
+		return nil, usageErr("--sync %q: want deactivate, lock or suspend", c.String("sync"))
+	}
+	if _, err := pipeline.CompileScope(c.String("sync-scope")); err != nil {
+		return nil, usageErr("%v", err)
+	}
+	if c.Int("sync-max") < 0 {
+		return nil, usageErr("--sync-max must be 0 or more")
+	}
+	return &pipeline.Sync{Action: a, Scope: c.String("sync-scope"), Max: c.Int("sync-max")}, nil
+}
+
+// syncJobs lists the accounts --sync closes (none without it): in scope,
+// named by no row, never the admin running the run. It only reads.
+func syncJobs(ctx context.Context, client *synapse.Client, o runOptions, src pipeline.Source, ch *pipeline.Checked) ([]*jobs.Job, error) {
+	if o.sync == nil {
+		return nil, nil
+	}
+	s := *o.sync
+	me, err := client.Self(ctx)
+	if err != nil {
+		return nil, stopped("%v", err)
+	}
+	s.Keep = append(s.Keep, me)
+	retry := synapse.Retry{Attempts: max(o.cfg.MaxAttempts, 1), Base: o.cfg.BaseBackoff}
+	extra, err := pipeline.SyncJobs(ctx, client, s, src.Parse.ServerName, ch, retry)
+	if err != nil {
+		if synapse.IsAuth(err) || synapse.IsNet(err) || synapse.IsRetryable(err) {
+			return nil, stopped("%v; nothing was sent", err)
+		}
+		return nil, usageErr("%v; nothing was sent", err)
+	}
+	return extra, nil
+}

@@ -98,7 +98,7 @@ func flagValues(name string) []string {
 		return []string{filesLine("jsonl")}
 	case "users":
 		return []string{filesLine("csv", "tsv", "xlsx", "jsonl")}
-	case "token-file", "ca-file", "passwords-out", "out":
+	case "token-file", "ca-file", "passwords-out", "tokens-out", "out":
 		return []string{filesLine()}
 	}
 	return nil
@@ -108,7 +108,7 @@ func flagValues(name string) []string {
 func argValues(path string) []string {
 	switch path {
 	case "validate", "plan", "apply":
-		return []string{filesLine("csv", "tsv", "xlsx", "jsonl")}
+		return []string{filesLine("csv", "tsv", "xlsx", "ods", "jsonl", "ndjson")}
 	case "journal summary", "journal merge", "journal report":
 		return []string{filesLine("jsonl")}
 	}

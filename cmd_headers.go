@@ -93,19 +93,58 @@ func rowsOf(c *cli.Context) (first, last int, err error) {
 type manifestConfig struct {
 	source string            // the config file, for messages
 	Map    map[string]string // map: HEADER: column
+	Ignore []string          // ignore: [HEADER, …]
+	// ActionValues is action_values: VALUE: action.
+	ActionValues map[string]string
 }
 
-// headerFlags reads --map and --ignore over the config's map: a header
-// mapped by both takes --map's column. A column that does not exist is a
-// usage error, found before the manifest is read.
-func headerFlags(c *cli.Context, cfg manifestConfig) (map[string]string, []string, error) {
-	m := map[string]string{}
-	for _, h := range slices.Sorted(maps.Keys(cfg.Map)) {
-		if err := jobs.CheckMap(h, cfg.Map[h]); err != nil {
-			return nil, nil, usageErr("map: in %s: %s=%s: %v", cfg.source, h, cfg.Map[h], err)
+// actionValues reads --action-value over the config's action_values: a
+// value given by both takes the flag's action.
+func actionValues(c *cli.Context, cfg manifestConfig) (map[string]jobs.Action, error) {
+	m := map[string]jobs.Action{}
+	set := func(v string, a jobs.Action) {
+		for old := range m {
+			if formats.Key(old) == formats.Key(v) {
+				delete(m, old)
+			}
 		}
-		m[h] = cfg.Map[h]
+		m[v] = a
 	}
+	for _, v := range slices.Sorted(maps.Keys(cfg.ActionValues)) {
+		a := jobs.Action(strings.ToLower(strings.TrimSpace(cfg.ActionValues[v])))
+		if err := jobs.CheckActionValue(v, a); err != nil {
+			return nil, usageErr("action_values: in %s: %s=%s: %v", cfg.source, v, cfg.ActionValues[v], err)
+		}
+		set(v, a)
+	}
+	if r, ok := c.Generic("action-value").(*repeated); ok {
+		for _, kv := range *r {
+			v, act, ok := strings.Cut(kv, "=")
+			a := jobs.Action(strings.ToLower(strings.TrimSpace(act)))
+			if !ok || a == "" {
+				return nil, usageErr("--action-value %q: want VALUE=ACTION, e.g. Left=deactivate", kv)
+			}
+			if err := jobs.CheckActionValue(v, a); err != nil {
+				return nil, usageErr("--action-value %s: %v", kv, err)
+			}
+			set(strings.TrimSpace(v), a)
+		}
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
+}
+
+// headerFlags reads --map and --ignore over the config's map: and ignore:.
+// A flag beats the config header by header, whichever way: --ignore of a
+// header the config maps skips it, --map of a header the config ignores
+// maps it. (Before, the config's map beat --ignore, and every row then
+// failed on a column the admin had asked to skip.) A header both mapped
+// and ignored in the same place is a usage error, as is a column that does
+// not exist; both are found before the manifest is read.
+func headerFlags(c *cli.Context, cfg manifestConfig) (map[string]string, []string, error) {
+	var flagMap [][2]string
 	if r, ok := c.Generic("map").(*repeated); ok {
 		for _, kv := range *r {
 			h, col, ok := strings.Cut(kv, "=")
@@ -115,22 +154,61 @@ func headerFlags(c *cli.Context, cfg manifestConfig) (map[string]string, []strin
 			if err := jobs.CheckMap(h, col); err != nil {
 				return nil, nil, usageErr("--map %s: %v", kv, err)
 			}
-			for old := range m {
-				if formats.Key(old) == formats.Key(h) {
-					delete(m, old)
-				}
-			}
-			m[h] = col
+			flagMap = append(flagMap, [2]string{h, col})
 		}
 	}
-	var ignore []string
+	var flagIgnore []string
 	if r, ok := c.Generic("ignore").(*repeated); ok {
-		ignore = *r
+		flagIgnore = *r
 	}
-	for _, h := range ignore {
+	flagMapped, flagIgnored := map[string]bool{}, map[string]bool{}
+	for _, hc := range flagMap {
+		flagMapped[formats.Key(hc[0])] = true
+	}
+	for _, h := range flagIgnore {
 		if formats.Key(h) == "" {
 			return nil, nil, usageErr("--ignore %q: the header has no letters or digits", h)
 		}
+		if flagMapped[formats.Key(h)] {
+			return nil, nil, usageErr("--ignore %q: --map names a column for the same header; give one of them", h)
+		}
+		flagIgnored[formats.Key(h)] = true
 	}
+	cfgIgnored := map[string]bool{}
+	for _, h := range cfg.Ignore {
+		if formats.Key(h) == "" {
+			return nil, nil, usageErr("ignore: in %s: %q: the header has no letters or digits", cfg.source, h)
+		}
+		cfgIgnored[formats.Key(h)] = true
+	}
+
+	m := map[string]string{}
+	for _, h := range slices.Sorted(maps.Keys(cfg.Map)) {
+		if err := jobs.CheckMap(h, cfg.Map[h]); err != nil {
+			return nil, nil, usageErr("map: in %s: %s=%s: %v", cfg.source, h, cfg.Map[h], err)
+		}
+		k := formats.Key(h)
+		if cfgIgnored[k] {
+			return nil, nil, usageErr("%s maps %s in map: and skips it in ignore:; keep one of them", cfg.source, formats.Quote(h))
+		}
+		if !flagIgnored[k] && !flagMapped[k] {
+			m[h] = cfg.Map[h]
+		}
+	}
+	for _, hc := range flagMap {
+		for old := range m {
+			if formats.Key(old) == formats.Key(hc[0]) {
+				delete(m, old)
+			}
+		}
+		m[hc[0]] = hc[1]
+	}
+	var ignore []string
+	for _, h := range cfg.Ignore {
+		if !flagMapped[formats.Key(h)] {
+			ignore = append(ignore, h)
+		}
+	}
+	ignore = append(ignore, flagIgnore...)
 	return m, ignore, nil
 }

@@ -37,6 +37,9 @@ func runPlan(ctx context.Context, o runOptions, stdout, stderr io.Writer) error 
 	}
 	cfg := o.cfg
 	cfg.Source, cfg.Checked, cfg.MatchBy = src, checked, src.Parse.MatchBy
+	if cfg.Extra, err = syncJobs(ctx, client, o, src, checked); err != nil {
+		return err
+	}
 	enc := json.NewEncoder(stdout)
 	counts, err := pipeline.Plan(ctx, client, cfg, func(p pipeline.PlannedRow) {
 		if o.asJSON {
@@ -66,7 +69,16 @@ func runPlan(ctx context.Context, o runOptions, stdout, stderr io.Writer) error 
 		for _, k := range kinds {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[jobs.Kind(k)], k))
 		}
-		fmt.Fprintf(stdout, "%d rows: %s\n", checked.Rows, strings.Join(parts, ", "))
+		rows := fmt.Sprintf("%d rows", checked.Rows)
+		if o.sync != nil {
+			rows += fmt.Sprintf(" and %d %s that --sync %s closes", len(cfg.Extra), plural(len(cfg.Extra), "account", "accounts"), o.sync.Action)
+		}
+		fmt.Fprintf(stdout, "%s: %s\n", rows, strings.Join(parts, ", "))
+	}
+	if o.sync != nil {
+		if err := pipeline.CheckSyncMax(*o.sync, len(cfg.Extra)); err != nil {
+			return usageErr("%v (apply would send nothing)", err)
+		}
 	}
 	// A pipeline gates on the plan: exit 1 when apply would fail rows.
 	if bad := counts[jobs.KindConflict] + counts[jobs.KindError]; bad > 0 {
@@ -78,7 +90,11 @@ func runPlan(ctx context.Context, o runOptions, stdout, stderr io.Writer) error 
 // planLine is one row of a plan for people.
 func planLine(p pipeline.PlannedRow) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "row %d %s %s: %s", p.Row, p.UserID, p.Action, p.Kind)
+	if p.Sync {
+		fmt.Fprintf(&b, "sync %s %s: %s", p.UserID, p.Action, p.Kind)
+	} else {
+		fmt.Fprintf(&b, "row %d %s %s: %s", p.Row, p.UserID, p.Action, p.Kind)
+	}
 	var items []string
 	for _, ch := range p.Changes {
 		items = append(items, ch.String())

@@ -18,7 +18,7 @@ import (
 
 func manifestFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "sheet", Usage: "XLSX `SHEET` to read (default: the first)"},
+		&cli.StringFlag{Name: "sheet", Usage: "XLSX or ODS `SHEET` to read (default: the first visible one)"},
 		&cli.StringFlag{Name: "action", Value: "upsert", Usage: "`ACTION` of rows without an action column (see the README for all)"},
 		&cli.BoolFlag{Name: "replace-lists", Usage: "emails, msisdns and external_ids in a row replace the user's lists instead of being added"},
 		&cli.StringFlag{Name: "match-by", Value: "user_id", Usage: "how rows name their user: `user_id|email|external_id:PROVIDER` (the user_id, email or external_id column)"},
@@ -27,7 +27,8 @@ func manifestFlags() []cli.Flag {
 		&cli.StringFlag{Name: "phone-region", Usage: "read phone numbers written without a country code (07700 900123) as numbers of `REGION` (GB, DE, …; default: refuse them; or phone_region: in the config)", EnvVars: []string{"SYNBATCH_PHONE_REGION"}},
 		&cli.GenericFlag{Name: "map", Value: &repeated{}, Usage: "read the column headed `HEADER=COLUMN` as COLUMN (repeatable; or map: in the config)"},
 		&cli.StringFlag{Name: "format", Usage: "with MANIFEST -, read stdin as `csv|tsv|jsonl`"},
-		&cli.GenericFlag{Name: "ignore", Value: &repeated{}, Usage: "skip the column headed `HEADER` (repeatable)"},
+		&cli.GenericFlag{Name: "ignore", Value: &repeated{}, Usage: "skip the column headed `HEADER` (repeatable; or ignore: in the config)"},
+		&cli.GenericFlag{Name: "action-value", Value: &repeated{}, Usage: "what a cell of the action column stands for (a Status column read with --map 'Status=action'): `VALUE=ACTION`, e.g. Left=deactivate (repeatable; or action_values: in the config)"},
 	}
 }
 
@@ -36,7 +37,7 @@ func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command
 		Name:      "validate",
 		Usage:     "check a manifest offline; exit 2 listing every problem as FILE:ROW:COLUMN: what is wrong",
 		ArgsUsage: "MANIFEST",
-		Flags: append(manifestFlags(), outputFlag(),
+		Flags: append(manifestFlags(), outputFlag(), configFlag(),
 			&cli.StringFlag{Name: "server-name", Usage: "server `NAME` for bare localparts and to check full ids against", EnvVars: []string{"SYNBATCH_SERVER_NAME"}}),
 		Action: func(c *cli.Context) error {
 			asJSON, err := outputMode(c)
@@ -54,7 +55,7 @@ func validateCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command
 			// synadm's homeserver); without one, full user ids cannot be
 			// checked against it, and the report says so.
 			serverName := first(c.String("server-name"), fc.ServerName, fc.synadmServerName())
-			src, err := sourceFrom(c, serverName, fc.PhoneRegion, manifestConfig{source, fc.Map})
+			src, err := sourceFrom(c, serverName, fc.PhoneRegion, manifestConfig{source: source, Map: fc.Map, Ignore: fc.Ignore, ActionValues: fc.ActionValues})
 			if err != nil {
 				return err
 			}
@@ -99,7 +100,8 @@ func validateUntil(ctx context.Context, src pipeline.Source, stderr io.Writer) (
 
 // sourceFrom reads the manifest argument and the flags that shape its rows;
 // phoneRegion is the config's phone_region, which --phone-region overrides,
-// and cfg its map, which --map overrides header by header.
+// and cfg its map: and ignore:, which --map and --ignore override header
+// by header.
 func sourceFrom(c *cli.Context, serverName, phoneRegion string, cfg manifestConfig) (pipeline.Source, error) {
 	if c.NArg() != 1 {
 		return pipeline.Source{}, usageErr("%s: want one MANIFEST argument (got %d)", c.Command.Name, c.NArg())
@@ -122,6 +124,10 @@ func sourceFrom(c *cli.Context, serverName, phoneRegion string, cfg manifestConf
 	if err != nil {
 		return pipeline.Source{}, err
 	}
+	values, err := actionValues(c, cfg)
+	if err != nil {
+		return pipeline.Source{}, err
+	}
 	path, name := c.Args().First(), ""
 	if path == "-" {
 		name = "-"
@@ -133,7 +139,7 @@ func sourceFrom(c *cli.Context, serverName, phoneRegion string, cfg manifestConf
 		Map: headers, Ignore: ignore,
 		File: cmp.Or(name, path), ServerName: serverName, DefaultAction: act, ReplaceLists: c.Bool("replace-lists"),
 		MatchBy: c.String("match-by"), AuthProvider: c.String("auth-provider"), GeneratePasswords: c.Bool("generate-passwords"),
-		PhoneRegion: region,
+		PhoneRegion: region, ActionValues: values,
 	}}, nil
 }
 
@@ -178,6 +184,9 @@ func reportValidation(stdout, stderr io.Writer, asJSON bool, src pipeline.Source
 		}
 		for _, u := range unchecked {
 			fmt.Fprintf(stderr, "%s: not checked: %s\n", src.Label(), u)
+		}
+		for _, n := range ch.Notes() {
+			fmt.Fprintf(stderr, "%s: %s\n", src.Label(), n)
 		}
 		if v.Valid {
 			fmt.Fprintf(stdout, "%s: %d rows, valid\n", src.Label(), ch.Rows)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/synapse"
 )
 
@@ -24,7 +26,7 @@ func connFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "server", Usage: "homeserver base `URL`, e.g. https://matrix.example.org", EnvVars: []string{"SYNBATCH_SERVER"}},
 		&cli.StringFlag{Name: "token-file", Usage: "`FILE` holding an admin access token (mode 0600); or set SYNBATCH_TOKEN", EnvVars: []string{"SYNBATCH_TOKEN_FILE"}},
-		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config `FILE` (default synbatch.yaml in the user config directory ($XDG_CONFIG_HOME) or ~/.config, then synadm's synadm.yaml there)", EnvVars: []string{"SYNBATCH_CONFIG"}},
+		configFlag(),
 		&cli.StringFlag{Name: "server-name", Usage: "server `NAME` for bare localparts (default: from the token's own user id)", EnvVars: []string{"SYNBATCH_SERVER_NAME"}},
 		&cli.StringFlag{Name: "admin-path", Usage: "`PATH` of the Admin API, when a proxy moves it", Value: "", EnvVars: []string{"SYNBATCH_ADMIN_PATH"}},
 		&cli.StringFlag{Name: "ca-file", Usage: "`FILE` of extra CA certificates (PEM) to trust", EnvVars: []string{"SYNBATCH_CA_FILE"}},
@@ -34,8 +36,17 @@ func connFlags() []cli.Flag {
 	}
 }
 
+// configFlag is -c/--config, which every command that reads the config
+// file takes (validate too: it reads map:, ignore: and phone_region:).
+func configFlag() cli.Flag {
+	return &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config `FILE` (default synbatch.yaml in the user config directory ($XDG_CONFIG_HOME) or ~/.config, then synadm's synadm.yaml there)", EnvVars: []string{"SYNBATCH_CONFIG"}}
+}
+
 // fileConfig is ~/.config/synbatch.yaml; the synadm names are read too, so
 // that synadm's config file works as it is.
+//
+// Its yaml tags are the keys a config file may hold: a key is added with
+// one field here, and any other key is refused (configKeys).
 type fileConfig struct {
 	Server     string `yaml:"server"`
 	BaseURL    string `yaml:"base_url"` // synadm
@@ -50,9 +61,71 @@ type fileConfig struct {
 	PhoneRegion string `yaml:"phone_region"`
 	// Map is --map's default: HEADER: column.
 	Map map[string]string `yaml:"map"`
+	// ActionValues is --action-value's default: VALUE: action.
+	ActionValues map[string]string `yaml:"action_values"`
+	// Ignore is --ignore's default: the headers to skip.
+	Ignore []string `yaml:"ignore"`
 	// Homeserver is synadm's server name ("auto-retrieval": asked of the
 	// server, so unknown offline).
 	Homeserver string `yaml:"homeserver"`
+	// synadm's own settings, accepted and not used.
+	SynadmUser any `yaml:"user"`
+	MatrixPath any `yaml:"matrix_path"`
+	Format     any `yaml:"format"`
+}
+
+// configKeys returns the keys a config file may hold: fileConfig's yaml tags.
+func configKeys() []string {
+	t := reflect.TypeFor[fileConfig]()
+	keys := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
+// checkConfigKeys refuses a key that synbatch does not read, naming its
+// line and the closest known key: a misspelt phone_regoin: would otherwise
+// be dropped without a word, and every national number refused. synadm's
+// own file is not judged: synadm adds keys of its own from release to
+// release, and synbatch only borrows it.
+func checkConfigKeys(path string, b []byte) error {
+	if filepath.Base(path) == "synadm.yaml" {
+		return nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil // empty, or not a mapping: Unmarshal into the struct says what is wrong
+	}
+	known := configKeys()
+	var bad []string
+	m := doc.Content[0].Content
+	for i := 0; i+1 < len(m); i += 2 {
+		k := m[i]
+		if slices.Contains(known, k.Value) {
+			continue
+		}
+		hint, dist := "", len(k.Value)/3+1
+		for _, name := range known {
+			if d := formats.EditDistance(k.Value, name); d < dist {
+				hint, dist = name, d
+			}
+		}
+		msg := fmt.Sprintf("line %d: unknown key %s", k.Line, formats.Quote(k.Value))
+		if hint != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", formats.Quote(hint))
+		}
+		bad = append(bad, msg)
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("config %s: %s; the keys are %s", path, strings.Join(bad, "; "), strings.Join(known, ", "))
+	}
+	return nil
 }
 
 // synadmServerName is synadm's homeserver setting when it names a server.
@@ -79,7 +152,7 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &conn{source: source, phoneRegion: fc.PhoneRegion, headers: manifestConfig{source, fc.Map}}
+	out := &conn{source: source, phoneRegion: fc.PhoneRegion, headers: manifestConfig{source: source, Map: fc.Map, Ignore: fc.Ignore, ActionValues: fc.ActionValues}}
 	cfg := &out.cfg
 	cfg.Server = first(c.String("server"), fc.Server, fc.BaseURL)
 	if cfg.Server == "" {
@@ -195,6 +268,9 @@ func readConfig(path string, fc *fileConfig) (bool, error) {
 	// Judged before the token is read from it: a config file others can
 	// change can send the token to their server through base_url.
 	if err := checkConfigOwner(path, fi, os.Geteuid()); err != nil {
+		return false, err
+	}
+	if err := checkConfigKeys(path, b); err != nil {
 		return false, err
 	}
 	if err := yaml.Unmarshal(b, fc); err != nil {

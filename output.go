@@ -51,7 +51,7 @@ func newProgress(stderr io.Writer, label string) *progress {
 // outFlags are the output flags of the table exports (users, rooms).
 func outFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "out", Required: true, Usage: "output `FILE`: .csv, .tsv, .xlsx or .jsonl; - for stdout"},
+		&cli.StringFlag{Name: "out", Required: true, Usage: "output `FILE`: .csv, .tsv, .xlsx, .ods or .jsonl; - for stdout"},
 		&cli.StringFlag{Name: "format", Value: "csv", Usage: "with --out -: `csv|jsonl`"},
 	}
 }

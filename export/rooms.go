@@ -21,7 +21,7 @@ const roomMembersColumn = "members"
 
 // RoomsConfig is one `export rooms` run.
 type RoomsConfig struct {
-	Out            string // .csv, .tsv, .xlsx or .jsonl; "-" writes Format to Stdout
+	Out            string // .csv, .tsv, .xlsx, .ods or .jsonl; "-" writes Format to Stdout
 	Format         string // csv or jsonl, for "-"
 	Stdout         io.Writer
 	Filter         synapse.RoomFilter

@@ -16,7 +16,7 @@ var tokenColumns = []string{"action", "token", "uses_allowed", "expiry_time", "p
 
 // TokensConfig is one `export registration-tokens` run.
 type TokensConfig struct {
-	Out    string // .csv, .tsv, .xlsx or .jsonl; "-" writes Format to Stdout
+	Out    string // .csv, .tsv, .xlsx, .ods or .jsonl; "-" writes Format to Stdout
 	Format string // csv or jsonl, for "-"
 	Stdout io.Writer
 }

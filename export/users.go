@@ -80,7 +80,7 @@ func (u *UserRecord) values(jsonl bool) []any {
 
 // UsersConfig is one `export users` run.
 type UsersConfig struct {
-	Out            string // .csv, .tsv, .xlsx or .jsonl; "-" writes Format to Stdout
+	Out            string // .csv, .tsv, .xlsx, .ods or .jsonl; "-" writes Format to Stdout
 	Format         string // csv or jsonl, for "-"
 	Stdout         io.Writer
 	Filter         synapse.ListFilter

@@ -91,21 +91,29 @@ func Written(r Reader, column string) string {
 
 // Options adjusts how Open reads a manifest.
 type Options struct {
-	// Sheet is the XLSX sheet to read, matched case-insensitively; "" means
-	// the first visible sheet. A hidden sheet is read only when named.
+	// Sheet is the XLSX or ODS sheet to read, matched case-insensitively;
+	// "" means the first visible sheet. A hidden sheet is read only when
+	// named.
 	Sheet string
-	// MaxUnzip bounds what an XLSX workbook may inflate to, all parts
+	// MaxUnzip bounds what an XLSX or ODS workbook may inflate to, all parts
 	// together; 0 means DefaultMaxUnzip.
 	MaxUnzip int64
 }
 
 // Open opens the manifest at path, choosing the format by extension: .csv,
-// .tsv, .xlsx, .jsonl or .ndjson. The header (if the format has one) is read
+// .tsv, .xlsx, .ods, .jsonl or .ndjson; a file whose content is another
+// format than its name says is refused, saying what it is. The header (if the format has one) is read
 // before Open returns, so Columns is ready at once.
 func Open(path string, opts Options) (Reader, error) {
 	ext := strings.ToLower(filepath.Ext(path))
-	if opts.Sheet != "" && ext != ".xlsx" {
-		return nil, fmt.Errorf("open manifest %s: a sheet name (%q) only applies to .xlsx files", path, opts.Sheet)
+	if opts.Sheet != "" && ext != ".xlsx" && ext != ".ods" {
+		return nil, fmt.Errorf("open manifest %s: a sheet name (%q) only applies to .xlsx and .ods files", path, opts.Sheet)
+	}
+	switch ext {
+	case ".csv", ".tsv", ".xlsx", ".ods", ".jsonl", ".ndjson":
+		if err := checkContent(path, ext); err != nil {
+			return nil, err
+		}
 	}
 	switch ext {
 	case ".csv":
@@ -114,14 +122,16 @@ func Open(path string, opts Options) (Reader, error) {
 		return openCSV(path, '\t')
 	case ".xlsx":
 		return openXLSX(path, opts.Sheet, opts.MaxUnzip)
+	case ".ods":
+		return openODS(path, opts.Sheet, opts.MaxUnzip)
 	case ".jsonl", ".ndjson":
 		return openJSONL(path)
 	case ".xls":
 		return nil, fmt.Errorf("open manifest %s: the old .xls format is not supported: save it as .xlsx or CSV UTF-8", path)
 	case "":
-		return nil, fmt.Errorf("open manifest %s: no file extension: name it .csv, .tsv, .xlsx, .jsonl or .ndjson", path)
+		return nil, fmt.Errorf("open manifest %s: no file extension: name it .csv, .tsv, .xlsx, .ods, .jsonl or .ndjson", path)
 	default:
-		return nil, fmt.Errorf("open manifest %s: unknown format %q: use .csv, .tsv, .xlsx, .jsonl or .ndjson", path, ext)
+		return nil, fmt.Errorf("open manifest %s: unknown format %q: use .csv, .tsv, .xlsx, .ods, .jsonl or .ndjson", path, ext)
 	}
 }
 

@@ -25,8 +25,10 @@ type handSheet struct {
 	data  string // the inner XML of <sheetData>
 }
 
-// handXLSX writes a workbook from its XML parts and returns its path.
-func handXLSX(t testing.TB, sheets []handSheet, sst []string) string {
+// handXLSX writes a workbook from its XML parts and returns its path;
+// bookTail is XML for the workbook part after its <sheets>, such as the
+// <calcPr> a writer sets.
+func handXLSX(t testing.TB, sheets []handSheet, sst []string, bookTail ...string) string {
 	t.Helper()
 	const ns = `xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"`
 	var types, book, rels strings.Builder
@@ -59,7 +61,7 @@ func handXLSX(t testing.TB, sheets []handSheet, sst []string) string {
 		parts["xl/sharedStrings.xml"] = b.String()
 	}
 	types.WriteString(`</Types>`)
-	book.WriteString(`</sheets></workbook>`)
+	book.WriteString(`</sheets>` + strings.Join(bookTail, "") + `</workbook>`)
 	rels.WriteString(`</Relationships>`)
 	parts["[Content_Types].xml"] = types.String()
 	parts["_rels/.rels"] = `<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">` +
@@ -364,6 +366,7 @@ func TestXLSXCellsThatLieAreRefused(t *testing.T) {
 		name string
 		data string
 		sst  []string
+		tail string // workbook XML after <sheets>
 		want []string
 	}{
 		{
@@ -375,6 +378,37 @@ func TestXLSXCellsThatLieAreRefused(t *testing.T) {
 				"! m.xlsx:2:displayname: error cell #REF! (a formula that failed in the spreadsheet): fix or empty the cell",
 				"! m.xlsx:3:displayname: error cell #N/A (a formula that failed in the spreadsheet): fix or empty the cell",
 				"4 displayname=Carol user_id=carol",
+			},
+		},
+		{
+			// What openpyxl writes for a formula (its cell writer, read
+			// through the search tool: no t attribute, <f> then an empty
+			// <v>), and a formula without <v> at all. A formula whose
+			// computed text is empty is saved t="str" and stays empty.
+			name: "formulas saved without their value",
+			data: head + `<row r="2"><c r="A2" t="inlineStr"><is><t>alice</t></is></c><c r="B2"><f>UPPER(A2)</f><v></v></c></row>` +
+				`<row r="3"><c r="A3" t="inlineStr"><is><t>bob</t></is></c><c r="B3"><f>UPPER(A3)</f></c></row>` +
+				`<row r="4"><c r="A4" t="inlineStr"><is><t>carol</t></is></c><c r="B4" t="str"><f>""</f><v></v></c></row>` +
+				`<row r="5"><c r="A5" t="inlineStr"><is><t>dave</t></is></c><c r="B5" t="str"><f>UPPER(A5)</f><v>DAVE</v></c></row>` +
+				`<row r="6"><c r="A6"><f>"er"&amp;"in"</f><v/></c><c r="B6" t="inlineStr"><is><t>Erin</t></is></c></row>`,
+			want: []string{
+				"! m.xlsx:2:displayname: a formula saved without its value: open and save the sheet in a spreadsheet program",
+				"! m.xlsx:3:displayname: a formula saved without its value: open and save the sheet in a spreadsheet program",
+				"4 user_id=carol",
+				"5 displayname=DAVE user_id=dave",
+				"! m.xlsx:6:user_id: a formula saved without its value: open and save the sheet in a spreadsheet program",
+			},
+		},
+		{
+			// XlsxWriter (pandas' other engine) saves 0 for a formula and
+			// asks for a recalculation on load.
+			name: "formula placeholders of a workbook to be recalculated",
+			tail: `<calcPr calcId="124519" fullCalcOnLoad="1"/>`,
+			data: head + `<row r="2"><c r="A2" t="inlineStr"><is><t>alice</t></is></c><c r="B2"><f>A2*2</f><v>0</v></c></row>` +
+				inlineRow(3, "bob", "Bob"),
+			want: []string{
+				"! m.xlsx:2:displayname: a formula saved without its value: open and save the sheet in a spreadsheet program (the program that wrote it saved a placeholder and asked for a recalculation)",
+				"3 displayname=Bob user_id=bob",
 			},
 		},
 		{
@@ -400,7 +434,7 @@ func TestXLSXCellsThatLieAreRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := handXLSX(t, []handSheet{{"Sheet1", "", tt.data}}, tt.sst)
+			path := handXLSX(t, []handSheet{{"Sheet1", "", tt.data}}, tt.sst, tt.tail)
 			t.Chdir(filepath.Dir(path))
 			r, err := Open("m.xlsx", Options{})
 			if err != nil {

@@ -49,6 +49,9 @@ type workbook struct {
 	// date1904 is set for a workbook that counts dates from 1904 (old
 	// Mac Excel, and Numbers).
 	date1904 bool
+	// recalc is set for a workbook that asks to be recomputed when opened
+	// (calcPr fullCalcOnLoad): its writer did not compute its formulas.
+	recalc bool
 }
 
 // sheetEntry is one sheet as the workbook lists it.
@@ -62,16 +65,11 @@ type sheetEntry struct {
 // limits, then reads the list of sheets. Go's zip reader fails a part that
 // inflates to more than its header says, so the check holds.
 func openWorkbook(zr *zip.Reader, name string, maxUnzip int64) (*workbook, error) {
-	if maxUnzip <= 0 {
-		maxUnzip = DefaultMaxUnzip
+	if err := checkInflate(zr, maxUnzip); err != nil {
+		return nil, err
 	}
 	wb := &workbook{name: name, parts: make(map[string]*zip.File, len(zr.File))}
-	var total uint64
 	for _, f := range zr.File {
-		total += f.UncompressedSize64
-		if total > uint64(maxUnzip) || f.UncompressedSize64 > uint64(maxUnzip) {
-			return nil, fmt.Errorf("the workbook inflates to more than %s (a zip bomb, or a workbook far larger than any manifest): refusing it; split it, or save it as CSV", byteSize64(maxUnzip))
-		}
 		// Part names are case-insensitive (ECMA-376 part 2); some writers
 		// use backslashes.
 		wb.parts[strings.ToLower(strings.ReplaceAll(f.Name, `\`, "/"))] = f
@@ -90,6 +88,24 @@ func openWorkbook(zr *zip.Reader, name string, maxUnzip int64) (*workbook, error
 		return nil, err
 	}
 	return wb, nil
+}
+
+// checkInflate refuses a zip whose parts say they inflate to more than
+// maxUnzip (0: DefaultMaxUnzip), all together, before anything is inflated.
+// Go's zip reader fails a part that inflates to more than its header says,
+// so the check holds.
+func checkInflate(zr *zip.Reader, maxUnzip int64) error {
+	if maxUnzip <= 0 {
+		maxUnzip = DefaultMaxUnzip
+	}
+	var total uint64
+	for _, f := range zr.File {
+		total += f.UncompressedSize64
+		if total > uint64(maxUnzip) || f.UncompressedSize64 > uint64(maxUnzip) {
+			return fmt.Errorf("the workbook inflates to more than %s (a zip bomb, or a workbook far larger than any manifest): refusing it; split it, or save it as CSV", byteSize64(maxUnzip))
+		}
+	}
+	return nil
 }
 
 // byteSize64 renders a limit in whole MiB or GiB where it is one.
@@ -173,6 +189,10 @@ func (wb *workbook) readSheets(book string) error {
 		if se.Name.Local == "workbookPr" {
 			v, _ := attr(se, "date1904")
 			wb.date1904 = v == "1" || v == "true"
+		}
+		if se.Name.Local == "calcPr" {
+			v, _ := attr(se, "fullCalcOnLoad")
+			wb.recalc = v == "1" || v == "true"
 		}
 		if se.Name.Local != "sheet" {
 			return nil

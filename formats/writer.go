@@ -17,8 +17,8 @@ import (
 )
 
 // Writer writes rows of one table. Values are strings, bools, integers,
-// []string (lists, joined with ';' in CSV and XLSX), times (ISO 8601 in UTC
-// in CSV, a date cell in XLSX) or any other JSON value (JSONL only). nil
+// []string (lists, joined with ';' in CSV, XLSX and ODS), times (ISO 8601
+// in UTC in CSV, a date cell in XLSX and ODS) or any other JSON value (JSONL only). nil
 // writes an empty cell.
 type Writer interface {
 	Write(values []any) error
@@ -110,9 +110,9 @@ func escapeText(v string) string {
 // typo in --out costs nothing but the message.
 func CheckOut(path string) error {
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
-	case ".csv", ".tsv", ".jsonl", ".ndjson", ".xlsx":
+	case ".csv", ".tsv", ".jsonl", ".ndjson", ".xlsx", ".ods":
 	default:
-		return fmt.Errorf("%s: unknown output format %q (want .csv, .tsv, .xlsx or .jsonl)", path, ext)
+		return fmt.Errorf("%s: unknown output format %q (want .csv, .tsv, .xlsx, .ods or .jsonl)", path, ext)
 	}
 	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
 		return fmt.Errorf("%s: the folder %s does not exist", path, filepath.Dir(path))
@@ -120,7 +120,7 @@ func CheckOut(path string) error {
 	return nil
 }
 
-// Create makes a writer for path by its extension (.csv, .tsv, .xlsx,
+// Create makes a writer for path by its extension (.csv, .tsv, .xlsx, .ods,
 // .jsonl); columns is the header. The file is written under a temporary
 // name and renamed into place by Close, so a reader never sees half a file.
 func Create(path string, columns []string) (Writer, error) {
@@ -141,6 +141,8 @@ func Create(path string, columns []string) (Writer, error) {
 	switch ext {
 	case ".xlsx":
 		return newXLSXWriter(a, columns)
+	case ".ods":
+		return newODSWriter(a, columns)
 	case ".jsonl", ".ndjson":
 		return &jsonlWriter{out: a, w: a.f, columns: columns}, nil
 	}

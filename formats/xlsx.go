@@ -2,6 +2,7 @@ package formats
 
 import (
 	"archive/zip"
+	"bytes"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -17,18 +18,28 @@ import (
 // nothing is unzipped to disk, and what it holds in memory is bounded by
 // the limits in workbook.go whatever the file declares.
 type xlsxReader struct {
-	name   string
-	closer io.Closer // the zip file; nil when reading from memory
+	grid
 	wb     *workbook
 	sheet  sheetEntry
 	index  int // 1-based position of the sheet in the workbook
 	sst    *sharedStrings
 	styles *styles
-	part   io.ReadCloser
 	dec    *xml.Decoder
-	hdr    *header
-	num    int // sheet row number of the last row read
-	q      queue
+}
+
+// grid turns the rows a workbook reader decodes (XLSX or ODS) into header,
+// rows and problems, the same way for both.
+type grid struct {
+	name      string // the file, for messages
+	sheetName string
+	hdr       *header
+	num       int // sheet row number of the last row read
+	q         queue
+	// nextRow decodes the next row of the sheet, setting num, or returns
+	// io.EOF.
+	nextRow func() (xlsxRow, error)
+	part    io.ReadCloser // the sheet's XML
+	closer  io.Closer     // the zip file; nil when reading from memory
 }
 
 // openXLSX opens the workbook at path and reads the header of sheet ("" for
@@ -38,14 +49,25 @@ func openXLSX(path, sheet string, maxUnzip int64) (Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open manifest %s: %w", path, err)
 	}
-	r, err := newXLSXReader(&zr.Reader, path, sheet, maxUnzip)
+	return closeOnError(zr, func() (*xlsxReader, error) { return newXLSXReader(&zr.Reader, path, sheet, maxUnzip) })
+}
+
+// closeOnError returns what open returns, the zip it reads closed with the
+// reader, or at once when open fails.
+func closeOnError[R interface {
+	Reader
+	setCloser(io.Closer)
+}](zr *zip.ReadCloser, open func() (R, error)) (Reader, error) {
+	r, err := open()
 	if err != nil {
 		_ = zr.Close()
 		return nil, err
 	}
-	r.closer = zr
+	r.setCloser(zr)
 	return r, nil
 }
+
+func (r *grid) setCloser(c io.Closer) { r.closer = c }
 
 // newXLSXReader selects the sheet of zr and reads its header.
 func newXLSXReader(zr *zip.Reader, name, sheet string, maxUnzip int64) (*xlsxReader, error) {
@@ -57,7 +79,8 @@ func newXLSXReader(zr *zip.Reader, name, sheet string, maxUnzip int64) (*xlsxRea
 	if err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", name, err)
 	}
-	r := &xlsxReader{name: name, wb: wb, sheet: wb.sheets[i], index: i + 1}
+	r := &xlsxReader{grid: grid{name: name, sheetName: wb.sheets[i].name}, wb: wb, sheet: wb.sheets[i], index: i + 1}
+	r.grid.nextRow = r.nextRow
 	if r.sst, err = wb.readSharedStrings(); err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", name, err)
 	}
@@ -129,12 +152,14 @@ func (wb *workbook) note(i int) string {
 	return fmt.Sprintf("read sheet %q (sheet %d; sheets %s are hidden)", s.name, i+1, strings.Join(skipped, ", "))
 }
 
-// SheetNote says which sheet of the XLSX manifest at path a reader opened
-// with the same sheet option reads, for a line on stderr such as
+// SheetNote says which sheet of the XLSX or ODS manifest at path a reader
+// opened with the same sheet option reads, for a line on stderr such as
 // `read sheet "Staff" (sheet 2; sheet "Old" is hidden)`. It is "" for the
-// other formats. Only the workbook's list of sheets is read.
+// other formats. Only the list of sheets (for ODS: the file up to the
+// sheet) is read.
 func SheetNote(path, sheet string) (string, error) {
-	if !strings.EqualFold(filepath.Ext(path), ".xlsx") {
+	ext := strings.ToLower(filepath.Ext(path))
+	if ext != ".xlsx" && ext != ".ods" {
 		return "", nil
 	}
 	zr, err := zip.OpenReader(path)
@@ -142,6 +167,14 @@ func SheetNote(path, sheet string) (string, error) {
 		return "", fmt.Errorf("open manifest %s: %w", path, err)
 	}
 	defer zr.Close()
+	if ext == ".ods" {
+		r, err := newODSReader(&zr.Reader, path, sheet, math.MaxInt64)
+		if err != nil {
+			return "", err
+		}
+		defer r.Close()
+		return r.note(), nil
+	}
 	wb, err := openWorkbook(&zr.Reader, path, math.MaxInt64)
 	if err != nil {
 		return "", fmt.Errorf("open manifest %s: %w", path, err)
@@ -154,10 +187,13 @@ func SheetNote(path, sheet string) (string, error) {
 }
 
 // SheetOf returns the name of the sheet r reads, or "" if r is not reading
-// an XLSX workbook.
+// an XLSX or ODS workbook.
 func SheetOf(r Reader) string {
-	if x, ok := r.(*xlsxReader); ok {
+	switch x := r.(type) {
+	case *xlsxReader:
 		return x.sheet.name
+	case *odsReader:
+		return x.sheetName
 	}
 	return ""
 }
@@ -171,7 +207,7 @@ type xlsxRow struct {
 
 // read returns the next non-blank row, cells trimmed, or false after
 // queueing a fatal error or ending the queue.
-func (r *xlsxReader) read() (xlsxRow, bool) {
+func (r *grid) read() (xlsxRow, bool) {
 	for {
 		row, err := r.nextRow()
 		if err == io.EOF {
@@ -179,7 +215,7 @@ func (r *xlsxReader) read() (xlsxRow, bool) {
 			return xlsxRow{}, false
 		}
 		if err != nil {
-			r.q.fatal(fmt.Errorf("read manifest %s: sheet %q: row %d: %w", r.name, r.sheet.name, r.num, err))
+			r.q.fatal(fmt.Errorf("read manifest %s: sheet %q: row %d: %w", r.name, r.sheetName, r.num, err))
 			return xlsxRow{}, false
 		}
 		if !trimCells(row.cells) && len(row.bad) == 0 {
@@ -294,6 +330,7 @@ func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 		style, _ = strconv.Atoi(s)
 	}
 	var v, inline []byte
+	formula := false
 	for depth := 1; depth > 0; {
 		tok, err := r.dec.Token()
 		if err != nil {
@@ -310,7 +347,12 @@ func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 				if err := richText(r.dec, &inline); err != nil {
 					return "", "", err
 				}
-			default: // a formula, or an extension
+			case "f":
+				formula = true
+				if err := r.dec.Skip(); err != nil {
+					return "", "", err
+				}
+			default: // an extension
 				if err := r.dec.Skip(); err != nil {
 					return "", "", err
 				}
@@ -318,6 +360,19 @@ func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 		case xml.EndElement:
 			depth--
 		}
+	}
+	if formula && typ != "str" && typ != "inlineStr" && len(bytes.TrimSpace(v)) == 0 {
+		// openpyxl (and pandas through it) writes a formula with an empty
+		// <v>: it cannot compute it. Read as empty, the row would create
+		// accounts without the value the formula stands for. A formula
+		// that computed an empty text is saved t="str", and stays empty.
+		return "", errFormulaNoValue, nil
+	}
+	if formula && r.wb.recalc {
+		// XlsxWriter (pandas' other engine) saves 0 for every formula
+		// and asks the spreadsheet to recompute on load: the 0 is not
+		// the value.
+		return "", errFormulaNoValue + " (the program that wrote it saved a placeholder and asked for a recalculation)", nil
 	}
 	switch typ {
 	case "s":
@@ -350,6 +405,9 @@ func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 	}
 	return string(v), "", nil
 }
+
+// errFormulaNoValue is what a formula cell without a computed value says.
+const errFormulaNoValue = "a formula saved without its value: open and save the sheet in a spreadsheet program"
 
 // keepQuote keeps the leading ' of a text typed after a ' (quotePrefix):
 // it is part of the value, not a guard like the ones Escape writes, so it
@@ -412,7 +470,7 @@ func refColumn(ref string) (int, error) {
 }
 
 // readHeader reads the first non-blank row as the header.
-func (r *xlsxReader) readHeader() {
+func (r *grid) readHeader() {
 	row, ok := r.read()
 	if !ok {
 		if r.q.end == io.EOF {
@@ -429,7 +487,7 @@ func (r *xlsxReader) readHeader() {
 }
 
 // Columns returns the distinct header names in file order.
-func (r *xlsxReader) Columns() []string {
+func (r *grid) Columns() []string {
 	if r.hdr == nil {
 		return nil
 	}
@@ -437,10 +495,10 @@ func (r *xlsxReader) Columns() []string {
 }
 
 // Written returns the header of column as the file writes it.
-func (r *xlsxReader) Written(column string) string { return r.hdr.writtenAs(column) }
+func (r *grid) Written(column string) string { return r.hdr.writtenAs(column) }
 
 // Next returns the next row, a *Problem, io.EOF or a fatal error.
-func (r *xlsxReader) Next() (Row, error) {
+func (r *grid) Next() (Row, error) {
 	return r.q.next(r.fill)
 }
 
@@ -448,7 +506,7 @@ func (r *xlsxReader) Next() (Row, error) {
 // the right of the header count as cells under an empty header. A row with
 // a cell that holds no usable value (an error cell, a broken shared string)
 // is not returned: one value missing would change what the row does.
-func (r *xlsxReader) fill() {
+func (r *grid) fill() {
 	row, ok := r.read()
 	if !ok {
 		return
@@ -468,7 +526,7 @@ func (r *xlsxReader) fill() {
 }
 
 // Close closes the workbook.
-func (r *xlsxReader) Close() error {
+func (r *grid) Close() error {
 	if r.part != nil {
 		_ = r.part.Close()
 		r.part = nil

@@ -1,9 +1,11 @@
 package integration
 
 import (
+	"archive/zip"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +36,7 @@ func TestExportUsersRoundTrip(t *testing.T) {
 	f.Close()
 	e.applyJSON(t, dir, 0, "seed.csv")
 
-	for _, ext := range []string{"csv", "xlsx", "jsonl"} {
+	for _, ext := range []string{"csv", "xlsx", "ods", "jsonl"} {
 		t.Run(ext, func(t *testing.T) {
 			out := filepath.Join(dir, "users."+ext)
 			r := e.synbatch(t, dir, "export", "users", "--out", out, "--user-id", p)
@@ -80,6 +82,12 @@ func TestExportUsersRoundTrip(t *testing.T) {
 				x.Close()
 				if !found {
 					t.Fatal("the display name is missing from the XLSX")
+				}
+			case "ods":
+				// A text cell, never a formula: the value as it is.
+				content := odsContent(t, out)
+				if strings.Contains(content, "table:formula") || !strings.Contains(content, `<text:p>=HYPERLINK(&#34;http://x&#34;)</text:p>`) {
+					t.Errorf("the display name is not a plain text cell of the ODS:\n%s", content)
 				}
 			}
 		})
@@ -142,4 +150,24 @@ func TestExportDataCommand(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "complete from an earlier run") {
 		t.Fatalf("second run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+}
+
+// odsContent returns the content.xml of the OpenDocument file at path.
+func odsContent(t *testing.T, path string) string {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	f, err := zr.Open("content.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -95,6 +95,31 @@ func soffice(t *testing.T) string {
 	return ""
 }
 
+// saveWithLibreOffice has LibreOffice Calc open the CSV at csvPath and save
+// it beside it as format (xlsx, ods), with its own typing of the cells; the
+// CSV is removed, so that only the sheet can be read. It returns the
+// sheet's path.
+func saveWithLibreOffice(t *testing.T, lo, csvPath, format string) string {
+	t.Helper()
+	dir := filepath.Dir(csvPath)
+	// A private profile directory: LibreOffice must not touch the
+	// caller's, and two runs must not share a lock.
+	conv := exec.Command(lo, "-env:UserInstallation=file://"+filepath.Join(dir, "lo-profile"), "--headless",
+		"--convert-to", format, "--infilter=CSV:44,34,76,1", "--outdir", dir, csvPath)
+	conv.Env = append(os.Environ(), "HOME="+dir)
+	if out, err := conv.CombinedOutput(); err != nil {
+		t.Fatalf("LibreOffice conversion: %v\n%s", err, out)
+	}
+	sheet := strings.TrimSuffix(csvPath, ".csv") + "." + format
+	if _, err := os.Stat(sheet); err != nil {
+		t.Fatalf("LibreOffice wrote no %s: %v", format, err)
+	}
+	if err := os.Remove(csvPath); err != nil {
+		t.Fatal(err)
+	}
+	return sheet
+}
+
 // TestLibreOfficeHRSheetOnboardsEveryField writes the HR export as CSV and has
 // LibreOffice Calc itself save it as XLSX (its own typing: TRUE/FALSE become
 // boolean cells, dates date cells), headers as HR writes them (User ID,
@@ -115,22 +140,7 @@ func TestLibreOfficeHRSheetOnboardsEveryField(t *testing.T) {
 		fmt.Fprintf(&b, "%s,%q,%s,%s,%s,%s,%s,%s\n", p.local, p.display, p.email, p.phone, p.dept, p.hired,
 			strings.ToUpper(fmt.Sprint(p.admin)), p.password)
 	}
-	csvPath := writeFile(t, dir, "staff.csv", b.String())
-	// A private profile directory: LibreOffice must not touch the
-	// caller's, and two runs must not share a lock.
-	conv := exec.Command(lo, "-env:UserInstallation=file://"+filepath.Join(dir, "lo-profile"), "--headless",
-		"--convert-to", "xlsx", "--infilter=CSV:44,34,76,1", "--outdir", dir, csvPath)
-	conv.Env = append(os.Environ(), "HOME="+dir)
-	if out, err := conv.CombinedOutput(); err != nil {
-		t.Fatalf("LibreOffice conversion: %v\n%s", err, out)
-	}
-	xlsx := filepath.Join(dir, "staff.xlsx")
-	if _, err := os.Stat(xlsx); err != nil {
-		t.Fatalf("LibreOffice wrote no XLSX: %v", err)
-	}
-	if err := os.Remove(csvPath); err != nil { // only the sheet is read
-		t.Fatal(err)
-	}
+	xlsx := saveWithLibreOffice(t, lo, writeFile(t, dir, "staff.csv", b.String()), "xlsx")
 
 	flags := []string{xlsx, "--map", "Phone=msisdns", "--ignore", "Department", "--ignore", "Date of Hire", "--phone-region", "DE"}
 	// Without the flags, validate names each unknown header once, with the

@@ -16,7 +16,7 @@ import (
 const Deactivate Action = "deactivate"
 
 var deactivateAction = &Spec{Name: Deactivate, Kind: UserRow, Columns: []string{"erase", "redact", "clear", "media"},
-	Destructive: true, parse: parseDeactivate, plan: withUser(true, planDeactivate)}
+	closes: true, Destructive: true, parse: parseDeactivate, plan: withUser(true, planDeactivate)}
 
 // deactivation is a deactivate row's payload.
 type deactivation struct {

@@ -10,7 +10,7 @@ import (
 // Lock locks the account: it can no longer log in or use its sessions.
 const Lock Action = "lock"
 
-var lockAction = &Spec{Name: Lock, Kind: UserRow, plan: withUser(false, planLock(true))}
+var lockAction = &Spec{Name: Lock, Kind: UserRow, closes: true, plan: withUser(false, planLock(true))}
 
 // planLock plans lock (want) and unlock.
 func planLock(want bool) func(context.Context, *Job, Env, *State, *Plan, *synapse.User) error {

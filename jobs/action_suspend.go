@@ -12,7 +12,7 @@ import (
 // change their profile.
 const Suspend Action = "suspend"
 
-var suspendAction = &Spec{Name: Suspend, Kind: UserRow, plan: withUser(false, planSuspend(true))}
+var suspendAction = &Spec{Name: Suspend, Kind: UserRow, closes: true, plan: withUser(false, planSuspend(true))}
 
 // planSuspend plans suspend (want) and unsuspend: the admin user info says
 // whether the account is suspended, so a row already true sends nothing.

@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,7 +60,16 @@ type Job struct {
 
 	spec    *Spec
 	payload any
+	// why says why --sync chose the account ("" for a manifest's row).
+	why string
+	// ignored are the headers of cells a closing row carries and does not
+	// read (see unusedColumns).
+	ignored []string
 }
+
+// Ignored lists the headers of the cells the row carries and ignores: a
+// leaver's name and email on a deactivate row.
+func (j *Job) Ignored() []string { return j.ignored }
 
 // room reports whether the row is about a room.
 func (j *Job) room() bool { return j.spec != nil && j.spec.Kind == RoomRow }
@@ -74,6 +84,9 @@ func (j *Job) Identity() string {
 	if t, ok := j.payload.(*regToken); ok {
 		// A generated token's row is known by its key: the same row
 		// twice is a repeat, two rows that differ make two tokens.
+		if t.token == "" && t.label != "" {
+			return "token:label " + t.label
+		}
 		return "token:" + cmp.Or(t.token, "generated "+j.Key)
 	}
 	if j.UserID != "" {
@@ -139,6 +152,15 @@ func RowKey(row formats.Row, opt ParseOptions) string {
 	if opt.PhoneRegion != "" {
 		b = append(b, "phone_region="...)
 		b = append(b, strings.ToUpper(opt.PhoneRegion)...)
+		b = append(b, 0)
+	}
+	// Added later, the same way: a status column's values read through
+	// --action-value mean what the mapping says.
+	for _, v := range slices.Sorted(maps.Keys(opt.ActionValues)) {
+		b = append(b, "action_value="...)
+		b = append(b, formats.Key(v)...)
+		b = append(b, '=')
+		b = append(b, opt.ActionValues[v]...)
 		b = append(b, 0)
 	}
 	var nameStack [24]string

@@ -3,6 +3,7 @@ package jobs
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -48,6 +49,32 @@ type ParseOptions struct {
 	// PhoneRegion (ISO 3166 code, e.g. GB) says how to read a phone
 	// number written in national form; "" refuses such a number.
 	PhoneRegion string
+	// ActionValues turn the values of a column HR keeps (Status: Active,
+	// Left) into actions (--action-value Left=deactivate). A value is
+	// matched like a header: by its letters and digits, in any case.
+	ActionValues map[string]Action
+}
+
+// actionValue finds the action a value of the action column stands for.
+func (opt ParseOptions) actionValue(v string) (Action, bool) {
+	k := formats.Key(v)
+	for val, a := range opt.ActionValues {
+		if formats.Key(val) == k {
+			return a, true
+		}
+	}
+	return "", false
+}
+
+// CheckActionValue checks one VALUE=ACTION of --action-value.
+func CheckActionValue(value string, a Action) error {
+	if formats.Key(value) == "" {
+		return fmt.Errorf("the value %s has no letters or digits", formats.Quote(value))
+	}
+	if lookup(a) == nil {
+		return fmt.Errorf("unknown action %s (want one of %s)", formats.Quote(string(a)), joinActions())
+	}
+	return nil
 }
 
 // KnownColumns lists every column a manifest may have.
@@ -100,10 +127,15 @@ func Parse(row formats.Row, opt ParseOptions) (*Job, []*formats.Problem) {
 func (p *parser) action(j *Job) bool {
 	j.Action = cmp.Or(p.opt.DefaultAction, Upsert)
 	if v, ok := p.scalar("action"); ok {
-		if a := Action(strings.ToLower(v)); lookup(a) == nil {
-			p.bad("action", "unknown action %s (want one of %s)", formats.Quote(v), joinActions())
-		} else {
+		if a, ok := p.opt.actionValue(v); ok {
 			j.Action = a
+		} else if a := Action(strings.ToLower(v)); lookup(a) != nil {
+			j.Action = a
+		} else if len(p.opt.ActionValues) > 0 {
+			p.bad("action", "%s: no --action-value covers this value%s: add --action-value '%s=ACTION' (or action_values: in the config; covered: %s)",
+				formats.Quote(v), p.opt.closestValue(v), formats.Clip(v), p.opt.coveredValues())
+		} else {
+			p.bad("action", "unknown action %s (want one of %s)", formats.Quote(v), joinActions())
 		}
 	}
 	j.spec = lookup(j.Action)
@@ -114,16 +146,55 @@ func (p *parser) action(j *Job) bool {
 	return true
 }
 
-// unusedColumns reports values in known columns the row's action does not read.
-func (p *parser) unusedColumns(j *Job) {
-	for col := range p.row.Fields {
-		if slices.Contains(commonColumns, col) || slices.Contains(readOnlyColumns, col) || slices.Contains(j.spec.Columns, col) {
-			continue
-		}
-		if slices.Contains(KnownColumns(), col) {
-			p.bad(col, "action %s does not use this column: empty it, or use another action", j.Action)
+// closestValue is a did-you-mean for a value no --action-value covers.
+func (opt ParseOptions) closestValue(v string) string {
+	// Within two edits (a swapped pair of letters), or a third of the value.
+	k, best, dist := formats.Key(v), "", max(3, len(formats.Key(v))/3+1)
+	for _, val := range slices.Sorted(maps.Keys(opt.ActionValues)) {
+		if d := formats.EditDistance(k, formats.Key(val)); d < dist {
+			best, dist = val, d
 		}
 	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", formats.Quote(best))
+}
+
+// coveredValues lists the values --action-value covers, for messages.
+func (opt ParseOptions) coveredValues() string {
+	var out []string
+	for _, val := range slices.Sorted(maps.Keys(opt.ActionValues)) {
+		out = append(out, fmt.Sprintf("%s=%s", val, opt.ActionValues[val]))
+	}
+	return strings.Join(out, ", ")
+}
+
+// unusedColumns reports values in known columns the row's action does not
+// read. A row that closes an account (deactivate, lock, suspend) may carry
+// the rest of its roster row: those cells are ignored, and noted on the
+// job so validation says so once per column.
+func (p *parser) unusedColumns(j *Job) {
+	for col, f := range p.row.Fields {
+		switch {
+		case slices.Contains(readOnlyColumns, col) || slices.Contains(j.spec.Columns, col):
+			continue
+		case col == "email" && p.opt.MatchBy == "email", col == "external_id" && strings.HasPrefix(p.opt.MatchBy, "external_id:"):
+			continue // it names the user
+		case j.spec.closes && (col == "email" || col == "external_id"):
+			// A roster's address of a leaver: ignored below.
+		case slices.Contains(commonColumns, col) || !slices.Contains(KnownColumns(), col):
+			continue
+		}
+		if !j.spec.closes {
+			p.bad(col, "action %s does not use this column: empty it, or use another action", j.Action)
+			continue
+		}
+		if strings.TrimSpace(f.Value) != "" || len(f.List) > 0 {
+			j.ignored = append(j.ignored, cmp.Or(f.Column, col))
+		}
+	}
+	slices.Sort(j.ignored)
 }
 
 // who reads how the row names its user: user_id, or the --match-by column;
@@ -414,6 +485,9 @@ func (p *parser) alsoIn(col string) (string, bool) {
 // unread reports email and external_id cells on a user row that neither
 // --match-by nor the action reads (see alsoIn).
 func (p *parser) unread(j *Job) {
+	if j.spec.closes {
+		return // unusedColumns noted them as ignored
+	}
 	for _, c := range []struct{ list, by string }{{"emails", "email"}, {"external_ids", "external_id:PROVIDER"}} {
 		if one, ok := p.alsoIn(c.list); ok && !slices.Contains(j.spec.Columns, c.list) {
 			p.bad(one, "action %s does not use this column: it names the user only with --match-by %s", j.Action, c.by)

@@ -25,6 +25,17 @@ type PasswordFile struct {
 // OpenPasswordFile creates path, or with resume appends to it when it
 // exists already (refusing one that others can read).
 func OpenPasswordFile(path string, resume bool) (*PasswordFile, error) {
+	return openSecretFile(path, resume, "user_id", "password")
+}
+
+// OpenTokenFile is OpenPasswordFile for --tokens-out: generated
+// registration tokens, one per line beside the row's label, under a
+// label,token header, so each can be handed to the person it names.
+func OpenTokenFile(path string, resume bool) (*PasswordFile, error) {
+	return openSecretFile(path, resume, "label", "token")
+}
+
+func openSecretFile(path string, resume bool, who, what string) (*PasswordFile, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		if !resume {
@@ -47,7 +58,7 @@ func OpenPasswordFile(path string, resume bool) (*PasswordFile, error) {
 		return nil, fmt.Errorf("passwords file: %w", err)
 	}
 	pf := &PasswordFile{f: f, path: path}
-	if err := pf.write("user_id", "password"); err != nil {
+	if err := pf.write(who, what); err != nil {
 		f.Close()
 		return nil, err
 	}

@@ -96,6 +96,9 @@ type Env struct {
 	InactiveDays int
 	// Passwords keeps generated passwords; nil when no row generates one.
 	Passwords *PasswordFile
+	// Tokens keeps generated registration tokens beside their labels
+	// (--tokens-out); nil puts them in Passwords.
+	Tokens *PasswordFile
 	// Begin journals that a write for the row is about to be sent. It must
 	// return before the write goes out, so a killed run leaves a trace;
 	// with durable, the record is fsynced first (destructive writes).
@@ -224,6 +227,9 @@ func (j *Job) Plan(ctx context.Context, env Env, st *State) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Kind: KindUpdate, UserID: id}
+	if j.why != "" {
+		p.note("%s", j.why)
+	}
 	if j.Match != "" {
 		by := env.MatchBy
 		if prov, ok := strings.CutPrefix(by, "external_id:"); ok {

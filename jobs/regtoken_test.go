@@ -3,9 +3,11 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -65,7 +67,7 @@ func TestGeneratedTokenResumedIsNotMadeTwice(t *testing.T) {
 	if err != nil || posts != 1 || len(tokens) != 1 {
 		t.Fatalf("second run: %+v %v, %d POSTs, tokens %v", res, err, posts, tokens)
 	}
-	last, _ := pf.Last(secretLabel(j))
+	last, _ := pf.Last(secretLabel(j, env))
 	if !tokens[last] {
 		t.Fatalf("the file's token %q is not the one made", last)
 	}
@@ -76,15 +78,42 @@ func decodeJSON(r *http.Request, v any) error { return json.NewDecoder(r.Body).D
 func TestTokenRowsNameNoUserAndCheckTheToken(t *testing.T) {
 	opt := ParseOptions{File: "m.csv", ServerName: "hs"}
 	_, probs := Parse(row("action", "registration-token", "user_id", "@a:hs", "token", "bad token!"), opt)
-	if len(probs) != 2 || probs[0].Column == probs[1].Column {
+	if len(probs) != 2 || probs[0].Column == probs[1].Column || strings.Contains(fmt.Sprint(probs), "bad token!") {
 		t.Fatalf("problems %v, want one for user_id and one for token", probs)
 	}
 	j, probs := Parse(row("action", "registration-token", "token", "ok-Token_1.~"), opt)
-	if len(probs) > 0 || j.Generates() || j.Subject() != "token:ok-Token_1.~" {
+	// The subject (journal, plan, output) never shows the token itself.
+	if len(probs) > 0 || j.Generates() || j.Subject() != "token:(row 7)" {
 		t.Fatalf("problems %v, job %+v", probs, j)
 	}
 	j, _ = Parse(row("action", "registration-token"), opt)
 	if !j.Generates() || j.Subject() != "token:(generated)" {
 		t.Fatalf("a row without a token: generates %v, subject %q", j.Generates(), j.Subject())
+	}
+}
+
+// TestLabelledTokenRowsAreEachTheirOwn: twenty contractor rows alike but
+// for their label are twenty tokens (not one repeated row), each named by
+// its label and never by its value.
+func TestLabelledTokenRowsAreEachTheirOwn(t *testing.T) {
+	opt := ParseOptions{File: "m.csv", ServerName: "hs"}
+	a, pa := Parse(row("action", "registration-token", "uses_allowed", "1", "label", "ann@example.org"), opt)
+	b, pb := Parse(row("action", "registration-token", "uses_allowed", "1", "label", "bob@example.org"), opt)
+	if len(pa)+len(pb) > 0 {
+		t.Fatal(pa, pb)
+	}
+	if a.Identity() == b.Identity() || a.Intent() == b.Intent() {
+		t.Fatal("two labels are one token")
+	}
+	if a.Subject() != "token:ann@example.org" || !a.Generates() {
+		t.Fatalf("subject %q, generates %v", a.Subject(), a.Generates())
+	}
+	tf, err := OpenTokenFile(filepath.Join(t.TempDir(), "tokens.csv"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tf.Close()
+	if got := secretLabel(a, Env{Tokens: tf}); got != "ann@example.org" {
+		t.Fatalf("the tokens file names it %q", got)
 	}
 }

@@ -42,6 +42,12 @@ type Spec struct {
 	generates bool
 	// setsPassword: a password on the row is written to an existing account.
 	setsPassword bool
+	// closes: the action closes an account (deactivate, lock, suspend), so
+	// a roster's row for a leaver may carry the person's other columns
+	// (name, email, …): they are ignored, not refused, and validation says
+	// so once per column. It is also what --sync may do to an account the
+	// roster does not name.
+	closes bool
 
 	// parse reads the action's own cells (the common ones are read already)
 	// and returns its payload, kept in Job; nil when it has none.

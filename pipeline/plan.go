@@ -27,6 +27,8 @@ type PlannedRow struct {
 	RedactRooms     int `json:"redact_rooms,omitempty"`
 	MediaFiles      int `json:"media_files,omitempty"`
 	MappingsRemoved int `json:"mappings_removed,omitempty"`
+	// Sync marks an account the roster does not name, closed by --sync.
+	Sync bool `json:"sync,omitempty"`
 }
 
 // Plan works out what apply would do to every row, sending only GET
@@ -101,6 +103,24 @@ func PlanOf(ctx context.Context, client *synapse.Client, cfg Config, keep func(j
 			}
 			deliver(s, PlannedRow{Row: job.Row, UserID: p.UserID, Action: job.Action, Kind: p.Kind, Changes: p.Changes, Reason: p.Reason, Notes: p.Notes, Erases: p.Erases,
 				RedactRooms: p.RedactRooms, MediaFiles: p.MediaFiles, MappingsRemoved: p.MappingsRemoved})
+			return nil
+		})
+	}
+	// --sync's accounts come after the rows, in user id order.
+	for _, job := range cfg.Extra {
+		// Whatever keep says: each closes an account, which a confirmation
+		// counts.
+		if gctx.Err() != nil {
+			break
+		}
+		s := seq
+		seq++
+		g.Go(func() error {
+			p, err := planWithRetry(gctx, job, env, cfg)
+			if err != nil {
+				return fmt.Errorf("--sync %s: %w", job.UserID, err)
+			}
+			deliver(s, PlannedRow{Row: 0, UserID: p.UserID, Action: job.Action, Kind: p.Kind, Changes: p.Changes, Reason: p.Reason, Notes: p.Notes, Erases: p.Erases, Sync: true})
 			return nil
 		})
 	}

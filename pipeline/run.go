@@ -33,8 +33,11 @@ type Config struct {
 	// InactiveDays limits delete-devices to devices not seen for that long.
 	InactiveDays int
 	Passwords    *jobs.PasswordFile
-	MaxAttempts  int           // per row, counting the first; 0 means 9
-	BaseBackoff  time.Duration // first retry wait; 0 means 500ms
+	// Tokens keeps generated registration tokens beside their labels
+	// (--tokens-out); nil puts them in Passwords.
+	Tokens      *jobs.PasswordFile
+	MaxAttempts int           // per row, counting the first; 0 means 9
+	BaseBackoff time.Duration // first retry wait; 0 means 500ms
 	// DownAfter connection failures in a row mean the server is away (0: 5);
 	// the run waits up to DownLimit for it (0: 10 minutes), then stops.
 	DownAfter int
@@ -56,6 +59,9 @@ type Config struct {
 	// TaskTimeout bounds how long a row polls a server task (a room
 	// deletion, a history purge); 0 means 30 minutes.
 	TaskTimeout time.Duration
+	// Extra are jobs without a row, run after the manifest's: the
+	// accounts --sync closes (see SyncJobs).
+	Extra []*jobs.Job
 }
 
 // Stats counts what a run did. Resumed counts rows a previous run finished.
@@ -236,7 +242,7 @@ func (ru *run) feed(soft, gctx context.Context, rows chan<- func(context.Context
 	for {
 		row, err := ra.next()
 		if err == io.EOF {
-			return resumed, nil
+			return ru.feedExtra(soft, gctx, rows, st, resumed)
 		}
 		if err != nil {
 			// Validate read the same file without trouble: it changed under us.
@@ -268,37 +274,62 @@ func (ru *run) feed(soft, gctx context.Context, rows chan<- func(context.Context
 			}
 			continue
 		}
-		if soft.Err() != nil || gctx.Err() != nil {
-			return resumed, nil
-		}
-		// An uncertain row of an earlier run is settled again, never taken
-		// as finished: its write is treated as begun and maybe landed.
-		unsure := st.Uncertain[job.Key]
-		state := jobs.State{Begun: st.Begun[job.Key] || unsure, TaskID: st.Tasks[job.Key], Resend: unsure && cfg.ResendUncertain}
-		if ru.lim.Acquire(gctx) != nil {
-			return resumed, nil
-		}
-		work := func(gctx context.Context) error {
-			// Every request derives a context or two from the row's (its
-			// timeout, the transport's cancel); derived from the run's own,
-			// each would register under that one lock that all workers share.
-			ctx, cancel := context.WithCancel(gctx)
-			defer cancel()
-			start := time.Now()
-			attempts, polled, err := ru.row(ctx, job, state)
-			// A row polling a server task (a room deletion) waits on the
-			// task, not on the server's answers: only the rest of its time
-			// tells the level whether requests are queueing.
-			ru.lim.Release(time.Since(start)-polled, attempts > 1)
-			return err
-		}
-		select {
-		case rows <- work:
-		case <-gctx.Done(): // the run stops: the row stays for a resume
-			ru.lim.Release(0, false)
+		if !ru.dispatch(soft, gctx, rows, job, st) {
 			return resumed, nil
 		}
 	}
+}
+
+// feedExtra hands the jobs without a row (--sync's) to the pool after the
+// manifest's rows; one a journal finished is skipped by its key.
+func (ru *run) feedExtra(soft, gctx context.Context, rows chan<- func(context.Context) error, st *journal.State, resumed int) (int, error) {
+	for _, job := range ru.cfg.Extra {
+		if st.Final.Has(job.Key) {
+			resumed++
+			progress(ru.cfg).Add(1)
+			continue
+		}
+		if !ru.dispatch(soft, gctx, rows, job, st) {
+			break
+		}
+	}
+	return resumed, nil
+}
+
+// dispatch hands one job to the pool; false when the run stops.
+func (ru *run) dispatch(soft, gctx context.Context, rows chan<- func(context.Context) error, job *jobs.Job, st *journal.State) bool {
+	cfg := ru.cfg
+	if soft.Err() != nil || gctx.Err() != nil {
+		return false
+	}
+	// An uncertain row of an earlier run is settled again, never taken
+	// as finished: its write is treated as begun and maybe landed.
+	unsure := st.Uncertain[job.Key]
+	state := jobs.State{Begun: st.Begun[job.Key] || unsure, TaskID: st.Tasks[job.Key], Resend: unsure && cfg.ResendUncertain}
+	if ru.lim.Acquire(gctx) != nil {
+		return false
+	}
+	work := func(gctx context.Context) error {
+		// Every request derives a context or two from the row's (its
+		// timeout, the transport's cancel); derived from the run's own,
+		// each would register under that one lock that all workers share.
+		ctx, cancel := context.WithCancel(gctx)
+		defer cancel()
+		start := time.Now()
+		attempts, polled, err := ru.row(ctx, job, state)
+		// A row polling a server task (a room deletion) waits on the
+		// task, not on the server's answers: only the rest of its time
+		// tells the level whether requests are queueing.
+		ru.lim.Release(time.Since(start)-polled, attempts > 1)
+		return err
+	}
+	select {
+	case rows <- work:
+	case <-gctx.Done(): // the run stops: the row stays for a resume
+		ru.lim.Release(0, false)
+		return false
+	}
+	return true
 }
 
 // end writes the journal's end record and closes it.
@@ -323,7 +354,7 @@ func (ru *run) end(werr error, start time.Time) error {
 // finished.
 func (ru *run) stats(start time.Time, resumed int, repaired string, cerr error) *Stats {
 	cfg := ru.cfg
-	stats := &Stats{Rows: cfg.Checked.Rows, Resumed: resumed, Outcomes: ru.tally.outcomes(), Journal: cfg.Journal, Repaired: repaired}
+	stats := &Stats{Rows: cfg.Checked.Rows + len(cfg.Extra), Resumed: resumed, Outcomes: ru.tally.outcomes(), Journal: cfg.Journal, Repaired: repaired}
 	if cerr != nil {
 		if held, herr := journal.LastRunOutcomes(cfg.Journal); herr == nil {
 			stats.Outcomes = held
@@ -413,7 +444,7 @@ func (ru *run) runRow(ctx context.Context, job *jobs.Job, resumed jobs.State, po
 func (ru *run) env(job *jobs.Job) jobs.Env {
 	cfg, w := ru.cfg, ru.w
 	return jobs.Env{Client: ru.client, Rooms: ru.rooms, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays,
-		Passwords: cfg.Passwords, Begin: func(durable bool) error {
+		Passwords: cfg.Passwords, Tokens: cfg.Tokens, Begin: func(durable bool) error {
 			rec := journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action)}
 			if durable {
 				return w.AppendSync(rec)

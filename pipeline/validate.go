@@ -30,6 +30,8 @@ type Source struct {
 	// Shard K of Shards (0-based): only the rows whose identity hashes to
 	// K are run. Shards 0 or 1 runs every row.
 	Shard, Shards int
+	// Names makes validation keep the user ids the rows name (--sync).
+	Names bool
 	// FirstRow and LastRow (--rows) bound the rows apply and plan run, by
 	// their spreadsheet numbers; 0 leaves that end open. Validation still
 	// reads every row: a bad row anywhere stops the run.
@@ -58,11 +60,49 @@ type Checked struct {
 	Total    int                 // problems found, even past MaxProblems
 	DupOf    map[int]int         // row -> earlier row with the same user and the same intent
 	Actions  map[jobs.Action]int // rows per action
-	Generate int                 // rows that may generate a password
+	Generate int                 // rows that may generate a password (or a token)
+	Tokens   int                 // of them, rows that generate a registration token
 	Bare     bool                // some user ids were bare localparts
 	// Providers are the identity providers the rows' external ids name,
 	// for a check against the server's (remove-external-ids rows aside).
 	Providers map[string]ProviderRows
+	// Ignored counts, by header, the cells that rows closing an account
+	// (a leaver's deactivate row) carry and ignore: said once per column.
+	Ignored map[string]IgnoredColumn
+	// Named holds the user ids the rows name (with Source.Names), for
+	// --sync: an account in scope that no row names is closed.
+	Named map[string]bool
+	// ByMatch counts the rows that name their user by --match-by.
+	ByMatch int
+}
+
+// IgnoredColumn is a column that closing rows carry and ignore.
+type IgnoredColumn struct {
+	Rows, First int
+	Actions     []jobs.Action
+}
+
+// Notes says what validation leaves aside without it being a problem: one
+// line per ignored column.
+func (ch *Checked) Notes() []string {
+	var out []string
+	for _, col := range slices.Sorted(maps.Keys(ch.Ignored)) {
+		ic := ch.Ignored[col]
+		var acts []string
+		for _, a := range ic.Actions {
+			acts = append(acts, string(a))
+		}
+		out = append(out, fmt.Sprintf("column %s is ignored on %d %s %s (first row %d): such a row closes the account and reads only its user",
+			formats.Quote(col), ic.Rows, strings.Join(acts, "/"), plural(ic.Rows, "row", "rows"), ic.First))
+	}
+	return out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // MaxProblems bounds the problems kept, so a broken million-row file does
@@ -99,7 +139,11 @@ func ValidateContext(ctx context.Context, src Source) (*Checked, error) {
 		return nil, err
 	}
 	defer r.Close()
-	v := &validator{src: src, out: &Checked{DupOf: map[int]int{}, Actions: map[jobs.Action]int{}, Providers: map[string]ProviderRows{}}}
+	v := &validator{src: src, out: &Checked{DupOf: map[int]int{}, Actions: map[jobs.Action]int{}, Providers: map[string]ProviderRows{},
+		Ignored: map[string]IgnoredColumn{}}}
+	if src.Names {
+		v.out.Named = map[string]bool{}
+	}
 	unknown := jobs.CheckColumnsWritten(src.Label(), r.Columns(), func(c string) string { return formats.Written(r, c) })
 	for _, p := range unknown {
 		v.add(p)
@@ -226,6 +270,27 @@ func (v *validator) row(row formats.Row) {
 		out.Actions[j.Action]++
 		if j.Generates() {
 			out.Generate++
+			if j.Action == jobs.RegistrationToken {
+				out.Tokens++
+			}
+		}
+	}
+	for _, col := range j.Ignored() {
+		ic := out.Ignored[col]
+		if ic.Rows == 0 {
+			ic.First = row.Num
+		}
+		ic.Rows++
+		if !slices.Contains(ic.Actions, j.Action) {
+			ic.Actions = append(ic.Actions, j.Action)
+		}
+		out.Ignored[col] = ic
+	}
+	if out.Named != nil && !j.Action.Room() {
+		if j.UserID != "" {
+			out.Named[j.UserID] = true
+		} else if j.Match != "" {
+			out.ByMatch++
 		}
 	}
 	j.Providers(func(p string) {

@@ -19,6 +19,7 @@ type validated struct {
 	AllRows     int                 `json:"all_rows"`
 	Actions     map[jobs.Action]int `json:"actions"`
 	Generate    int                 `json:"generate"`
+	Tokens      int                 `json:"tokens,omitempty"` // of Generate, registration tokens
 	DupOf       map[int]int         `json:"dup_of,omitempty"`
 	// Providers is absent from records made before it: such a record is
 	// not reused, so a resumed run still checks the providers.
@@ -63,7 +64,7 @@ func (c *Checked) Record(fingerprint string) json.RawMessage {
 		providers = map[string]ProviderRows{} // recorded as {}: checked, none named
 	}
 	b, err := json.Marshal(validated{Fingerprint: fingerprint, Rows: c.Rows, AllRows: c.AllRows, Actions: c.Actions,
-		Generate: c.Generate, DupOf: c.DupOf, Providers: providers})
+		Generate: c.Generate, Tokens: c.Tokens, DupOf: c.DupOf, Providers: providers})
 	if err != nil {
 		return nil
 	}
@@ -94,5 +95,5 @@ func Revalidated(st *journal.State, fingerprint string) (*Checked, error) {
 	if v.Actions == nil {
 		v.Actions = map[jobs.Action]int{}
 	}
-	return &Checked{Rows: v.Rows, AllRows: v.AllRows, Actions: v.Actions, Generate: v.Generate, DupOf: v.DupOf, Providers: v.Providers}, nil
+	return &Checked{Rows: v.Rows, AllRows: v.AllRows, Actions: v.Actions, Generate: v.Generate, Tokens: v.Tokens, DupOf: v.DupOf, Providers: v.Providers}, nil
 }

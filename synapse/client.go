@@ -317,6 +317,14 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 	return c.send(ctx, call{method: method, path: path, in: in, out: out, token: c.token, sharedPause: true})
 }
 
+// doSecret is do for a path that holds a credential (a registration
+// token): the path is sent as it is, but every log line and error shows it
+// with the secret replaced, so it never reaches -v output, the journal or
+// a report.
+func (c *Client) doSecret(ctx context.Context, method, path, secret string, in, out any) (int, error) {
+	return c.send(ctx, call{method: method, path: path, in: in, out: out, token: c.token, sharedPause: true, secret: secret})
+}
+
 // call is one request. sharedPause makes a 429 with a hint pause every
 // request of the run; without it the caller handles the 429 alone.
 type call struct {
@@ -324,10 +332,30 @@ type call struct {
 	in, out      any
 	token        string // "" sends no Authorization header
 	sharedPause  bool
+	// secret is a credential inside path: logs and errors show path
+	// without it.
+	secret string
+}
+
+// secretCall tells the debug log of a request whose path holds a
+// credential how to show the path, and what to hide in its bodies.
+type secretCall struct{ shown, secret string }
+
+// shown is the call's path without its secret.
+func (k call) shown() string {
+	if k.secret == "" {
+		return k.path
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(k.path, url.PathEscape(k.secret), "[redacted]"), k.secret, "[redacted]")
 }
 
 func (c *Client) send(ctx context.Context, k call) (status int, err error) {
-	method, path, in, out := k.method, k.path, k.in, k.out
+	// path, in every message below, is the path as shown: without a
+	// secret; the request itself goes to k.path.
+	method, path, in, out := k.method, k.shown(), k.in, k.out
+	if k.secret != "" {
+		ctx = context.WithValue(ctx, secretCall{}, secretCall{shown: path, secret: k.secret})
+	}
 	if err := c.wait(ctx); err != nil {
 		return 0, err
 	}
@@ -348,7 +376,7 @@ func (c *Client) send(ctx context.Context, k call) (status int, err error) {
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+k.path, body)
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: %w", method, path, err)
 	}
@@ -384,7 +412,13 @@ func (c *Client) send(ctx context.Context, k call) (status int, err error) {
 		return resp.StatusCode, &NetError{Method: method, Path: path, Sent: true, Err: err}
 	}
 	if resp.StatusCode/100 != 2 {
-		return resp.StatusCode, c.answerError(method, path, resp, data, k.sharedPause)
+		err := c.answerError(method, path, resp, data, k.sharedPause)
+		if k.secret != "" {
+			// Synapse repeats the token in its message ("No such
+			// registration token: …").
+			err.Message = strings.ReplaceAll(err.Message, k.secret, "[redacted]")
+		}
+		return resp.StatusCode, err
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -396,7 +430,7 @@ func (c *Client) send(ctx context.Context, k call) (status int, err error) {
 
 // answerError turns a non-2xx answer into an *Error and, after a 429 with
 // a hint, pauses every request.
-func (c *Client) answerError(method, path string, resp *http.Response, data []byte, sharedPause bool) error {
+func (c *Client) answerError(method, path string, resp *http.Response, data []byte, sharedPause bool) *Error {
 	e := &Error{Method: method, Path: path, Status: resp.StatusCode}
 	var eb struct {
 		Errcode      string `json:"errcode"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -37,6 +38,16 @@ func (d *debugTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.RawQuery != "" {
 		path += "?" + req.URL.RawQuery
 	}
+	sc, _ := req.Context().Value(secretCall{}).(secretCall)
+	if sc.secret != "" {
+		path = sc.shown // the path holds a credential
+	}
+	hide := func(s string) string {
+		if sc.secret == "" {
+			return s
+		}
+		return strings.ReplaceAll(s, sc.secret, "[redacted]")
+	}
 	if err != nil {
 		fmt.Fprintf(d.out, "debug: %s %s: %v (%s)\n", req.Method, path, err, time.Since(start).Round(time.Millisecond))
 		return resp, err
@@ -45,13 +56,13 @@ func (d *debugTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if d.level >= 2 {
 		fmt.Fprintf(d.out, "debug:   > Authorization: [redacted]\n")
 		if len(reqBody) > 0 {
-			fmt.Fprintf(d.out, "debug:   > %s\n", Redact(reqBody))
+			fmt.Fprintf(d.out, "debug:   > %s\n", hide(Redact(reqBody)))
 		}
 		body, rerr := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 		if rerr == nil && len(body) > 0 {
-			fmt.Fprintf(d.out, "debug:   < %s\n", Redact(body[:min(len(body), 4096)]))
+			fmt.Fprintf(d.out, "debug:   < %s\n", hide(Redact(body[:min(len(body), 4096)])))
 		}
 	}
 	return resp, nil

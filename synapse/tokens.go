@@ -30,7 +30,7 @@ func (c *Client) RegistrationTokens(ctx context.Context) ([]RegistrationToken, e
 // is true.
 func (c *Client) GetRegistrationToken(ctx context.Context, token string) (*RegistrationToken, error) {
 	var t RegistrationToken
-	if err := c.get(ctx, c.admin("/v1/registration_tokens/%s", url.PathEscape(token)), &t); err != nil {
+	if _, err := c.doSecret(ctx, http.MethodGet, c.admin("/v1/registration_tokens/%s", url.PathEscape(token)), token, nil, &t); err != nil {
 		return nil, err
 	}
 	return &t, nil
@@ -48,7 +48,7 @@ func (c *Client) NewRegistrationToken(ctx context.Context, token string, usesAll
 // UpdateRegistrationToken sets a token's uses_allowed and expiry_time (nil:
 // unlimited, never).
 func (c *Client) UpdateRegistrationToken(ctx context.Context, token string, usesAllowed, expiryTime *int64) error {
-	_, err := c.do(ctx, http.MethodPut, c.admin("/v1/registration_tokens/%s", url.PathEscape(token)),
+	_, err := c.doSecret(ctx, http.MethodPut, c.admin("/v1/registration_tokens/%s", url.PathEscape(token)), token,
 		map[string]any{"uses_allowed": usesAllowed, "expiry_time": expiryTime}, nil)
 	return err
 }

@@ -37,6 +37,9 @@ type User struct {
 	IsGuest     Flag         `json:"is_guest"`
 	UserType    *string      `json:"user_type"`
 	CreationTS  int64        `json:"creation_ts"`
+	// AppserviceID names the application service that registered the
+	// account (a bridge's puppet); nil for a person's account.
+	AppserviceID *string `json:"appservice_id"`
 }
 
 // Flag is a boolean that Synapse may send as true/false or 1/0.

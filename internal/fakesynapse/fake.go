@@ -28,6 +28,8 @@ type User struct {
 	Deactivated bool
 	Suspended   bool
 	UserType    string
+	// Appservice names the application service that registered it.
+	Appservice  string
 	Threepids   [][2]string // medium, address
 	ExternalIDs [][2]string // provider, id
 	// PasswordSets counts password writes (each logs the user out).
@@ -222,7 +224,10 @@ func (s *Server) getUser(w http.ResponseWriter, id string) {
 	for _, x := range u.ExternalIDs {
 		ids = append(ids, map[string]string{"auth_provider": x[0], "external_id": x[1]})
 	}
-	var dn, av, ut any
+	var dn, av, ut, as any
+	if u.Appservice != "" {
+		as = u.Appservice
+	}
 	if u.Displayname != "" {
 		dn = u.Displayname
 	}
@@ -233,7 +238,7 @@ func (s *Server) getUser(w http.ResponseWriter, id string) {
 		ut = u.UserType
 	}
 	writeJSON(w, 200, map[string]any{"name": u.Name, "displayname": dn, "avatar_url": av, "threepids": tp,
-		"external_ids": ids, "admin": u.Admin, "deactivated": u.Deactivated, "suspended": u.Suspended, "user_type": ut, "is_guest": 0, "erased": false})
+		"external_ids": ids, "admin": u.Admin, "deactivated": u.Deactivated, "suspended": u.Suspended, "user_type": ut, "is_guest": 0, "erased": false, "appservice_id": as})
 }
 
 type putBody struct {
