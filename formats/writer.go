@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
+
+	"github.com/synbatch/synbatch/internal/nofollow"
 )
 
 // Writer writes rows of one table. Values are strings, bools, integers,
@@ -117,6 +119,10 @@ func CheckOut(path string) error {
 	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
 		return fmt.Errorf("%s: the folder %s does not exist", path, filepath.Dir(path))
 	}
+	// Checked again at the rename; here so a planted link costs no request.
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return &nofollow.LinkError{Op: "replace", Path: path}
+	}
 	return nil
 }
 
@@ -128,7 +134,7 @@ func Create(path string, columns []string) (Writer, error) {
 		return nil, err
 	}
 	ext := strings.ToLower(filepath.Ext(path))
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	tmp, err := nofollow.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
@@ -177,7 +183,7 @@ func (a *atomicFile) commit() error {
 		os.Remove(a.f.Name())
 		return fmt.Errorf("write %s: %w", a.path, err)
 	}
-	if err := os.Rename(a.f.Name(), a.path); err != nil {
+	if err := nofollow.Rename(a.f.Name(), a.path); err != nil {
 		os.Remove(a.f.Name())
 		return fmt.Errorf("write %s: %w", a.path, err)
 	}
