@@ -156,6 +156,15 @@ func faultCases() map[jobs.Action]faultCase {
 					t.Errorf("%s: the new password does not log in", id)
 				}
 			}),
+		"reactivate": userFaultCase("reactivate", "password", nil,
+			set(func(e *env, id string) error { return e.client.Deactivate(ctx, id, false) }),
+			func(l string) string { return "back-pw-" + l },
+			func(t *testing.T, e *env, id, local string) {
+				wantUserFlag("deactivated", func(u *synapse.User) bool { return bool(u.Deactivated) }, false)(t, e, id, local)
+				if tok := e.loginDevice(t, local, "back-pw-"+local, "FAULTCHECK"); tok == "" {
+					t.Errorf("%s: the password does not log in", id)
+				}
+			}),
 		"join-rooms": {prepare: func(t *testing.T, e *env, n int) (string, []string, func(t *testing.T)) {
 			room, _ := e.sharedRoom(t, "faults")
 			return userFaultCase("join-rooms", "rooms", nil, nil, func(string) string { return room },
@@ -319,11 +328,6 @@ func roomFlagCase(action string, want bool) faultCase {
 // named so that covering it (or adding an action) changes this list.
 var faultCasesMissing = []jobs.Action{
 	"redact", "make-room-admin", "purge-history",
-	// reactivate with a password failed about one run in two (a case like
-	// reset-password's): after a kill -9 or a lost answer, and a run that
-	// exits 0, the account is active but the row's password does not log
-	// in. Not fixed yet (issue 19 report).
-	"reactivate",
 }
 
 // TestEveryActionExactlyOnceUnderFaults is issue 19's fault tier: each
