@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/internal/nofollow"
 	"github.com/synbatch/synbatch/jobs"
 )
 
@@ -50,7 +51,7 @@ func bufferStdin(c *cli.Context) (string, error) {
 	}
 	c.App.Metadata[stdinKey] = dir
 	path := filepath.Join(dir, "stdin"+ext)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := nofollow.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("buffer stdin: %w", err)
 	}
@@ -67,7 +68,7 @@ func bufferStdin(c *cli.Context) (string, error) {
 // removeStdinBuffer removes what bufferStdin wrote, if anything.
 func removeStdinBuffer(app *cli.App) {
 	if dir, ok := app.Metadata[stdinKey].(string); ok {
-		os.RemoveAll(dir)
+		_ = nofollow.RemoveAll(dir)
 	}
 }
 

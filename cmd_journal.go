@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/synbatch/synbatch/internal/nofollow"
 	"github.com/synbatch/synbatch/journal"
 )
 
@@ -77,7 +78,7 @@ func journalCommand(stdout io.Writer) *cli.Command {
 // each keeps its run headers, so the result reads like one journal of
 // several runs.
 func concatJournals(out string, paths []string) error {
-	f, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := nofollow.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return usageErr("merged journal: %v", err)
 	}

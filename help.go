@@ -62,15 +62,15 @@ const (
 // the command's own, unnamed ones.
 func flagCategory(name string) string {
 	switch name {
-	case "sheet", "map", "ignore", "rows", "action", "replace-lists", "auth-provider", "phone-region", "users", "shard", "shards", "inactive-days", "task-timeout":
+	case "sheet", "map", "ignore", "rows", "action", "action-value", "replace-lists", "auth-provider", "phone-region", "users", "shard", "shards", "inactive-days", "task-timeout":
 		return catInput
 	case "match-by", "on-exists":
 		return catMatching
-	case "generate-passwords", "passwords-out", "resend-uncertain":
+	case "generate-passwords", "passwords-out", "tokens-out", "resend-uncertain":
 		return catPasswords
 	case "concurrency", "max-concurrency", "rate", "retries", "down-limit":
 		return catConcurrency
-	case "yes", "dry-run", "allow-changed", "allow-unknown-provider":
+	case "yes", "dry-run", "allow-changed", "allow-unknown-provider", "sync", "sync-scope", "sync-max":
 		return catSafety
 	case "output", "list", "journal", "out", "format", "verbose", "media", "archive", "events", "events-page-size", "events-scan-rooms":
 		return catOutput

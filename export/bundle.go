@@ -32,6 +32,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/synbatch/synbatch/synapse"
+
+	"github.com/synbatch/synbatch/internal/nofollow"
 )
 
 // BundleConfig is one export of user bundles.
@@ -104,7 +106,7 @@ func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]Bundle
 	if err != nil {
 		return nil, fmt.Errorf("output directory %s: %w", cfg.Out, err)
 	}
-	if err := os.MkdirAll(out, 0o700); err != nil {
+	if err := nofollow.MkdirAll(out, 0o700); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
 	users := distinctIDs(cfg.Users)
@@ -283,6 +285,13 @@ func (b *bundler) finishedEarlier(id, folder string, res *BundleResult) (bool, e
 		return (m.Media || !b.cfg.Media) && (b.cfg.Events == "" || m.Events == b.cfg.Events)
 	}
 
+	// A link planted at either name is refused before either is read: a
+	// zip or folder elsewhere must not pass for this user's bundle.
+	for _, p := range []string{dir, zipPath} {
+		if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return false, diskErr(&nofollow.LinkError{Op: "use", Path: p})
+		}
+	}
 	m, err := checkZip(zipPath, folder, id, false)
 	switch {
 	case err == nil && enough(m):
@@ -317,7 +326,7 @@ func (b *bundler) finishedEarlier(id, folder string, res *BundleResult) (bool, e
 	// nothing at all: start over.
 	leftovers, _ := filepath.Glob(filepath.Join(b.out, "."+folder+".zip.tmp-*"))
 	for _, p := range append(leftovers, zipPath) {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := nofollow.Remove(p); err != nil {
 			return false, diskErr(fmt.Errorf("remove %s: %w", p, err))
 		}
 	}

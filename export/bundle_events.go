@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/synbatch/synbatch/synapse"
+
+	"github.com/synbatch/synbatch/internal/nofollow"
 )
 
 // Events modes of BundleConfig.Events.
@@ -88,7 +90,7 @@ func (b *bundler) events(ctx context.Context, id, dir string, m *Manifest, res *
 
 	edir, ddir := filepath.Join(dir, eventsDir), filepath.Join(dir, eventsDoneDir)
 	for _, d := range []string{edir, ddir} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+		if err := nofollow.MkdirAll(d, 0o700); err != nil {
 			return diskErr(fmt.Errorf("create %s: %w", d, err))
 		}
 	}
@@ -141,13 +143,16 @@ func dropUnlisted(edir string, m *Manifest) error {
 	for _, f := range m.Files {
 		listed[f.Path] = true
 	}
+	if err := nofollow.CheckDir(edir); err != nil {
+		return diskErr(err)
+	}
 	entries, err := os.ReadDir(edir)
 	if err != nil {
 		return diskErr(err)
 	}
 	for _, e := range entries {
 		if !listed[eventsDir+"/"+e.Name()] {
-			if err := os.RemoveAll(filepath.Join(edir, e.Name())); err != nil {
+			if err := nofollow.RemoveAll(filepath.Join(edir, e.Name())); err != nil {
 				return diskErr(err)
 			}
 		}
@@ -170,7 +175,7 @@ func roomFilter(mode, membership string) string {
 // redo need not fetch their rooms again.
 func keepRoomFiles(dir string, m *Manifest) error {
 	ddir := filepath.Join(dir, eventsDoneDir)
-	if err := os.MkdirAll(ddir, 0o700); err != nil {
+	if err := nofollow.MkdirAll(ddir, 0o700); err != nil {
 		return err
 	}
 	for _, f := range m.Files {
@@ -328,7 +333,12 @@ func (b *bundler) pending(ctx context.Context, id, room, membership string, res 
 // the same filter, and returns its manifest entry. A missing or unreadable
 // marker, or a file of another size, means the room is fetched again.
 func finishedRoom(edir, ddir, name, room, filter string) (ManifestFile, bool) {
-	data, err := os.ReadFile(filepath.Join(ddir, name+".json"))
+	f, err := nofollow.Open(filepath.Join(ddir, name+".json"))
+	if err != nil {
+		return ManifestFile{}, false
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxManifest))
+	f.Close()
 	if err != nil {
 		return ManifestFile{}, false
 	}
@@ -367,7 +377,15 @@ func eventsFileName(room string) string {
 // events are exported, so the next run does not fetch them again.
 func (b *bundler) clearUnfinished(dir string) error {
 	if b.cfg.Events == "" {
-		return os.RemoveAll(dir)
+		return nofollow.RemoveAll(dir)
+	}
+	// The folder and its events folder are checked before anything in them
+	// is listed or removed: through a link planted at either name, this
+	// would delete another folder's files.
+	for _, d := range []string{dir, filepath.Join(dir, eventsDir)} {
+		if err := nofollow.CheckDir(d); err != nil {
+			return err
+		}
 	}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -380,14 +398,14 @@ func (b *bundler) clearUnfinished(dir string) error {
 		if e.Name() == eventsDir || e.Name() == eventsDoneDir {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+		if err := nofollow.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 			return err
 		}
 	}
 	// Half-paged rooms are temporary files: never counted, removed here.
 	tmps, _ := filepath.Glob(filepath.Join(dir, eventsDir, ".*.tmp-*"))
 	for _, p := range tmps {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := nofollow.Remove(p); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/synbatch/synbatch/synapse"
+
+	"github.com/synbatch/synbatch/internal/nofollow"
 )
 
 // errMismatch is a download whose size or sha256 differs from what the
@@ -22,7 +24,7 @@ var errMismatch = errors.New("download does not match the media list")
 // or hold only the finished room files of an earlier run) and writes
 // manifest.json last.
 func (b *bundler) export(ctx context.Context, id, server, dir string, res *BundleResult) (*Manifest, error) {
-	if err := os.Mkdir(dir, 0o700); err != nil && !(errors.Is(err, os.ErrExist) && b.cfg.Events != "") {
+	if err := nofollow.Mkdir(dir, 0o700); err != nil && !(errors.Is(err, os.ErrExist) && b.cfg.Events != "") {
 		return nil, diskErr(fmt.Errorf("create %s: %w", dir, err))
 	}
 	m := &Manifest{Format: bundleFormat, UserID: id, Tool: b.tool, Media: b.cfg.Media}
@@ -126,7 +128,7 @@ func (b *bundler) export(ctx context.Context, id, server, dir string, res *Bundl
 	}
 	// The manifest now vouches for the room files: their markers are no
 	// longer needed (a crash before this leaves them, unlisted and harmless).
-	if err := os.RemoveAll(filepath.Join(dir, eventsDoneDir)); err != nil {
+	if err := nofollow.RemoveAll(filepath.Join(dir, eventsDoneDir)); err != nil {
 		return nil, diskErr(err)
 	}
 	return m, nil
@@ -207,7 +209,7 @@ func (b *bundler) mediaList(ctx context.Context, id string) ([]synapse.Media, er
 // worth having, and the note says what is missing.
 func (b *bundler) downloadAll(ctx context.Context, server, dir string, media []synapse.Media, m *Manifest, res *BundleResult) error {
 	mdir := filepath.Join(dir, mediaDir)
-	if err := os.Mkdir(mdir, 0o700); err != nil {
+	if err := nofollow.Mkdir(mdir, 0o700); err != nil {
 		return diskErr(fmt.Errorf("create %s: %w", mdir, err))
 	}
 	names := map[string]bool{}

@@ -21,6 +21,8 @@ import (
 
 	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/synapse"
+
+	"github.com/synbatch/synbatch/internal/nofollow"
 )
 
 const (
@@ -202,7 +204,7 @@ type bundleIndex struct {
 func loadBundleIndex(out string) (*bundleIndex, error) {
 	idx := &bundleIndex{byUser: map[string]string{}, byFolder: map[string]string{}}
 	p := filepath.Join(out, indexName)
-	f, err := os.Open(p)
+	f, err := nofollow.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return idx, nil
 	}
@@ -335,7 +337,7 @@ func (w *hashingFile) Write(p []byte) (int, error) {
 // crash; a bundle does it once for all its files, before the manifest.
 // It returns the size and hex sha256 of what fill wrote.
 func saveAtomic(dir, name string, fill func(io.Writer) error) (int64, string, error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	f, err := nofollow.CreateTemp(dir, "."+name+".tmp-*")
 	if err != nil {
 		return 0, "", diskErr(fmt.Errorf("create %s: %w", filepath.Join(dir, name), err))
 	}
@@ -357,7 +359,7 @@ func saveAtomic(dir, name string, fill func(io.Writer) error) (int64, string, er
 	if err := f.Close(); err != nil {
 		return 0, "", diskErr(fmt.Errorf("close %s: %w", tmp, err))
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+	if err := nofollow.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return 0, "", diskErr(fmt.Errorf("rename %s: %w", tmp, err))
 	}
 	done = true
@@ -611,7 +613,7 @@ func (b *bundler) pack(folder string, m *Manifest) error {
 	if err := fsyncDir(b.out); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := nofollow.RemoveAll(dir); err != nil {
 		return diskErr(fmt.Errorf("remove %s after packing it: %w", dir, err))
 	}
 	return nil
@@ -619,7 +621,7 @@ func (b *bundler) pack(folder string, m *Manifest) error {
 
 func addToZip(zw *zip.Writer, dir, folder, rel string) error {
 	p := filepath.Join(dir, filepath.FromSlash(rel))
-	src, err := os.Open(p)
+	src, err := nofollow.Open(p)
 	if err != nil {
 		return diskErr(err)
 	}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/synapse"
+
+	"github.com/synbatch/synbatch/internal/nofollow"
 )
 
 // UserColumns are the columns of `export users`: the manifest's columns,
@@ -104,19 +106,19 @@ func Users(ctx context.Context, c *synapse.Client, cfg UsersConfig) (UsersResult
 	var res UsersResult
 	stage := cfg.Out + ".partial.jsonl"
 	if cfg.Out == "-" {
-		f, err := os.CreateTemp("", "synbatch-export-*.jsonl")
+		f, err := nofollow.CreateTemp("", "synbatch-export-*.jsonl")
 		if err != nil {
 			return res, fmt.Errorf("staging file: %w", err)
 		}
 		f.Close()
 		stage = f.Name()
-		defer os.Remove(stage)
+		defer nofollow.Remove(stage)
 	}
 	done, err := readStage(stage)
 	if err != nil {
 		return res, err
 	}
-	sf, err := os.OpenFile(stage, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	sf, err := nofollow.OpenFile(stage, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return res, fmt.Errorf("staging file: %w", err)
 	}
@@ -204,7 +206,7 @@ func Users(ctx context.Context, c *synapse.Client, cfg UsersConfig) (UsersResult
 		return res, err
 	}
 	if cfg.Out != "-" {
-		if err := os.Remove(stage); err != nil {
+		if err := nofollow.Remove(stage); err != nil {
 			return res, fmt.Errorf("remove staging file: %w", err)
 		}
 	}
@@ -253,7 +255,7 @@ func fetchUser(ctx context.Context, c *synapse.Client, lu synapse.ListedUser) (*
 // line torn by a kill is dropped (that user is fetched again).
 func readStage(path string) (map[string]bool, error) {
 	done := map[string]bool{}
-	f, err := os.Open(path)
+	f, err := nofollow.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return done, nil
 	}
@@ -288,7 +290,7 @@ func stagedRecords(r io.Reader, path string) ([]UserRecord, error) {
 // writeUsers writes the staged users, sorted by id and without repeats, in
 // the output's format.
 func writeUsers(stage string, cfg UsersConfig) (int, error) {
-	f, err := os.Open(stage)
+	f, err := nofollow.Open(stage)
 	if err != nil {
 		return 0, fmt.Errorf("staging file: %w", err)
 	}

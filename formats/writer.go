@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
+
+	"github.com/synbatch/synbatch/internal/nofollow"
 )
 
 // Writer writes rows of one table. Values are strings, bools, integers,
@@ -32,20 +34,67 @@ type Writer interface {
 // that starts or ends with white space (which the readers otherwise trim),
 // so Unescape restores every value exactly and an exported sheet can be
 // applied back unchanged.
+//
+// A spreadsheet may also cut a cell where the file's writer did not: at a
+// ';' or ',' (a reader set to the other separator, which then ignores the
+// quotes around the cell) or at a line break (a reader that does not take
+// quoted line breaks). Each piece after such a cut is guarded too: one that
+// starts with = + - @ ' or " gets a ' after the cut ("x;=1+41" is written
+// "x;'=1+41"), which Unescape takes off again.
 func Escape(v string) string {
+	v = guardInner(v, innerGuarded)
 	if guarded(v) {
 		return "'" + v
 	}
 	return v
 }
 
-// Unescape undoes Escape. The CSV and XLSX readers apply it to every cell,
-// and keep a cell it changes exactly as it is, untrimmed.
+// Unescape undoes Escape (and escapeText). The CSV and XLSX readers apply
+// it to every cell, and keep a cell it changes exactly as it is, untrimmed.
 func Unescape(v string) string {
 	if len(v) > 1 && v[0] == '\'' && guarded(v[1:]) {
-		return v[1:]
+		v = v[1:]
 	}
-	return v
+	return unguardInner(v)
+}
+
+// cuts are where a spreadsheet may start a new cell inside one of ours.
+const cuts = ";,\t\r\n"
+
+// innerGuarded reports whether the piece after a cut needs a ': it would
+// start a formula, or it starts with the guard itself (or a quote, which
+// would open a quoted cell whose text then starts a formula).
+func innerGuarded(c byte) bool { return strings.IndexByte("=+-@'\"", c) >= 0 }
+
+// guardInner puts a ' after each cut whose next byte need says so.
+func guardInner(v string, need func(byte) bool) string {
+	if !strings.ContainsAny(v, cuts) {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		b.WriteByte(v[i])
+		if strings.IndexByte(cuts, v[i]) >= 0 && i+1 < len(v) && need(v[i+1]) {
+			b.WriteByte('\'')
+		}
+	}
+	return b.String()
+}
+
+// unguardInner takes off the ' guardInner put after a cut: one followed by
+// a byte innerGuarded names.
+func unguardInner(v string) string {
+	if !strings.ContainsAny(v, cuts) || !strings.Contains(v, "'") {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		b.WriteByte(v[i])
+		if strings.IndexByte(cuts, v[i]) >= 0 && i+2 < len(v) && v[i+1] == '\'' && innerGuarded(v[i+2]) {
+			i++ // the guard
+		}
+	}
+	return b.String()
 }
 
 // guarded reports whether Escape puts a ' before v.
@@ -61,6 +110,46 @@ func guarded(v string) bool {
 	return unicode.IsSpace(first) || unicode.IsSpace(last)
 }
 
+// JoinList writes a list as one cell: items joined with ';', a ';' or '\'
+// inside an item written \; or \\, so SplitList gives every item back (an
+// external id holding ';' is one id, not two).
+func JoinList(items []string) string {
+	var b strings.Builder
+	for i, it := range items {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		for j := 0; j < len(it); j++ {
+			if it[j] == ';' || it[j] == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(it[j])
+		}
+	}
+	return b.String()
+}
+
+// SplitList undoes JoinList: it cuts v at each ';' not written \;, and
+// reads \; and \\ as ';' and '\'. Any other '\' is kept as it is, so a
+// hand-written list with a backslash in it reads as typed.
+func SplitList(v string) []string {
+	var out []string
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		switch {
+		case v[i] == '\\' && i+1 < len(v) && (v[i+1] == ';' || v[i+1] == '\\'):
+			i++
+			b.WriteByte(v[i])
+		case v[i] == ';':
+			out = append(out, b.String())
+			b.Reset()
+		default:
+			b.WriteByte(v[i])
+		}
+	}
+	return append(out, b.String())
+}
+
 // cellText is a value as a CSV cell, escaped.
 func cellText(v any) string { return cellTextWith(v, Escape) }
 
@@ -72,7 +161,7 @@ func cellTextWith(v any, esc func(string) string) string {
 	case string:
 		return esc(x)
 	case []string:
-		return esc(strings.Join(x, ";"))
+		return esc(JoinList(x))
 	case bool:
 		return strconv.FormatBool(x)
 	case int:
@@ -97,6 +186,8 @@ func escapeText(v string) string {
 	if v == "" {
 		return v
 	}
+	// Unescape would take a ' after a cut for a guard: double it.
+	v = guardInner(v, func(c byte) bool { return c == '\'' })
 	first, _ := utf8.DecodeRuneInString(v)
 	last, _ := utf8.DecodeLastRuneInString(v)
 	if first == '\'' || unicode.IsSpace(first) || unicode.IsSpace(last) {
@@ -117,6 +208,10 @@ func CheckOut(path string) error {
 	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
 		return fmt.Errorf("%s: the folder %s does not exist", path, filepath.Dir(path))
 	}
+	// Checked again at the rename; here so a planted link costs no request.
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return &nofollow.LinkError{Op: "replace", Path: path}
+	}
 	return nil
 }
 
@@ -128,7 +223,7 @@ func Create(path string, columns []string) (Writer, error) {
 		return nil, err
 	}
 	ext := strings.ToLower(filepath.Ext(path))
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	tmp, err := nofollow.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
@@ -179,7 +274,7 @@ func (a *atomicFile) commit() error {
 		os.Remove(a.f.Name())
 		return fmt.Errorf("write %s: %w", a.path, err)
 	}
-	if err := os.Rename(a.f.Name(), a.path); err != nil {
+	if err := nofollow.Rename(a.f.Name(), a.path); err != nil {
 		os.Remove(a.f.Name())
 		return fmt.Errorf("write %s: %w", a.path, err)
 	}

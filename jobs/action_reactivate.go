@@ -24,7 +24,16 @@ func planReactivate(_ context.Context, j *Job, env Env, st *State, p *Plan, u *s
 	}
 	id := p.UserID
 	p.Changes = append(p.Changes, FieldChange{Field: "account", Old: "deactivated", New: "active"})
-	withPassword := j.HasPassword() && !st.PasswordUnsure
+	// Still deactivated, so no earlier write of this row landed (Synapse
+	// sets the password and reactivates in one request), and a deactivated
+	// account has no session a second password write could log out: the
+	// password goes with the reactivation even when an earlier answer was
+	// lost. Sent without it, the account came back active without the
+	// row's password, and every later run saw nothing left to do.
+	if st != nil && j.HasPassword() {
+		st.PasswordUnsure = false
+	}
+	withPassword := j.HasPassword()
 	if withPassword {
 		p.Changes = append(p.Changes, FieldChange{Field: "password", New: "set"})
 	}

@@ -400,12 +400,13 @@ func (p *parser) scalar(col string) (string, bool) {
 	return v, v != ""
 }
 
-// list splits a cell on ';' (CSV, XLSX) or takes a JSONL array as it is.
+// list splits a cell on ';' (CSV, XLSX; see formats.JoinList) or takes a
+// JSONL array as it is.
 func (p *parser) list(f formats.Field) []string {
 	var out []string
 	src := f.List
 	if src == nil {
-		src = strings.Split(f.Value, ";")
+		src = formats.SplitList(f.Value)
 	}
 	for _, v := range src {
 		if v = strings.TrimSpace(v); v != "" {

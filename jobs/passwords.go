@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+
+	"github.com/synbatch/synbatch/internal/nofollow"
 )
 
 // PasswordFile keeps generated passwords, the only place they are written.
@@ -36,21 +38,25 @@ func OpenTokenFile(path string, resume bool) (*PasswordFile, error) {
 }
 
 func openSecretFile(path string, resume bool, who, what string) (*PasswordFile, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := nofollow.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		if !resume {
 			return nil, fmt.Errorf("passwords file %s exists: refusing to add to a file this run's journal does not know (move it away, or resume with the journal that wrote it)", path)
 		}
-		fi, serr := os.Stat(path)
+		f, err = nofollow.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return nil, fmt.Errorf("passwords file: %w", err)
+		}
+		// The mode is read from the file opened, not the path, so a link
+		// swapped in after the open changes nothing.
+		fi, serr := f.Stat()
 		if serr != nil {
+			f.Close()
 			return nil, fmt.Errorf("passwords file: %w", serr)
 		}
 		if fi.Mode().Perm()&0o077 != 0 {
+			f.Close()
 			return nil, fmt.Errorf("passwords file %s is readable by others (mode %04o)", path, fi.Mode().Perm())
-		}
-		f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			return nil, fmt.Errorf("passwords file: %w", err)
 		}
 		return &PasswordFile{f: f, path: path}, nil
 	}

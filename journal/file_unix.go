@@ -3,7 +3,6 @@
 package journal
 
 import (
-	"errors"
 	"os"
 	"syscall"
 )
@@ -18,14 +17,4 @@ const (
 // the holder dies.
 func tryLock(f *os.File, mode int) error {
 	return syscall.Flock(int(f.Fd()), mode|syscall.LOCK_NB)
-}
-
-// openNoFollowFile opens path, refusing a symbolic link (errSymlink) and
-// never blocking on a FIFO.
-func openNoFollowFile(path string, flag int) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0o600)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, errSymlink
-	}
-	return f, err
 }

@@ -22,12 +22,3 @@ func tryLock(f *os.File, mode int) error {
 	ol := windows.Overlapped{OffsetHigh: 1 << 30}
 	return windows.LockFileEx(windows.Handle(f.Fd()), uint32(mode)|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ol)
 }
-
-// openNoFollowFile opens path, refusing a symbolic link (errSymlink).
-// Windows has no O_NOFOLLOW: the link is looked for first.
-func openNoFollowFile(path string, flag int) (*os.File, error) {
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-		return nil, errSymlink
-	}
-	return os.OpenFile(path, flag, 0o600)
-}

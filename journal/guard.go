@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/synbatch/synbatch/internal/nofollow"
 )
 
 // Errors a caller maps to "usage problem, nothing sent" (exit 2): each is
@@ -22,17 +24,17 @@ var (
 	ErrLocked = errors.New("in use by another run")
 )
 
-// errSymlink is a symbolic link where synbatch never follows one.
-var errSymlink = errors.New("symbolic link")
-
 // openNoFollow opens one of a journal's files (the journal, its .lock, its
 // .torn). A symbolic link there is refused rather than followed: a run
 // would otherwise cut and append to whatever it points at. O_NONBLOCK keeps
 // a FIFO planted there from hanging the open; fstat then refuses it.
 func openNoFollow(path string, flag int, what string) (*os.File, error) {
-	f, err := openNoFollowFile(path, flag)
-	if errors.Is(err, errSymlink) {
+	f, err := nofollow.OpenFile(path, flag, 0o600)
+	if errors.Is(err, nofollow.ErrLink) {
 		return nil, fmt.Errorf("%w: %s %s is a symbolic link, which synbatch never follows there: give --journal the real path, or remove the link", ErrForeign, what, path)
+	}
+	if errors.Is(err, nofollow.ErrNotRegular) {
+		return nil, fmt.Errorf("%w: %s %s is not a regular file", ErrForeign, what, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", what, err)

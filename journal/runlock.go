@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/synbatch/synbatch/internal/nofollow"
 )
 
 // RunLock is held while a run applies one manifest to one server. Two
@@ -37,7 +39,7 @@ func RunLockDir() (string, error) {
 // run of the whole manifest excludes every shard of it, and each shard
 // excludes itself. A run refused is told the other run's pid and journal.
 func LockRun(dir, server, manifestSHA256 string, k, n int, journalPath string) (*RunLock, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := nofollow.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("run lock: %w", err)
 	}
 	sum := sha256.Sum256([]byte(normalServer(server) + "\n" + manifestSHA256))
