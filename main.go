@@ -77,7 +77,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.Is(err, pipeline.ErrInvalid), errors.Is(err, pipeline.ErrJournalMismatch),
+	case errors.Is(err, pipeline.ErrInvalid), errors.Is(err, pipeline.ErrJournalMismatch), errors.Is(err, pipeline.ErrMeaningChanged),
 		// A journal that is not synbatch's, is damaged or is in use stops
 		// the run before its first row: a person must act, nothing was sent.
 		errors.Is(err, journal.ErrForeign), errors.Is(err, journal.ErrDamaged), errors.Is(err, journal.ErrLocked):

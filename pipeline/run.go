@@ -155,6 +155,10 @@ func openJournal(cfg Config) (*journal.State, *journal.Writer, error) {
 	if err := checkJournal(st, cfg); err != nil {
 		return nil, nil, err
 	}
+	if err := checkMeaning(st, cfg.Source); err != nil {
+		return nil, nil, err
+	}
+	cfg.Header.Parse = parseRecord(cfg.Source)
 	w, err := journal.Create(cfg.Journal, cfg.Header)
 	if err != nil {
 		return nil, nil, err
@@ -231,6 +235,7 @@ func (ru *run) record(rec journal.Record) error {
 // finished, and why reading stopped early.
 func (ru *run) feed(soft, gctx context.Context, rows chan<- func(context.Context) error, r formats.Reader, st *journal.State) (resumed int, _ error) {
 	cfg := ru.cfg
+	legacy := legacyKeys(st)
 	ra := newReadAhead(r)
 	defer ra.close()
 	for {
@@ -244,7 +249,13 @@ func (ru *run) feed(soft, gctx context.Context, rows chan<- func(context.Context
 		}
 		// A row the journal finished is skipped by its key, unparsed: a
 		// resume over a long journal reaches its first new row quickly.
-		if st.Final.Has(jobs.RowKey(row, cfg.Source.Parse)) {
+		// A journal from before keys took only the row's own options holds
+		// the legacy key (with this run's options, as those runs used).
+		legacyKey := ""
+		if legacy {
+			legacyKey = jobs.LegacyRowKey(row, cfg.Source.Parse)
+		}
+		if st.Final.Has(jobs.RowKey(row, cfg.Source.Parse)) || legacy && st.Final.Has(legacyKey) {
 			resumed++
 			progress(cfg).Add(1)
 			continue
@@ -273,8 +284,9 @@ func (ru *run) feed(soft, gctx context.Context, rows chan<- func(context.Context
 		}
 		// An uncertain row of an earlier run is settled again, never taken
 		// as finished: its write is treated as begun and maybe landed.
-		unsure := st.Uncertain[job.Key]
-		state := jobs.State{Begun: st.Begun[job.Key] || unsure, TaskID: st.Tasks[job.Key], Resend: unsure && cfg.ResendUncertain}
+		unsure := st.Uncertain[job.Key] || legacy && st.Uncertain[legacyKey]
+		state := jobs.State{Begun: st.Begun[job.Key] || legacy && st.Begun[legacyKey] || unsure,
+			TaskID: cmp.Or(st.Tasks[job.Key], st.Tasks[legacyKey]), Resend: unsure && cfg.ResendUncertain}
 		if ru.lim.Acquire(gctx) != nil {
 			return resumed, nil
 		}
