@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -191,4 +192,37 @@ func describe(a, b jobs.ParseOptions, old bool) string {
 		return "the same options"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Identities returns a hash of the identity of every row this run may
+// write (its shard's, within --rows): the users, rooms and tokens the run
+// lock holds. The manifest was validated: a row that does not parse is
+// left out.
+func Identities(ctx context.Context, src Source) ([]uint64, error) {
+	r, err := src.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var ids []uint64
+	for n := 1; ; n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		row, err := r.Next()
+		if err == io.EOF {
+			return ids, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !src.InRows(row.Num) {
+			continue
+		}
+		job, probs := jobs.Parse(row, src.Parse)
+		if len(probs) > 0 || !src.Mine(job) {
+			continue
+		}
+		ids = append(ids, hash(job.Identity()))
+	}
 }
