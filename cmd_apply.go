@@ -302,6 +302,16 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 			return usageErr("%v", err)
 		}
 		defer pf.Close()
+		if n := len(pf.NotInEffect); n > 0 {
+			fmt.Fprintf(stderr, "synbatch: %s: %d generated %s never took effect (their last line has an empty password): %s\n",
+				o.passwordsOut, n, plural(n, "password", "passwords"), names(pf.NotInEffect))
+		}
+		defer func() {
+			if m := pf.Marked(); len(m) > 0 {
+				fmt.Fprintf(stderr, "synbatch: %s: %d generated %s never took effect (the server refused the writes that carried them, or none was sent) and %s marked so with an empty password: %s\n",
+					o.passwordsOut, len(m), plural(len(m), "password", "passwords"), plural(len(m), "is", "are"), names(m))
+			}
+		}()
 		cfg.Passwords = pf
 	}
 	cfg.Source, cfg.Checked, cfg.MatchBy = src, checked, src.Parse.MatchBy
@@ -489,6 +499,14 @@ func fileSHA256(path string) (string, error) {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// names lists up to ten names, and how many more.
+func names(s []string) string {
+	if len(s) <= 10 {
+		return strings.Join(s, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(s[:10], ", "), len(s)-10)
 }
 
 func plural(n int, one, many string) string {

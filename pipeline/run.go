@@ -412,6 +412,14 @@ func (ru *run) runRow(ctx context.Context, job *jobs.Job, resumed jobs.State, po
 		rec.Status, rec.Errcode = se.Status, se.Errcode
 	}
 	rec.Outcome, rec.Error = journal.Failed, err.Error()
+	// A generated password that never took effect (see NotInEffect) is
+	// marked so in the passwords file, and the run names it.
+	if name := state.NotInEffect(); name != "" && ru.cfg.Passwords != nil {
+		if err := ru.cfg.Passwords.NotSet(name); err != nil {
+			return attempts, err
+		}
+		rec.Note = "its generated password never took effect: marked so in --passwords-out"
+	}
 	if state.PasswordUnsure {
 		// A failed row is tried again by a resume: one whose password
 		// may be set must not be, so it stays uncertain.
