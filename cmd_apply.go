@@ -91,7 +91,7 @@ func applyCommand(soft, hard context.Context, stdin io.Reader, stdout, stderr io
 				if err != nil {
 					return err
 				}
-				return runPlan(hard, o, stdout, stderr)
+				return runPlan(soft, o, stdout, stderr) // plan's own: the first signal ends it
 			}
 			o, err := applyOptionsFrom(c, stderr)
 			if err != nil {

@@ -143,7 +143,7 @@ func newApp(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Write
 		},
 		Commands: []*cli.Command{
 			validateCommand(soft, stdout, stderr),
-			planCommand(hard, stdout, stderr),
+			planCommand(soft, stdout, stderr),
 			applyCommand(soft, hard, stdin, stdout, stderr),
 			exportCommand(hard, stdout, stderr),
 			journalCommand(stdout),
