@@ -95,7 +95,7 @@ func applyCommand(soft, hard context.Context, stdin io.Reader, stdout, stderr io
 				if err != nil {
 					return err
 				}
-				return runPlan(hard, o, stdout, stderr)
+				return runPlan(soft, o, stdout, stderr) // plan's own: the first signal ends it
 			}
 			o, err := applyOptionsFrom(c, stderr)
 			if err != nil {
@@ -320,7 +320,7 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 	if err != nil {
 		return err
 	}
-	release, err := lockManifest(o.conn.cfg.Server, sum, src, o.journal, stderr)
+	release, err := lockManifest(soft, o.conn.cfg.Server, sum, src, o.journal, stderr)
 	if err != nil {
 		return err
 	}
@@ -333,6 +333,16 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 			return usageErr("%v", err)
 		}
 		defer pf.Close()
+		if n := len(pf.NotInEffect); n > 0 {
+			fmt.Fprintf(stderr, "synbatch: %s: %d generated %s never took effect (their last line has an empty password): %s\n",
+				o.passwordsOut, n, plural(n, "password", "passwords"), names(pf.NotInEffect))
+		}
+		defer func() {
+			if m := pf.Marked(); len(m) > 0 {
+				fmt.Fprintf(stderr, "synbatch: %s: %d generated %s never took effect (the server refused the writes that carried them, or none was sent) and %s marked so with an empty password: %s\n",
+					o.passwordsOut, len(m), plural(len(m), "password", "passwords"), plural(len(m), "is", "are"), names(m))
+			}
+		}()
 		cfg.Passwords = pf
 	}
 	if o.tokensOut != "" {
@@ -576,6 +586,14 @@ func fileSHA256(path string) (string, error) {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// names lists up to ten names, and how many more.
+func names(s []string) string {
+	if len(s) <= 10 {
+		return strings.Join(s, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(s[:10], ", "), len(s)-10)
 }
 
 func plural(n int, one, many string) string {

@@ -148,7 +148,10 @@ func headerFlags(c *cli.Context, cfg manifestConfig) (map[string]string, []strin
 	var flagMap [][2]string
 	if r, ok := c.Generic("map").(*repeated); ok {
 		for _, kv := range *r {
-			h, col, ok := strings.Cut(kv, "=")
+			// The last = splits: a header may hold one (validate suggests
+			// --map 'a=b=COLUMN' for the header a=b), a column never does.
+			i := strings.LastIndex(kv, "=")
+			h, col, ok := kv[:max(i, 0)], kv[i+1:], i >= 0
 			if !ok || strings.TrimSpace(col) == "" {
 				return nil, nil, usageErr("--map %q: want HEADER=COLUMN", kv)
 			}

@@ -14,7 +14,10 @@ import (
 	"github.com/synbatch/synbatch/pipeline"
 )
 
-func planCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
+// planCommand is plan. Its context is the soft one: plan only reads, so
+// the first Ctrl-C or SIGTERM ends it (exit 3) instead of announcing a
+// stop and planning every row anyway.
+func planCommand(soft context.Context, stdout, stderr io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:      "plan",
 		Usage:     "show what apply would change, row by row, sending only GET requests",
@@ -25,7 +28,7 @@ func planCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runPlan(hard, o, stdout, stderr)
+			return runPlan(soft, o, stdout, stderr)
 		},
 	}
 }

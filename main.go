@@ -77,7 +77,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.Is(err, pipeline.ErrInvalid), errors.Is(err, pipeline.ErrJournalMismatch),
+	case errors.Is(err, pipeline.ErrInvalid), errors.Is(err, pipeline.ErrJournalMismatch), errors.Is(err, pipeline.ErrMeaningChanged),
 		// A journal that is not synbatch's, is damaged or is in use stops
 		// the run before its first row: a person must act, nothing was sent.
 		errors.Is(err, journal.ErrForeign), errors.Is(err, journal.ErrDamaged), errors.Is(err, journal.ErrLocked):
@@ -143,7 +143,7 @@ func newApp(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Write
 		},
 		Commands: []*cli.Command{
 			validateCommand(soft, stdout, stderr),
-			planCommand(hard, stdout, stderr),
+			planCommand(soft, stdout, stderr),
 			applyCommand(soft, hard, stdin, stdout, stderr),
 			exportCommand(hard, stdout, stderr),
 			journalCommand(stdout),

@@ -94,6 +94,24 @@ func TestScripts(t *testing.T) {
 			"fake-release-writes": func(ts *testscript.TestScript, neg bool, args []string) {
 				ts.Value("hold").(*writeHold).free()
 			},
+			// fake-refuse-put ID: the fake refuses every PUT of account ID
+			// with 400 M_USER_IN_USE, as Synapse refuses a name another
+			// account holds in other letter case (after username_available
+			// said yes: the other account came in between).
+			"fake-refuse-put": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: fake-refuse-put ID")
+				}
+				path := "/_synapse/admin/v2/users/" + args[0]
+				ts.Value("fake").(*fakesynapse.Server).Fault = func(w http.ResponseWriter, r *http.Request) bool {
+					if r.Method != http.MethodPut || r.URL.Path != path {
+						return false
+					}
+					w.WriteHeader(http.StatusBadRequest)
+					fmt.Fprint(w, `{"errcode":"M_USER_IN_USE","error":"User ID already taken."}`)
+					return true
+				}
+			},
 			// fake-sso [ID]...: the fake's login flows list these SSO
 			// providers; with none, no SSO flow at all.
 			"fake-sso": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +14,11 @@ import (
 // server, for its shard, or says who holds it (exit 2: nothing was sent).
 // Where no lock can be kept at all (no writable cache directory, as in
 // some containers) the run goes on with a warning, as it did before.
-func lockManifest(server, sum string, src pipeline.Source, jpath string, stderr io.Writer) (release func(), err error) {
+//
+// It then takes the lock of the users (rooms, tokens) the run's rows name
+// on server: a run of another file (an edited copy of the sheet) that
+// names one of them is refused too, whatever its bytes.
+func lockManifest(ctx context.Context, server, sum string, src pipeline.Source, jpath string, stderr io.Writer) (release func(), err error) {
 	l, err := lockRun(server, sum, src, jpath)
 	switch {
 	case errors.Is(err, journal.ErrLocked), errors.Is(err, journal.ErrForeign):
@@ -22,7 +27,22 @@ func lockManifest(server, sum string, src pipeline.Source, jpath string, stderr 
 		fmt.Fprintf(stderr, "synbatch: warning: %v: a second run of this manifest against this server would not be stopped\n", err)
 		return func() {}, nil
 	}
-	return l.Release, nil
+	ids, err := pipeline.Identities(ctx, src)
+	if err != nil {
+		l.Release()
+		return nil, err
+	}
+	dir, _ := journal.RunLockDir() // lockRun found it
+	u, err := journal.LockUsers(dir, server, ids, jpath)
+	switch {
+	case errors.Is(err, journal.ErrLocked), errors.Is(err, journal.ErrForeign):
+		l.Release()
+		return nil, err
+	case err != nil:
+		fmt.Fprintf(stderr, "synbatch: warning: %v: a run of another file writing the same users would not be stopped\n", err)
+		return l.Release, nil
+	}
+	return func() { u.Release(); l.Release() }, nil
 }
 
 func lockRun(server, sum string, src pipeline.Source, jpath string) (*journal.RunLock, error) {

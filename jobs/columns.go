@@ -87,9 +87,14 @@ func CheckColumnsWritten(file string, cols []string, written func(column string)
 		if len(h) > 40 {
 			h = "HEADER" // the message quotes it already, shortened
 		}
+		fix := fmt.Sprintf("name its column with --map %s, or skip it with --ignore %s", shellQuote(h+"=COLUMN"), shellQuote(h))
+		if formats.Key(c) == "" {
+			// --map and --ignore match a header by its letters and digits:
+			// they cannot name this one, and would refuse it.
+			fix = "the header has no letters or digits, so --map and --ignore cannot name it: rename it in the file"
+		}
 		out = append(out, &formats.Problem{File: file, Row: 1, Column: formats.Clip(c),
-			Msg: fmt.Sprintf("unknown column %s%s: name its column with --map '%s=COLUMN', or skip it with --ignore '%s' (columns: %s)",
-				formats.Quote(c), hint, h, h, strings.Join(known, ", "))})
+			Msg: fmt.Sprintf("unknown column %s%s: %s (columns: %s)", formats.Quote(c), hint, fix, strings.Join(known, ", "))})
 	}
 	return out
 }
@@ -123,4 +128,10 @@ func closest(c string, known []string) string {
 		}
 	}
 	return best
+}
+
+// shellQuote puts s in single quotes for a POSIX shell, so that a
+// suggested flag pastes as it is whatever the header holds (a quote, a $).
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -124,12 +124,79 @@ func (j *Job) Intent() string { return j.Key + "\x00" + j.password }
 // HasPassword reports whether the row sets a password (given or generated).
 func (j *Job) HasPassword() bool { return j.password != "" || j.generate }
 
-// RowKey is a row's identity: a hash of its cells, with the password's
-// value left out (only whether it is given or generated counts), and of the
-// options that give the cells their meaning. A resumed run knows a row by
-// it whatever the row's position, and can skip a finished row without
+// RowKey is a row's identity: what the row asks the server to make true.
+// It hashes the row's cells, with the password's value left out (only
+// whether it is given or generated counts), and of the options only those
+// that change what this row asks: a default --action only for a row
+// without an action cell, --phone-region only for a row with a number in
+// national form, and so on (see RowOptions). An option that cannot change
+// the row cannot change its key, so a resume with it set differently
+// still finds the row finished. A resumed run knows a row by its key
+// whatever the row's position, and can skip a finished row without
 // parsing it.
 func RowKey(row formats.Row, opt ParseOptions) string {
+	return LegacyRowKey(row, RowOptions(row, opt))
+}
+
+// RowOptions is opt with every option that cannot change what row asks
+// put back to its default ("", false). The defaults hash as they did
+// before options were judged per row, so a journal written with default
+// options keeps its keys.
+func RowOptions(row formats.Row, opt ParseOptions) ParseOptions {
+	has := func(col string) bool {
+		f, ok := row.Fields[col]
+		return ok && (f.List != nil || strings.TrimSpace(f.Value) != "")
+	}
+	action := cmp.Or(opt.DefaultAction, Upsert)
+	if has("action") {
+		action = Action(strings.ToLower(strings.TrimSpace(row.Fields["action"].Value)))
+		opt.DefaultAction = ""
+	}
+	if !has("emails") && !has("msisdns") && !has("external_ids") && !has("email") && !has("external_id") {
+		opt.ReplaceLists = false
+	}
+	if !has("email") && !has("external_id") {
+		opt.MatchBy = ""
+	}
+	if !has("external_ids") && !has("external_id") {
+		opt.AuthProvider = ""
+	}
+	// A row that gives its password, or whose action never takes one, is
+	// not changed by --generate-passwords. An unknown action fails
+	// validation; its key only needs to be stable.
+	if sp := lookup(action); has("password") || sp == nil || !sp.generates {
+		opt.GeneratePasswords = false
+	}
+	if !nationalNumbers(row.Fields["msisdns"]) {
+		opt.PhoneRegion = ""
+	}
+	return opt
+}
+
+// nationalNumbers reports whether a msisdns cell holds a number that only
+// a phone region can read (see canonicalMsisdn).
+func nationalNumbers(f formats.Field) bool {
+	vals := f.List
+	if vals == nil {
+		vals = strings.Split(f.Value, ";")
+	}
+	for _, v := range vals {
+		v = strings.TrimSpace(v)
+		switch {
+		case v == "", strings.HasPrefix(v, "+"), strings.HasPrefix(v, "00"), exponentRE.MatchString(v),
+			allDigits(v) && v[0] != '0':
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// LegacyRowKey is the key as journals written before RowOptions hold it:
+// every option given enters the key of every row. A resume of such a
+// journal looks a row up by both keys, so that no row it finished is sent
+// again after an upgrade.
+func LegacyRowKey(row formats.Row, opt ParseOptions) string {
 	// One buffer hashed in one call: this runs for every row of a resume.
 	var stack [512]byte
 	b := stack[:0]

@@ -237,3 +237,20 @@ func TestPlainCellsAreStillTrimmed(t *testing.T) {
 		t.Fatalf("job %+v", j)
 	}
 }
+
+// TestRowKeyKeepsLegacyKeysAtDefaults: with options at their defaults the
+// per-row key is the key journals written before it hold, so that their
+// finished rows are found; an option a row cannot use leaves its key alone.
+func TestRowKeyKeepsLegacyKeysAtDefaults(t *testing.T) {
+	row := formats.Row{Num: 2, Fields: map[string]formats.Field{"user_id": {Value: "alice"}, "action": {Value: "reset-password"}, "password": {Value: "x-secret-1"}}}
+	def := ParseOptions{ServerName: "hs.test"}
+	if RowKey(row, def) != LegacyRowKey(row, def) {
+		t.Fatal("the key of a row read with default options changed")
+	}
+	flipped := def
+	flipped.DefaultAction, flipped.GeneratePasswords, flipped.PhoneRegion, flipped.ReplaceLists, flipped.AuthProvider, flipped.MatchBy =
+		Lock, true, "GB", true, "oidc", "email"
+	if RowKey(row, flipped) != RowKey(row, def) {
+		t.Fatal("options this row cannot use changed its key")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/synbatch/synbatch/internal/nofollow"
@@ -22,6 +23,10 @@ type PasswordFile struct {
 	mu   sync.Mutex
 	f    *os.File
 	path string
+	// NotInEffect lists the names whose last line in the file, when it was
+	// opened, is a NotSet mark: their generated password never took effect.
+	NotInEffect []string
+	marked      []string // this run's NotSet names
 }
 
 // OpenPasswordFile creates path, or with resume appends to it when it
@@ -58,7 +63,12 @@ func openSecretFile(path string, resume bool, who, what string) (*PasswordFile, 
 			f.Close()
 			return nil, fmt.Errorf("passwords file %s is readable by others (mode %04o)", path, fi.Mode().Perm())
 		}
-		return &PasswordFile{f: f, path: path}, nil
+		pf := &PasswordFile{f: f, path: path}
+		if pf.NotInEffect, err = pf.notInEffect(); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return pf, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("passwords file: %w", err)
@@ -95,6 +105,60 @@ func (p *PasswordFile) write(userID, pw string) error {
 		return fmt.Errorf("sync passwords file: %w", err)
 	}
 	return nil
+}
+
+// NotSet marks the password this run generated for name as never in
+// effect: its write was refused, or never sent. The mark is a line with
+// the name and an empty password, so that the file's last line for name
+// no longer claims a password nobody can log in with (and Last finds none).
+func (p *PasswordFile) NotSet(name string) error {
+	if err := p.write(name, ""); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.marked = append(p.marked, name)
+	return nil
+}
+
+// Marked lists the names this run marked with NotSet.
+func (p *PasswordFile) Marked() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.marked)
+}
+
+// notInEffect lists the names whose last line is a NotSet mark.
+func (p *PasswordFile) notInEffect() ([]string, error) {
+	f, err := nofollow.OpenFile(p.path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read passwords file: %w", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = 2
+	last := map[string]string{}
+	var order []string
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read passwords file %s: %w", p.path, err)
+		}
+		if _, seen := last[rec[0]]; !seen {
+			order = append(order, rec[0])
+		}
+		last[rec[0]] = rec[1]
+	}
+	var out []string
+	for _, name := range order {
+		if last[name] == "" {
+			out = append(out, name)
+		}
+	}
+	return out, nil
 }
 
 // Last returns the password the file holds last for userID ("" if none),

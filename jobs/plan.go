@@ -144,7 +144,22 @@ type State struct {
 	TaskID string
 	// generated is this row's generated password, kept across attempts so a
 	// retry after a refused write sends the one already in the file.
-	generated string
+	// generatedFor is the name it is saved under in the file.
+	generated, generatedFor string
+	// pwMaybeSent: a write of the password went out without a definite
+	// answer; pwRefused: the server refused one outright.
+	pwMaybeSent, pwRefused bool
+}
+
+// NotInEffect names the line of the passwords file whose password this
+// row generated in this run and that never took effect: no write was
+// sent, or the write that carried it was refused and none before it was
+// lost. "" otherwise.
+func (s *State) NotInEffect() string {
+	if s.generatedFor == "" || s.PasswordUnsure || s.pwMaybeSent || s.Begun && !s.pwRefused {
+		return ""
+	}
+	return s.generatedFor
 }
 
 // Result is what became of a row. Changed lists the fields written.
@@ -340,6 +355,12 @@ func (j *Job) run(ctx context.Context, env Env, st *State, p *Plan) (Result, err
 			if s.password && !create && synapse.Uncertain(err) {
 				st.PasswordUnsure = true
 			}
+			if s.password {
+				var se *synapse.Error
+				refused := errors.As(err, &se) && se.Status >= 400 && se.Status < 500
+				st.pwRefused = st.pwRefused || refused
+				st.pwMaybeSent = st.pwMaybeSent || !refused && st.generated != ""
+			}
 			return res, fmt.Errorf("write %s of %s: %w", strings.Join(s.fields, ", "), p.UserID, err)
 		}
 		res.Changed = append(res.Changed, s.fields...)
@@ -402,7 +423,7 @@ func (j *Job) passwordFor(env Env, st *State, userID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	st.generated = pw
+	st.generated, st.generatedFor = pw, userID
 	return pw, nil
 }
 

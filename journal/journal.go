@@ -56,6 +56,11 @@ type Header struct {
 	// Validated is what the run learnt validating the manifest (its
 	// fingerprint, counts and duplicate rows), for a resume to reuse.
 	Validated json.RawMessage `json:"validated,omitempty"`
+	// Parse is the options that gave the rows their meaning (and their
+	// keys) in this run, for a resume to tell whether its own options
+	// mean something else for a row this run finished. Absent from
+	// journals written before it: their keys are the legacy ones.
+	Parse json.RawMessage `json:"parse,omitempty"`
 }
 
 // Record is one row's result, or with Type "begin" the note that a write for

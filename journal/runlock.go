@@ -21,6 +21,8 @@ import (
 type RunLock struct {
 	files []*os.File
 	own   *os.File // the file that names this run, truncated on release
+	// remove is a file of this run alone, removed on release.
+	remove string
 }
 
 // RunLockDir is where run locks live: per user, so that no other user can
@@ -99,6 +101,9 @@ func (l *RunLock) take(path string, mode int) (*os.File, error) {
 func (l *RunLock) Release() {
 	if l.own != nil {
 		_ = l.own.Truncate(0)
+	}
+	if l.remove != "" {
+		_ = os.Remove(l.remove)
 	}
 	for _, f := range l.files {
 		f.Close()

@@ -161,6 +161,10 @@ func openJournal(cfg Config) (*journal.State, *journal.Writer, error) {
 	if err := checkJournal(st, cfg); err != nil {
 		return nil, nil, err
 	}
+	if err := checkMeaning(st, cfg.Source); err != nil {
+		return nil, nil, err
+	}
+	cfg.Header.Parse = parseRecord(cfg.Source)
 	w, err := journal.Create(cfg.Journal, cfg.Header)
 	if err != nil {
 		return nil, nil, err
@@ -237,6 +241,7 @@ func (ru *run) record(rec journal.Record) error {
 // finished, and why reading stopped early.
 func (ru *run) feed(soft, gctx context.Context, rows chan<- func(context.Context) error, r formats.Reader, st *journal.State) (resumed int, _ error) {
 	cfg := ru.cfg
+	legacy := legacyKeys(st)
 	ra := newReadAhead(r)
 	defer ra.close()
 	for {
@@ -250,7 +255,13 @@ func (ru *run) feed(soft, gctx context.Context, rows chan<- func(context.Context
 		}
 		// A row the journal finished is skipped by its key, unparsed: a
 		// resume over a long journal reaches its first new row quickly.
-		if st.Final.Has(jobs.RowKey(row, cfg.Source.Parse)) {
+		// A journal from before keys took only the row's own options holds
+		// the legacy key (with this run's options, as those runs used).
+		legacyKey := ""
+		if legacy {
+			legacyKey = jobs.LegacyRowKey(row, cfg.Source.Parse)
+		}
+		if st.Final.Has(jobs.RowKey(row, cfg.Source.Parse)) || legacy && st.Final.Has(legacyKey) {
 			resumed++
 			progress(cfg).Add(1)
 			continue
@@ -274,7 +285,7 @@ func (ru *run) feed(soft, gctx context.Context, rows chan<- func(context.Context
 			}
 			continue
 		}
-		if !ru.dispatch(soft, gctx, rows, job, st) {
+		if !ru.dispatch(soft, gctx, rows, job, st, legacyKey) {
 			return resumed, nil
 		}
 	}
@@ -289,7 +300,7 @@ func (ru *run) feedExtra(soft, gctx context.Context, rows chan<- func(context.Co
 			progress(ru.cfg).Add(1)
 			continue
 		}
-		if !ru.dispatch(soft, gctx, rows, job, st) {
+		if !ru.dispatch(soft, gctx, rows, job, st, "") {
 			break
 		}
 	}
@@ -297,15 +308,19 @@ func (ru *run) feedExtra(soft, gctx context.Context, rows chan<- func(context.Co
 }
 
 // dispatch hands one job to the pool; false when the run stops.
-func (ru *run) dispatch(soft, gctx context.Context, rows chan<- func(context.Context) error, job *jobs.Job, st *journal.State) bool {
+// legacyKey, when not empty, is the row's key as a journal from before keys
+// took only the row's own options wrote it.
+func (ru *run) dispatch(soft, gctx context.Context, rows chan<- func(context.Context) error, job *jobs.Job, st *journal.State, legacyKey string) bool {
 	cfg := ru.cfg
 	if soft.Err() != nil || gctx.Err() != nil {
 		return false
 	}
 	// An uncertain row of an earlier run is settled again, never taken
 	// as finished: its write is treated as begun and maybe landed.
-	unsure := st.Uncertain[job.Key]
-	state := jobs.State{Begun: st.Begun[job.Key] || unsure, TaskID: st.Tasks[job.Key], Resend: unsure && cfg.ResendUncertain}
+	legacy := legacyKey != ""
+	unsure := st.Uncertain[job.Key] || legacy && st.Uncertain[legacyKey]
+	state := jobs.State{Begun: st.Begun[job.Key] || legacy && st.Begun[legacyKey] || unsure,
+		TaskID: cmp.Or(st.Tasks[job.Key], st.Tasks[legacyKey]), Resend: unsure && cfg.ResendUncertain}
 	if ru.lim.Acquire(gctx) != nil {
 		return false
 	}
@@ -431,6 +446,14 @@ func (ru *run) runRow(ctx context.Context, job *jobs.Job, resumed jobs.State, po
 		rec.Status, rec.Errcode = se.Status, se.Errcode
 	}
 	rec.Outcome, rec.Error = journal.Failed, err.Error()
+	// A generated password that never took effect (see NotInEffect) is
+	// marked so in the passwords file, and the run names it.
+	if name := state.NotInEffect(); name != "" && ru.cfg.Passwords != nil {
+		if err := ru.cfg.Passwords.NotSet(name); err != nil {
+			return attempts, err
+		}
+		rec.Note = "its generated password never took effect: marked so in --passwords-out"
+	}
 	if state.PasswordUnsure {
 		// A failed row is tried again by a resume: one whose password
 		// may be set must not be, so it stays uncertain.

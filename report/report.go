@@ -209,42 +209,56 @@ func readRuns(path string, r *Report, latest map[string]journal.Record, manifest
 // per second, and how many were being worked on at once (each row from
 // its start, its result's time less its duration, to its result).
 func (r *Report) series(rows []journal.Record) {
+	// A result's time and duration are taken as the journal holds them,
+	// which journal summary does not judge: a clock stepped back, a hand
+	// edit or merged shards give times before 1970 and durations below
+	// zero or past the row's own time. Such a row counts from its time
+	// alone (no time: not at all), so every index below stays in range
+	// and no sum overflows.
+	span := func(rec journal.Record) (start, end int64, ok bool) {
+		if rec.Time <= 0 {
+			return 0, 0, false
+		}
+		return rec.Time - min(max(rec.DurationMS, 0), rec.Time), rec.Time, true
+	}
 	var first, last int64
+	found := false
 	for _, rec := range rows {
-		if rec.Time == 0 {
+		start, end, ok := span(rec)
+		if !ok {
 			continue
 		}
-		start := rec.Time - rec.DurationMS
-		if first == 0 || start < first {
+		if !found || start < first {
 			first = start
 		}
-		last = max(last, rec.Time)
+		last, found = max(last, end), true
 	}
-	if first == 0 || last <= first {
+	if !found || last <= first {
 		return
 	}
 	r.First, r.Last = time.UnixMilli(first).UTC(), time.UnixMilli(last).UTC()
-	span := last - first
+	width := last - first
 	// At most 60 points, none shorter than a second (shorter steps alias:
 	// rows every half second in steps of a third show as 0, 3, 0, 3);
 	// a run shorter than two seconds gets two points.
-	step := max(1000, (span+59)/60)
-	if span < 2000 {
-		step = max(1, (span+1)/2)
+	step := max(1000, ceilDiv(width, 60))
+	if width < 2000 {
+		step = max(1, (width+1)/2)
 	}
-	n := max(2, int((span+step-1)/step))
+	n := max(2, int(ceilDiv(width, step)))
 	done := make([]float64, n)
 	busy := make([]float64, n) // row-milliseconds of work in each step
 	for _, rec := range rows {
-		if rec.Time == 0 {
+		s, e, ok := span(rec)
+		if !ok {
 			continue
 		}
-		done[min(int((rec.Time-first)/step), n-1)]++
-		for s, e := rec.Time-rec.DurationMS, rec.Time; s < e; {
+		done[min(int((e-first)/step), n-1)]++
+		for s < e {
 			j := min(int((s-first)/step), n-1)
-			end := min(e, first+int64(j+1)*step)
-			if j == n-1 {
-				end = e
+			end := e
+			if j < n-1 {
+				end = min(e, first+int64(j+1)*step)
 			}
 			busy[j] += float64(end - s)
 			s = end
@@ -256,4 +270,13 @@ func (r *Report) series(rows []journal.Record) {
 		r.Rate.Values[i] = done[i] * 1000 / float64(step)
 		r.InFlight.Values[i] = busy[i] / float64(step)
 	}
+}
+
+// ceilDiv is a/b rounded up, for a >= 0 and b > 0, without overflow.
+func ceilDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 {
+		q++
+	}
+	return q
 }

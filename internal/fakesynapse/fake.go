@@ -159,6 +159,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, 200, map[string]any{"devices": []any{}, "total": 0})
+	case len(seg) == 5 && seg[2] == "v1" && seg[3] == "reset_password" && r.Method == http.MethodPost:
+		s.resetPassword(w, r, seg[4])
 	case len(seg) == 5 && seg[2] == "v1" && seg[3] == "suspend" && r.Method == http.MethodPut:
 		s.suspend(w, r, seg[4])
 	case p == "/_synapse/admin/v1/username_available":
@@ -260,6 +262,30 @@ type putBody struct {
 // putUser mimics Synapse: create-or-modify, lists replaced, a threepid of
 // another user moved, an external id of another user refused with 409 after
 // the account and its threepids were written.
+// resetPassword sets a password as POST /v1/reset_password does; every
+// call counts in PasswordSets (each logs the user out on a real server).
+func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request, id string) {
+	s.Writes.Add(1)
+	var b struct {
+		NewPassword string `json:"new_password"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		errJSON(w, 400, "M_BAD_JSON", err.Error())
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[id]
+	if u == nil {
+		errJSON(w, 404, "M_NOT_FOUND", "User not found")
+		return
+	}
+	u.Password = b.NewPassword
+	u.PasswordSets++
+	u.Sessions = 0
+	writeJSON(w, 200, map[string]any{})
+}
+
 func (s *Server) putUser(w http.ResponseWriter, r *http.Request, id string) {
 	s.Writes.Add(1)
 	var b putBody
