@@ -71,6 +71,8 @@ func CheckColumns(file string, cols []string) []*formats.Problem {
 
 // CheckColumnsWritten is CheckColumns quoting each unknown header as
 // written(column) gives it: as the admin typed it, not as it is matched.
+// The list of known columns is in the first problem only: repeated under
+// every unknown header of an HR sheet it buried the headers themselves.
 func CheckColumnsWritten(file string, cols []string, written func(column string) string) []*formats.Problem {
 	known := KnownColumns()
 	var out []*formats.Problem
@@ -87,9 +89,13 @@ func CheckColumnsWritten(file string, cols []string, written func(column string)
 		if len(h) > 40 {
 			h = "HEADER" // the message quotes it already, shortened
 		}
+		list := ""
+		if len(out) == 0 {
+			list = fmt.Sprintf(" (columns: %s)", strings.Join(known, ", "))
+		}
 		out = append(out, &formats.Problem{File: file, Row: 1, Column: formats.Clip(c),
-			Msg: fmt.Sprintf("unknown column %s%s: name its column with --map '%s=COLUMN', or skip it with --ignore '%s' (columns: %s)",
-				formats.Quote(c), hint, h, h, strings.Join(known, ", "))})
+			Msg: fmt.Sprintf("unknown column %s%s: name its column with --map '%s=COLUMN', or skip it with --ignore '%s'%s",
+				formats.Quote(c), hint, h, h, list)})
 	}
 	return out
 }
