@@ -156,6 +156,10 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 	if cfg.Server == "" {
 		return nil, usageErr("no server: give --server URL (or SYNBATCH_SERVER, or server: in ~/.config/synbatch.yaml)")
 	}
+	if base, ok := baseURL(cfg.Server); ok {
+		fmt.Fprintf(stderr, "synbatch: the server URL %s holds an API path; using its base %s (synbatch adds the paths itself)\n", cfg.Server, base)
+		cfg.Server = base
+	}
 	cfg.AdminPath = first(c.String("admin-path"), fc.AdminPath)
 	cfg.CAFile = first(c.String("ca-file"), fc.CAFile)
 	cfg.Insecure = c.Bool("insecure") || (fc.SSLVerify != nil && !*fc.SSLVerify)
@@ -172,6 +176,12 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 	if cfg.Token, err = tokenFrom(c, fc); err != nil {
 		return nil, err
 	}
+	if tok, ok := strings.CutPrefix(cfg.Token, "Bearer "); ok {
+		// Copied from a curl line or a browser's network tab: the word
+		// belongs to the Authorization header, not to the token.
+		fmt.Fprintln(stderr, `synbatch: the token starts with "Bearer ", which is the header's word, not part of the token; using what follows it`)
+		cfg.Token = strings.TrimSpace(tok)
+	}
 	if cfg.Insecure {
 		fmt.Fprintln(stderr, "synbatch: warning: TLS certificates are not verified (--insecure); this is recorded in the journal")
 	}
@@ -180,6 +190,18 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 		cfg.Debug, cfg.DebugLevel = stderr, n
 	}
 	return out, nil
+}
+
+// baseURL returns server cut before an API path (/_matrix/… or
+// /_synapse/…), as people paste from a curl line or the client's
+// well-known, and whether it cut anything.
+func baseURL(server string) (string, bool) {
+	for _, p := range []string{"/_matrix/", "/_synapse/"} {
+		if i := strings.Index(server+"/", p); i >= 0 {
+			return strings.TrimRight(server[:i], "/"), true
+		}
+	}
+	return server, false
 }
 
 // loadConfig reads --config, or synbatch.yaml in the user's config

@@ -176,3 +176,35 @@ func TestLibreOfficeODSRosterOnboards(t *testing.T) {
 	}
 	e.onboardHR(t, dir, people, args...)
 }
+
+// TestPastedServerURLAndBearerTokenAreExplained: a server URL pasted with
+// its API path and a token file written as an Authorization header ("Bearer
+// syt_…") each get one line saying what synbatch took, and the run works:
+// the account is on the server.
+func TestPastedServerURLAndBearerTokenAreExplained(t *testing.T) {
+	t.Parallel()
+	e := realServer(t)
+	dir := t.TempDir()
+	local := uniq(t) + "-pasted"
+	tok, err := os.ReadFile(e.tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := writeFile(t, dir, "token", "Bearer "+strings.TrimSpace(string(tok))+"\n")
+	writeFile(t, dir, "one.csv", "user_id,displayname\n"+local+",Pasted\n")
+	r := e.synbatch(t, dir, "apply", "--yes", "--server", e.server+"/_matrix/client/v3/", "--token-file", bearer, "one.csv")
+	if r.code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"holds an API path; using its base " + e.server + " ", `the token starts with "Bearer "`} {
+		if strings.Count(r.stderr, want) != 1 {
+			t.Errorf("stderr does not say once %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stdout+r.stderr, strings.TrimSpace(string(tok))) {
+		t.Error("the token is in the output")
+	}
+	if u := e.user(t, e.id(local)); u == nil || u.Displayname == nil || *u.Displayname != "Pasted" {
+		t.Errorf("the account was not made: %+v", u)
+	}
+}
