@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -374,6 +376,59 @@ func readTokenFile(path string) (string, error) {
 // connect checks, before any row, that the server answers and the token is
 // a server admin's; it returns the admin's user id.
 func connect(ctx context.Context, client *synapse.Client) (string, error) {
+	if !strings.HasPrefix(client.Base(), "https://") {
+		return whoAdmin(ctx, client)
+	}
+	// A plain-HTTP port given as https:// keeps Synapse waiting for the
+	// end of a request line that a TLS hello never sends: the client gives
+	// up only at its 10 s handshake timeout, and says nothing useful. Ask
+	// the same port in plain HTTP meanwhile: an answer means the URL's
+	// scheme is wrong, said at once. A TLS port answers the plain request
+	// with an error or a close, which is ignored.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		me  string
+		err error
+	}
+	done, plain := make(chan result, 1), make(chan bool, 1)
+	go func() { me, err := whoAdmin(ctx, client); done <- result{me, err} }()
+	go func() { plain <- speaksPlainHTTP(ctx, client.Base()) }()
+	select {
+	case r := <-done:
+		return r.me, r.err
+	case p := <-plain:
+		if p {
+			plainURL := "http://" + strings.TrimPrefix(client.Base(), "https://")
+			return "", stopped("cannot use the server: %s answers plain HTTP, not HTTPS, on that port: use %s", client.Base(), plainURL)
+		}
+	}
+	r := <-done
+	return r.me, r.err
+}
+
+// speaksPlainHTTP reports whether the server at the https URL base answers
+// a plain-HTTP request for its Matrix versions on the same port.
+func speaksPlainHTTP(ctx context.Context, base string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+strings.TrimPrefix(base, "https://")+"/_matrix/client/versions", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Versions []string `json:"versions"`
+	}
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&v) == nil && len(v.Versions) > 0
+}
+
+// whoAdmin returns the token's user id, which must be a server admin's.
+func whoAdmin(ctx context.Context, client *synapse.Client) (string, error) {
 	me, err := client.Whoami(ctx)
 	if err != nil {
 		return "", stopped("cannot use the server: %w", err)

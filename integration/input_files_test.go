@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Issue 24 (wip-24b): sheets read however they were saved, and the config
@@ -206,5 +207,32 @@ func TestPastedServerURLAndBearerTokenAreExplained(t *testing.T) {
 	}
 	if u := e.user(t, e.id(local)); u == nil || u.Displayname == nil || *u.Displayname != "Pasted" {
 		t.Errorf("the account was not made: %+v", u)
+	}
+}
+
+// TestHTTPSAgainstPlainHTTPPortIsSaidAtOnce: Synapse's plain-HTTP port given
+// as https:// is named as such, with the http:// URL to use, well before the
+// 10 s TLS handshake timeout that was all one got before; nothing is sent.
+func TestHTTPSAgainstPlainHTTPPortIsSaidAtOnce(t *testing.T) {
+	t.Parallel()
+	e := realServer(t)
+	if !strings.HasPrefix(e.server, "http://") {
+		t.Skipf("the test server %s is not plain HTTP", e.server)
+	}
+	dir := t.TempDir()
+	local := uniq(t) + "-https"
+	writeFile(t, dir, "one.csv", "user_id,displayname\n"+local+",X\n")
+	wrong := "https://" + strings.TrimPrefix(e.server, "http://")
+	start := time.Now()
+	r := e.synbatch(t, dir, "apply", "--yes", "--server", wrong, "one.csv")
+	took := time.Since(start)
+	if r.code != 3 || !strings.Contains(r.stderr, wrong+" answers plain HTTP, not HTTPS, on that port: use "+e.server) {
+		t.Fatalf("apply with https:// on the plain port: exit %d, want 3 and the http:// URL\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if took >= 8*time.Second {
+		t.Errorf("took %v; want the answer before the 10 s handshake timeout", took.Round(time.Millisecond))
+	}
+	if u := e.user(t, e.id(local)); u != nil {
+		t.Errorf("%s was created", u.Name)
 	}
 }
