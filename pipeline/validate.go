@@ -104,11 +104,9 @@ func ValidateContext(ctx context.Context, src Source) (*Checked, error) {
 	for _, p := range unknown {
 		v.add(p)
 	}
-	if len(unknown) > 0 {
-		// A column the header does not name is missing from every row; the
-		// unknown header probably holds it. One line says so, not one a row.
-		v.header, v.missing = r.Columns(), map[string]*missing{}
-	}
+	// A column the header does not name is missing from every row (an
+	// unknown header may hold it): one line says so, not one a row.
+	v.header, v.missing = r.Columns(), map[string]*missing{}
 	for n := 1; ; n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -133,8 +131,12 @@ func ValidateContext(ctx context.Context, src Source) (*Checked, error) {
 	}
 	for _, col := range slices.Sorted(maps.Keys(v.missing)) {
 		m := v.missing[col]
+		fix := fmt.Sprintf("add a %s column", col)
+		if len(unknown) > 0 {
+			fix = fmt.Sprintf("if an unknown column holds it, --map 'HEADER=%s'", col)
+		}
 		v.add(&formats.Problem{File: src.Label(), Row: 1, Column: col,
-			Msg: fmt.Sprintf("missing on %d rows (first row %d, %s): no header names it; if an unknown column holds it, --map 'HEADER=%s'", m.rows, m.first, m.msg, col)})
+			Msg: fmt.Sprintf("missing on %d rows (first row %d, %s): no header names it; %s", m.rows, m.first, m.msg, fix)})
 	}
 	v.sameUser()
 	v.sharedClaims()
