@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -158,6 +160,10 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 	if cfg.Server == "" {
 		return nil, usageErr("no server: give --server URL (or SYNBATCH_SERVER, or server: in ~/.config/synbatch.yaml)")
 	}
+	if base, ok := baseURL(cfg.Server); ok {
+		fmt.Fprintf(stderr, "synbatch: the server URL %s holds an API path; using its base %s (synbatch adds the paths itself)\n", cfg.Server, base)
+		cfg.Server = base
+	}
 	cfg.AdminPath = first(c.String("admin-path"), fc.AdminPath)
 	cfg.CAFile = first(c.String("ca-file"), fc.CAFile)
 	cfg.Insecure = c.Bool("insecure") || (fc.SSLVerify != nil && !*fc.SSLVerify)
@@ -174,6 +180,12 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 	if cfg.Token, err = tokenFrom(c, fc); err != nil {
 		return nil, err
 	}
+	if tok, ok := strings.CutPrefix(cfg.Token, "Bearer "); ok {
+		// Copied from a curl line or a browser's network tab: the word
+		// belongs to the Authorization header, not to the token.
+		fmt.Fprintln(stderr, `synbatch: the token starts with "Bearer ", which is the header's word, not part of the token; using what follows it`)
+		cfg.Token = strings.TrimSpace(tok)
+	}
 	if cfg.Insecure {
 		fmt.Fprintln(stderr, "synbatch: warning: TLS certificates are not verified (--insecure); this is recorded in the journal")
 	}
@@ -182,6 +194,18 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 		cfg.Debug, cfg.DebugLevel = stderr, n
 	}
 	return out, nil
+}
+
+// baseURL returns server cut before an API path (/_matrix/… or
+// /_synapse/…), as people paste from a curl line or the client's
+// well-known, and whether it cut anything.
+func baseURL(server string) (string, bool) {
+	for _, p := range []string{"/_matrix/", "/_synapse/"} {
+		if i := strings.Index(server+"/", p); i >= 0 {
+			return strings.TrimRight(server[:i], "/"), true
+		}
+	}
+	return server, false
 }
 
 // loadConfig reads --config, or synbatch.yaml in the user's config
@@ -354,6 +378,59 @@ func readTokenFile(path string) (string, error) {
 // connect checks, before any row, that the server answers and the token is
 // a server admin's; it returns the admin's user id.
 func connect(ctx context.Context, client *synapse.Client) (string, error) {
+	if !strings.HasPrefix(client.Base(), "https://") {
+		return whoAdmin(ctx, client)
+	}
+	// A plain-HTTP port given as https:// keeps Synapse waiting for the
+	// end of a request line that a TLS hello never sends: the client gives
+	// up only at its 10 s handshake timeout, and says nothing useful. Ask
+	// the same port in plain HTTP meanwhile: an answer means the URL's
+	// scheme is wrong, said at once. A TLS port answers the plain request
+	// with an error or a close, which is ignored.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		me  string
+		err error
+	}
+	done, plain := make(chan result, 1), make(chan bool, 1)
+	go func() { me, err := whoAdmin(ctx, client); done <- result{me, err} }()
+	go func() { plain <- speaksPlainHTTP(ctx, client.Base()) }()
+	select {
+	case r := <-done:
+		return r.me, r.err
+	case p := <-plain:
+		if p {
+			plainURL := "http://" + strings.TrimPrefix(client.Base(), "https://")
+			return "", stopped("cannot use the server: %s answers plain HTTP, not HTTPS, on that port: use %s", client.Base(), plainURL)
+		}
+	}
+	r := <-done
+	return r.me, r.err
+}
+
+// speaksPlainHTTP reports whether the server at the https URL base answers
+// a plain-HTTP request for its Matrix versions on the same port.
+func speaksPlainHTTP(ctx context.Context, base string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+strings.TrimPrefix(base, "https://")+"/_matrix/client/versions", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Versions []string `json:"versions"`
+	}
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&v) == nil && len(v.Versions) > 0
+}
+
+// whoAdmin returns the token's user id, which must be a server admin's.
+func whoAdmin(ctx context.Context, client *synapse.Client) (string, error) {
 	me, err := client.Whoami(ctx)
 	if err != nil {
 		return "", stopped("cannot use the server: %w", err)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Issue 24 (wip-24b): sheets read however they were saved, and the config
@@ -175,4 +176,63 @@ func TestLibreOfficeODSRosterOnboards(t *testing.T) {
 		t.Fatalf("validate: exit %d, want 0 and %d valid rows read from sheet 1\n%s%s", v.code, len(people), v.stdout, v.stderr)
 	}
 	e.onboardHR(t, dir, people, args...)
+}
+
+// TestPastedServerURLAndBearerTokenAreExplained: a server URL pasted with
+// its API path and a token file written as an Authorization header ("Bearer
+// syt_…") each get one line saying what synbatch took, and the run works:
+// the account is on the server.
+func TestPastedServerURLAndBearerTokenAreExplained(t *testing.T) {
+	t.Parallel()
+	e := realServer(t)
+	dir := t.TempDir()
+	local := uniq(t) + "-pasted"
+	tok, err := os.ReadFile(e.tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := writeFile(t, dir, "token", "Bearer "+strings.TrimSpace(string(tok))+"\n")
+	writeFile(t, dir, "one.csv", "user_id,displayname\n"+local+",Pasted\n")
+	r := e.synbatch(t, dir, "apply", "--yes", "--server", e.server+"/_matrix/client/v3/", "--token-file", bearer, "one.csv")
+	if r.code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"holds an API path; using its base " + e.server + " ", `the token starts with "Bearer "`} {
+		if strings.Count(r.stderr, want) != 1 {
+			t.Errorf("stderr does not say once %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stdout+r.stderr, strings.TrimSpace(string(tok))) {
+		t.Error("the token is in the output")
+	}
+	if u := e.user(t, e.id(local)); u == nil || u.Displayname == nil || *u.Displayname != "Pasted" {
+		t.Errorf("the account was not made: %+v", u)
+	}
+}
+
+// TestHTTPSAgainstPlainHTTPPortIsSaidAtOnce: Synapse's plain-HTTP port given
+// as https:// is named as such, with the http:// URL to use, well before the
+// 10 s TLS handshake timeout that was all one got before; nothing is sent.
+func TestHTTPSAgainstPlainHTTPPortIsSaidAtOnce(t *testing.T) {
+	t.Parallel()
+	e := realServer(t)
+	if !strings.HasPrefix(e.server, "http://") {
+		t.Skipf("the test server %s is not plain HTTP", e.server)
+	}
+	dir := t.TempDir()
+	local := uniq(t) + "-https"
+	writeFile(t, dir, "one.csv", "user_id,displayname\n"+local+",X\n")
+	wrong := "https://" + strings.TrimPrefix(e.server, "http://")
+	start := time.Now()
+	r := e.synbatch(t, dir, "apply", "--yes", "--server", wrong, "one.csv")
+	took := time.Since(start)
+	if r.code != 3 || !strings.Contains(r.stderr, wrong+" answers plain HTTP, not HTTPS, on that port: use "+e.server) {
+		t.Fatalf("apply with https:// on the plain port: exit %d, want 3 and the http:// URL\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if took >= 8*time.Second {
+		t.Errorf("took %v; want the answer before the 10 s handshake timeout", took.Round(time.Millisecond))
+	}
+	if u := e.user(t, e.id(local)); u != nil {
+		t.Errorf("%s was created", u.Name)
+	}
 }

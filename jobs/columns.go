@@ -71,6 +71,8 @@ func CheckColumns(file string, cols []string) []*formats.Problem {
 
 // CheckColumnsWritten is CheckColumns quoting each unknown header as
 // written(column) gives it: as the admin typed it, not as it is matched.
+// The list of known columns is in the first problem only: repeated under
+// every unknown header of an HR sheet it buried the headers themselves.
 func CheckColumnsWritten(file string, cols []string, written func(column string) string) []*formats.Problem {
 	known := KnownColumns()
 	var out []*formats.Problem
@@ -93,8 +95,14 @@ func CheckColumnsWritten(file string, cols []string, written func(column string)
 			// they cannot name this one, and would refuse it.
 			fix = "the header has no letters or digits, so --map and --ignore cannot name it: rename it in the file"
 		}
+		// The known columns once, with the first unknown header, not again
+		// with each of the others.
+		list := ""
+		if len(out) == 0 {
+			list = fmt.Sprintf(" (columns: %s)", strings.Join(known, ", "))
+		}
 		out = append(out, &formats.Problem{File: file, Row: 1, Column: formats.Clip(c),
-			Msg: fmt.Sprintf("unknown column %s%s: %s (columns: %s)", formats.Quote(c), hint, fix, strings.Join(known, ", "))})
+			Msg: fmt.Sprintf("unknown column %s%s: %s%s", formats.Quote(c), hint, fix, list)})
 	}
 	return out
 }

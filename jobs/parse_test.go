@@ -137,6 +137,23 @@ func TestUnknownColumns(t *testing.T) {
 	}
 }
 
+// TestKnownColumnsAreListedOnce: an HR sheet with several unknown headers
+// gets one problem per header, and the list of known columns once, in the
+// first of them.
+func TestKnownColumnsAreListedOnce(t *testing.T) {
+	probs := CheckColumns("m.csv", []string{"user_id", "Department", "Date of Hire", "Cost Centre"})
+	if len(probs) != 3 {
+		t.Fatalf("%d problems, want one per unknown header: %v", len(probs), probs)
+	}
+	lists := 0
+	for _, p := range probs {
+		lists += strings.Count(p.Error(), "(columns: ")
+	}
+	if lists != 1 || !strings.Contains(probs[0].Error(), "(columns: user_id, ") {
+		t.Errorf("the known columns are listed %d times, want once, in the first problem: %v", lists, probs)
+	}
+}
+
 func TestProblemsQuoteLongValuesShort(t *testing.T) {
 	huge := strings.Repeat("x", 5<<20) // a 5 MiB cell
 	opt := ParseOptions{File: "m.csv", ServerName: "hs"}

@@ -168,6 +168,9 @@ func New(cfg Config) (*Client, error) {
 // Requests is how many requests the client has sent.
 func (c *Client) Requests() int64 { return c.requests.Load() }
 
+// Base returns the server's base URL.
+func (c *Client) Base() string { return c.base }
+
 // Writes is how many of them could change something (all but GET).
 func (c *Client) Writes() int64 { return c.writes.Load() }
 
