@@ -197,7 +197,7 @@ func checkManifest(ctx context.Context, o runOptions, stderr io.Writer, state *j
 	}
 	connected := false
 	if src.Parse.ServerName == "" {
-		me, err := connect(ctx, client)
+		me, err := connect(ctx, client, o.conn, stderr)
 		if err != nil {
 			return nil, nil, src, err
 		}
@@ -212,7 +212,7 @@ func checkManifest(ctx context.Context, o runOptions, stderr io.Writer, state *j
 		return nil, nil, src, err
 	}
 	if !connected {
-		if _, err := connect(ctx, client); err != nil {
+		if _, err := connect(ctx, client, o.conn, stderr); err != nil {
 			return nil, nil, src, err
 		}
 	}
@@ -269,6 +269,7 @@ func validateOnce(ctx context.Context, src pipeline.Source, state *journal.State
 }
 
 func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdout, stderr io.Writer) error {
+	defer o.conn.close(hard, stderr)
 	sum, err := fileSHA256(o.src.Path)
 	if err != nil {
 		return usageErr("%v", err)
@@ -283,7 +284,7 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 			return usageErr("%d rows generate a password or registration token: give --passwords-out FILE to keep them", ch.Generate)
 		}
 		cfg := o.cfg
-		cfg.Source, cfg.Checked, cfg.MatchBy = src, ch, src.Parse.MatchBy
+		cfg.Source, cfg.Checked, cfg.MatchBy, cfg.MAS = src, ch, src.Parse.MatchBy, o.conn.masClient()
 		return confirmDestructive(soft, client, cfg, ch, o.yes, stdin, stderr)
 	})
 	if err != nil {
@@ -304,7 +305,7 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 		defer pf.Close()
 		cfg.Passwords = pf
 	}
-	cfg.Source, cfg.Checked, cfg.MatchBy = src, checked, src.Parse.MatchBy
+	cfg.Source, cfg.Checked, cfg.MatchBy, cfg.MAS = src, checked, src.Parse.MatchBy, o.conn.masClient()
 	cfg.Journal, cfg.State, cfg.Log = o.journal, state, stderr
 	cfg.Header = journal.Header{Tool: "synbatch", Version: versionInfo().Version, Manifest: src.Label(), ManifestSHA256: sum,
 		Server: o.conn.cfg.Server, Started: time.Now().UTC(), Insecure: o.conn.cfg.Insecure,

@@ -31,12 +31,13 @@ func planCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
 }
 
 func runPlan(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
+	defer o.conn.close(ctx, stderr)
 	client, checked, src, err := checkManifest(ctx, o, stderr, nil, "", nil)
 	if err != nil {
 		return err
 	}
 	cfg := o.cfg
-	cfg.Source, cfg.Checked, cfg.MatchBy = src, checked, src.Parse.MatchBy
+	cfg.Source, cfg.Checked, cfg.MatchBy, cfg.MAS = src, checked, src.Parse.MatchBy, o.conn.masClient()
 	enc := json.NewEncoder(stdout)
 	counts, err := pipeline.Plan(ctx, client, cfg, func(p pipeline.PlannedRow) {
 		if o.asJSON {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/synbatch/synbatch/journal"
+	"github.com/synbatch/synbatch/mas"
 	"github.com/synbatch/synbatch/synapse"
 )
 
@@ -84,7 +85,10 @@ func (p *Plan) add(field string, c FieldChange, do func(ctx context.Context) (in
 
 // Env is what a job needs from the run.
 type Env struct {
-	Client       *synapse.Client
+	Client *synapse.Client
+	// MAS, when set, owns the accounts: user rows read and write them
+	// there, and profiles, rooms and media through Client.
+	MAS          *mas.Client
 	OnExists     OnExists
 	MatchBy      string
 	InactiveDays int
