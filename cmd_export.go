@@ -107,7 +107,7 @@ func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			prog := newProgress(stderr, "export users")
 			prog.Start(-1, nil)
 			res, err := export.Users(hard, client, export.UsersConfig{Out: out, Format: c.String("format"), Stdout: stdout,
-				Filter: f, Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), Progress: prog.Add})
+				Filter: f, MAS: cn.masClient(), Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), Progress: prog.Add})
 			prog.Finish()
 			if err != nil {
 				return fmt.Errorf("%w: export users: %w (run the same command again to resume)", pipeline.ErrStopped, err)

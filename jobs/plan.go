@@ -231,7 +231,11 @@ func (j *Job) Plan(ctx context.Context, env Env, st *State) (*Plan, error) {
 		}
 		p.note("matched by %s%s", by, j.Match)
 	}
-	if err := j.spec.plan(ctx, j, env, st, p); err != nil {
+	plan := j.spec.plan
+	if env.MAS != nil {
+		plan = masPlanFor(j.spec)
+	}
+	if err := plan(ctx, j, env, st, p); err != nil {
 		if j.Match != "" {
 			err = fmt.Errorf("%s: %w", p.Notes[0], err)
 		}
