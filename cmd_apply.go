@@ -213,7 +213,7 @@ func checkManifest(ctx context.Context, o runOptions, stderr io.Writer, state *j
 	}
 	connected := false
 	if src.Parse.ServerName == "" {
-		me, err := connect(ctx, client)
+		me, err := connect(ctx, client, o.conn, stderr)
 		if err != nil {
 			return nil, nil, src, err
 		}
@@ -228,7 +228,7 @@ func checkManifest(ctx context.Context, o runOptions, stderr io.Writer, state *j
 		return nil, nil, src, err
 	}
 	if !connected {
-		if _, err := connect(ctx, client); err != nil {
+		if _, err := connect(ctx, client, o.conn, stderr); err != nil {
 			return nil, nil, src, err
 		}
 	}
@@ -252,7 +252,22 @@ func checkManifest(ctx context.Context, o runOptions, stderr io.Writer, state *j
 // manifest, and the same command later checks and runs it.
 func checkProviders(ctx context.Context, client *synapse.Client, o runOptions, src pipeline.Source, ch *pipeline.Checked, stderr io.Writer) error {
 	retry := synapse.Retry{Attempts: max(o.cfg.MaxAttempts, 1), Base: o.cfg.BaseBackoff}
-	err := pipeline.CheckProviders(ctx, client, src, ch, retry)
+	list := client.SSOProviders
+	if mc := o.conn.masClient(); mc != nil {
+		list = func(ctx context.Context) ([]string, error) {
+			ps, err := mc.Providers(ctx)
+			var names []string
+			for _, pv := range ps {
+				// A row may name a MAS provider by its id, human or brand name.
+				names = append(names, pv.ID, jobs.ProviderName(pv))
+				if pv.BrandName != nil {
+					names = append(names, *pv.BrandName)
+				}
+			}
+			return names, err
+		}
+	}
+	err := pipeline.CheckProvidersIn(ctx, list, src, ch, retry)
 	known := errors.Is(err, pipeline.ErrUnknownProvider) || errors.Is(err, pipeline.ErrCannotListProviders)
 	switch {
 	case err == nil:
@@ -287,6 +302,7 @@ func validateOnce(ctx context.Context, src pipeline.Source, state *journal.State
 }
 
 func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdout, stderr io.Writer) error {
+	defer o.conn.close(hard, stderr)
 	sum, err := fileSHA256(o.src.Path)
 	if err != nil {
 		return usageErr("%v", err)
@@ -314,7 +330,7 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 			}
 		}
 		cfg := o.cfg
-		cfg.Source, cfg.Checked, cfg.MatchBy, cfg.Extra = src, ch, src.Parse.MatchBy, extra
+		cfg.Source, cfg.Checked, cfg.MatchBy, cfg.Extra, cfg.MAS = src, ch, src.Parse.MatchBy, extra, o.conn.masClient()
 		return confirmDestructive(soft, client, cfg, ch, o.yes, stdin, stderr)
 	})
 	if err != nil {
@@ -354,7 +370,7 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 		defer tf.Close()
 		cfg.Tokens = tf
 	}
-	cfg.Source, cfg.Checked, cfg.MatchBy, cfg.Extra = src, checked, src.Parse.MatchBy, extra
+	cfg.Source, cfg.Checked, cfg.MatchBy, cfg.Extra, cfg.MAS = src, checked, src.Parse.MatchBy, extra, o.conn.masClient()
 	cfg.Journal, cfg.State, cfg.Log = o.journal, state, stderr
 	actor, err := client.Self(soft)
 	if err != nil {

@@ -37,36 +37,38 @@ func poolFlags() []cli.Flag {
 
 // startExport checks a table export's arguments (--out before any
 // request) and connects: what every table export does first.
-func startExport(ctx context.Context, c *cli.Context, stderr io.Writer, what string) (out string, asJSON bool, client *synapse.Client, err error) {
+func startExport(ctx context.Context, c *cli.Context, stderr io.Writer, what string) (out string, asJSON bool, client *synapse.Client, cn *conn, err error) {
 	if err = checkOut(c, what); err != nil {
-		return "", false, nil, err
+		return "", false, nil, nil, err
 	}
 	if asJSON, err = exportOutputMode(c); err != nil {
-		return "", false, nil, err
+		return "", false, nil, nil, err
 	}
-	client, err = exportClient(ctx, c, stderr)
-	return c.String("out"), asJSON, client, err
+	client, cn, err = exportClient(ctx, c, stderr)
+	return c.String("out"), asJSON, client, cn, err
 }
 
 // client connects as apply does: settings, then a check that the token is an admin's.
-func exportClient(ctx context.Context, c *cli.Context, stderr io.Writer) (*synapse.Client, error) {
+// The caller closes the conn when done (it may hold a MAS personal session).
+func exportClient(ctx context.Context, c *cli.Context, stderr io.Writer) (*synapse.Client, *conn, error) {
 	if c.Int("concurrency") < 0 || c.Int("max-concurrency") < 1 || c.Float64("rate") < 0 {
-		return nil, usageErr("--max-concurrency must be at least 1; --concurrency and --rate at least 0")
+		return nil, nil, usageErr("--max-concurrency must be at least 1; --concurrency and --rate at least 0")
 	}
 	cn, err := resolveConn(c, stderr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	workers := cmp.Or(c.Int("concurrency"), c.Int("max-concurrency"))
 	cn.cfg.Rate, cn.cfg.Burst, cn.cfg.MaxConns = c.Float64("rate"), workers, workers
 	client, err := synapse.New(cn.cfg)
 	if err != nil {
-		return nil, usageErr("%v", err)
+		return nil, nil, usageErr("%v", err)
 	}
-	if _, err := connect(ctx, client); err != nil {
-		return nil, err
+	if _, err := connect(ctx, client, cn, stderr); err != nil {
+		cn.close(ctx, stderr)
+		return nil, nil, err
 	}
-	return client, nil
+	return client, cn, nil
 }
 
 func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
@@ -97,14 +99,15 @@ func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 				g := c.Bool("guests")
 				f.Guests = &g
 			}
-			out, asJSON, client, err := startExport(hard, c, stderr, "users")
+			out, asJSON, client, cn, err := startExport(hard, c, stderr, "users")
 			if err != nil {
 				return err
 			}
+			defer cn.close(hard, stderr)
 			prog := newProgress(stderr, "export users")
 			prog.Start(-1, nil)
 			res, err := export.Users(hard, client, export.UsersConfig{Out: out, Format: c.String("format"), Stdout: stdout,
-				Filter: f, Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), Progress: prog.Add})
+				Filter: f, MAS: cn.masClient(), Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), Progress: prog.Add})
 			prog.Finish()
 			if err != nil {
 				return fmt.Errorf("%w: export users: %w (run the same command again to resume)", pipeline.ErrStopped, err)

@@ -65,10 +65,11 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			if err != nil {
 				return err
 			}
-			client, err := exportClient(hard, c, stderr)
+			client, cn, err := exportClient(hard, c, stderr)
 			if err != nil {
 				return err
 			}
+			defer cn.close(hard, stderr)
 			users, unmatched, err := exportUsersFrom(hard, c, client)
 			if err != nil {
 				return err

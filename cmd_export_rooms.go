@@ -28,10 +28,11 @@ func exportRoomsCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			"leading ' (read back as written).",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			out, asJSON, client, err := startExport(hard, c, stderr, "rooms")
+			out, asJSON, client, cn, err := startExport(hard, c, stderr, "rooms")
 			if err != nil {
 				return err
 			}
+			defer cn.close(hard, stderr)
 			prog := newProgress(stderr, "export rooms")
 			prog.Start(-1, nil)
 			res, err := export.Rooms(hard, client, export.RoomsConfig{Out: out, Format: c.String("format"), Stdout: stdout,

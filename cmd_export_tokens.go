@@ -22,10 +22,11 @@ func exportTokensCommand(hard context.Context, stdout, stderr io.Writer) *cli.Co
 			"unchanged. The tokens let anyone register: the file is created 0600.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			out, asJSON, client, err := startExport(hard, c, stderr, "registration-tokens")
+			out, asJSON, client, cn, err := startExport(hard, c, stderr, "registration-tokens")
 			if err != nil {
 				return err
 			}
+			defer cn.close(hard, stderr)
 			n, err := export.RegistrationTokens(hard, client, export.TokensConfig{Out: out, Format: c.String("format"), Stdout: stdout})
 			if err != nil {
 				return fmt.Errorf("%w: export registration-tokens: %w", pipeline.ErrStopped, err)

@@ -34,12 +34,13 @@ func planCommand(soft context.Context, stdout, stderr io.Writer) *cli.Command {
 }
 
 func runPlan(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
+	defer o.conn.close(ctx, stderr)
 	client, checked, src, err := checkManifest(ctx, o, stderr, nil, "", nil)
 	if err != nil {
 		return err
 	}
 	cfg := o.cfg
-	cfg.Source, cfg.Checked, cfg.MatchBy = src, checked, src.Parse.MatchBy
+	cfg.Source, cfg.Checked, cfg.MatchBy, cfg.MAS = src, checked, src.Parse.MatchBy, o.conn.masClient()
 	if cfg.Extra, err = syncJobs(ctx, client, o, src, checked); err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/mas"
 	"github.com/synbatch/synbatch/synapse"
 )
 
@@ -34,6 +37,9 @@ func connFlags() []cli.Flag {
 		&cli.StringFlag{Name: "ca-file", Usage: "`FILE` of extra CA certificates (PEM) to trust", EnvVars: []string{"SYNBATCH_CA_FILE"}},
 		&cli.BoolFlag{Name: "insecure", Usage: "do not verify the server's TLS certificate (warns, and is recorded in the journal)"},
 		&cli.DurationFlag{Name: "timeout", Usage: "timeout of one request, a `DURATION` such as 90s", Value: 60 * time.Second, EnvVars: []string{"SYNBATCH_TIMEOUT"}},
+		&cli.StringFlag{Name: "mas-client-id", Usage: "`ID` of a MAS admin client (in MAS's policy.data.admin_clients), for a server whose accounts live in MAS", EnvVars: []string{"SYNBATCH_MAS_CLIENT_ID"}},
+		&cli.StringFlag{Name: "mas-client-secret-file", Usage: "`FILE` holding that MAS client's secret (mode 0600)", EnvVars: []string{"SYNBATCH_MAS_CLIENT_SECRET_FILE"}},
+		&cli.StringFlag{Name: "mas-url", Usage: "`URL` of MAS's admin API, when it is not the issuer the homeserver names", EnvVars: []string{"SYNBATCH_MAS_URL"}},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log each request to stderr; -vv also the bodies (secrets redacted)", Count: new(int)},
 	}
 }
@@ -74,6 +80,10 @@ type fileConfig struct {
 	SynadmUser any `yaml:"user"`
 	MatrixPath any `yaml:"matrix_path"`
 	Format     any `yaml:"format"`
+	// MAS admin client, for a server that delegates accounts to MAS.
+	MASClientID         string `yaml:"mas_client_id"`
+	MASClientSecretFile string `yaml:"mas_client_secret_file"`
+	MASURL              string `yaml:"mas_url"`
 }
 
 // configKeys returns the keys a config file may hold: fileConfig's yaml tags.
@@ -145,6 +155,11 @@ type conn struct {
 	phoneRegion string         // the config's phone_region
 	headers     manifestConfig // the config's map
 	source      string         // where the settings came from, for messages
+	// mas is the MAS admin client's settings (ClientSecret read from its
+	// file); empty when none is given.
+	mas mas.Config
+	// sess is what connect found: set by connect, ended by close.
+	sess *session
 }
 
 // resolveConn merges flags and environment over the config file (synbatch's,
@@ -177,7 +192,12 @@ func resolveConn(c *cli.Context, stderr io.Writer) (*conn, error) {
 		}
 	}
 	out.serverName = first(c.String("server-name"), fc.ServerName)
-	if cfg.Token, err = tokenFrom(c, fc); err != nil {
+	if err := masFrom(c, fc, &out.mas); err != nil {
+		return nil, err
+	}
+	// With a MAS admin client the Synapse token may be left out: on a server
+	// that delegates to MAS, synbatch has MAS issue one for the run.
+	if cfg.Token, err = tokenFrom(c, fc, out.mas.ClientID != ""); err != nil {
 		return nil, err
 	}
 	if tok, ok := strings.CutPrefix(cfg.Token, "Bearer "); ok {
@@ -259,7 +279,7 @@ func configDirs() []string {
 
 // tokenFrom reads the token: --token-file, SYNBATCH_TOKEN, then the config
 // file's token_file or token.
-func tokenFrom(c *cli.Context, fc fileConfig) (string, error) {
+func tokenFrom(c *cli.Context, fc fileConfig, optional bool) (string, error) {
 	var tok string
 	var err error
 	switch {
@@ -275,7 +295,7 @@ func tokenFrom(c *cli.Context, fc fileConfig) (string, error) {
 	if err != nil {
 		return "", usageErr("%v", err)
 	}
-	if tok == "" {
+	if tok == "" && !optional {
 		return "", usageErr("no token: give --token-file PATH (or SYNBATCH_TOKEN_FILE, SYNBATCH_TOKEN, or a config file)")
 	}
 	return tok, nil
@@ -375,11 +395,85 @@ func readTokenFile(path string) (string, error) {
 	return tok, nil
 }
 
+// masFrom reads the MAS admin client's settings: flags and environment
+// over the config file. The secret comes only from a file others cannot
+// read, as the token does; a client id without it (or the reverse) is
+// refused before anything is sent.
+func masFrom(c *cli.Context, fc fileConfig, out *mas.Config) error {
+	out.ClientID = first(c.String("mas-client-id"), fc.MASClientID)
+	secretFile := first(c.String("mas-client-secret-file"), fc.MASClientSecretFile)
+	out.BaseURL = first(c.String("mas-url"), fc.MASURL)
+	switch {
+	case out.ClientID == "" && secretFile == "":
+		return nil
+	case out.ClientID == "":
+		return usageErr("a MAS client secret file is given but no client id: give --mas-client-id ID (or SYNBATCH_MAS_CLIENT_ID, or mas_client_id: in the config file)")
+	case secretFile == "":
+		return usageErr("a MAS client id is given but no secret: give --mas-client-secret-file FILE (or SYNBATCH_MAS_CLIENT_SECRET_FILE, or mas_client_secret_file: in the config file)")
+	}
+	b, fi, err := readRegular(secretFile, "MAS client secret file")
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return usageErr("MAS client secret file %s is readable by others (mode %04o): run chmod 600 %s", secretFile, fi.Mode().Perm(), secretFile)
+	}
+	if out.ClientSecret = strings.TrimSpace(string(b)); out.ClientSecret == "" {
+		return usageErr("MAS client secret file %s is empty", secretFile)
+	}
+	return nil
+}
+
+// session is what connect found out about the server: whose token it is,
+// and for a server that delegates its accounts to MAS, the MAS client and
+// the personal session synbatch opened for the run.
+type session struct {
+	me     string
+	issuer string      // "" when the homeserver keeps its own accounts
+	mas    *mas.Client // nil likewise
+	// personal is the MAS personal session issued for the run's Synapse
+	// token ("" when the admin gave one): revoked by close.
+	personal string
+}
+
+// masClient is the run's MAS client, nil on a server without MAS.
+func (cn *conn) masClient() *mas.Client {
+	if cn == nil || cn.sess == nil {
+		return nil
+	}
+	return cn.sess.mas
+}
+
+// close ends what connect opened for the run: the personal session's token
+// is revoked, even after Ctrl-C, so it never outlives the run.
+func (cn *conn) close(ctx context.Context, stderr io.Writer) {
+	if cn == nil || cn.sess == nil || cn.sess.personal == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := cn.sess.mas.RevokePersonalSession(ctx, cn.sess.personal); err != nil {
+		fmt.Fprintf(stderr, "synbatch: warning: could not revoke the MAS personal session %s issued for this run: %v; revoke it in MAS\n", cn.sess.personal, err)
+		return
+	}
+	cn.sess.personal = ""
+}
+
+// needMAS is the message for a server that delegates to MAS while no MAS
+// admin client is configured: a usage error, since running again without
+// one can never help.
+func needMAS(issuer string) error {
+	return usageErr("the server delegates its accounts to the Matrix Authentication Service at %s, so synbatch needs a MAS admin client: "+
+		"give --mas-client-id ID and --mas-client-secret-file FILE (or SYNBATCH_MAS_CLIENT_ID and SYNBATCH_MAS_CLIENT_SECRET_FILE, "+
+		"or mas_client_id: and mas_client_secret_file: in the config file), for a client listed in MAS's policy.data.admin_clients; "+
+		"--mas-url if its admin API is not at the issuer. Nothing was sent", issuer)
+}
+
 // connect checks, before any row, that the server answers and the token is
 // a server admin's; it returns the admin's user id.
-func connect(ctx context.Context, client *synapse.Client) (string, error) {
+func connect(ctx context.Context, client *synapse.Client, cn *conn, stderr io.Writer) (string, error) {
 	if !strings.HasPrefix(client.Base(), "https://") {
-		return whoAdmin(ctx, client)
+		return connectServer(ctx, client, cn, stderr)
 	}
 	// A plain-HTTP port given as https:// keeps Synapse waiting for the
 	// end of a request line that a TLS hello never sends: the client gives
@@ -394,7 +488,7 @@ func connect(ctx context.Context, client *synapse.Client) (string, error) {
 		err error
 	}
 	done, plain := make(chan result, 1), make(chan bool, 1)
-	go func() { me, err := whoAdmin(ctx, client); done <- result{me, err} }()
+	go func() { me, err := connectServer(ctx, client, cn, stderr); done <- result{me, err} }()
 	go func() { plain <- speaksPlainHTTP(ctx, client.Base()) }()
 	select {
 	case r := <-done:
@@ -429,13 +523,116 @@ func speaksPlainHTTP(ctx context.Context, base string) bool {
 	return resp.StatusCode == http.StatusOK && json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&v) == nil && len(v.Versions) > 0
 }
 
-// whoAdmin returns the token's user id, which must be a server admin's.
-func whoAdmin(ctx context.Context, client *synapse.Client) (string, error) {
+// connectServer is connect without the https check. It first asks whether
+// the server delegates its accounts to MAS: then a MAS admin client is
+// needed (exit 2 without one, before anything is written), admin rights
+// are checked by the token's scope, and without a Synapse token MAS issues
+// one for the run. cn.sess keeps what it found.
+func connectServer(ctx context.Context, client *synapse.Client, cn *conn, stderr io.Writer) (string, error) {
+	if cn.sess != nil {
+		return cn.sess.me, nil
+	}
+	issuer, err := client.AuthIssuer(ctx)
+	if err != nil {
+		return "", stopped("cannot use the server: ask whether it delegates its accounts to MAS: %w", err)
+	}
+	if issuer == "" {
+		if !client.HasToken() {
+			return "", usageErr("no token: give --token-file PATH (or SYNBATCH_TOKEN_FILE, SYNBATCH_TOKEN, or a config file); the MAS client settings serve only a server that delegates its accounts to MAS, and this one does not")
+		}
+		me, err := connectPlain(ctx, client)
+		if err != nil {
+			return "", err
+		}
+		cn.sess = &session{me: me}
+		return me, nil
+	}
+	if cn.mas.ClientID == "" {
+		return "", needMAS(issuer)
+	}
+	mcfg := cn.mas
+	mcfg.Issuer, mcfg.Timeout, mcfg.UserAgent = issuer, cn.cfg.Timeout, cn.cfg.UserAgent
+	mcfg.Transport = masTransport(cn.cfg, stderr)
+	mc, err := mas.New(mcfg)
+	if err != nil {
+		return "", usageErr("%v", err)
+	}
+	sess := &session{issuer: issuer, mas: mc}
+	// A read that needs the admin token: it proves the credentials and the
+	// admin API's address before any row.
+	admin, err := mc.FirstAdmin(ctx)
+	switch {
+	case synapse.IsAuth(err):
+		return "", usageErr("MAS at %s: %v; nothing was sent", issuer, err)
+	case synapse.IsNotFound(err):
+		return "", usageErr("MAS at %s: no admin API there (%v): give --mas-url with the address MAS serves /api/admin/v1 at; nothing was sent", mc.Issuer(), err)
+	case err != nil:
+		return "", stopped("cannot use MAS at %s: %w", issuer, err)
+	}
+	if !client.HasToken() {
+		if admin == nil {
+			return "", usageErr("no Synapse token, and MAS at %s has no active admin user to issue one for: give --token-file with a token of scope urn:synapse:admin:*", issuer)
+		}
+		ps, err := mc.CreatePersonalSession(ctx, admin.ID, "synbatch run", mas.SynapseAdminScope, 24*time.Hour)
+		if err != nil {
+			return "", stopped("ask MAS for a Synapse admin token for the run (a personal session of %s): %w", admin.Username, err)
+		}
+		client.SetToken(ps.AccessToken)
+		sess.personal = ps.ID
+	}
+	cn.sess = sess
+	me, err := client.Whoami(ctx)
+	if err != nil {
+		return "", stopped("cannot use the server: %w", err)
+	}
+	ok, err := client.CanAdmin(ctx)
+	if err != nil {
+		return "", stopped("cannot use the server: %w", err)
+	}
+	if !ok {
+		return "", usageErr("the Synapse token belongs to %s but lacks the admin scope urn:synapse:admin:* (on a server that delegates to MAS, admin rights come from the token's scope): give a token with it, or leave --token-file out to have MAS issue one", me)
+	}
+	sess.me = me
+	fmt.Fprintf(stderr, "synbatch: accounts live in MAS at %s\n", issuer)
+	return me, nil
+}
+
+// masTransport carries MAS's requests as the Synapse client's settings say
+// (CA file, --insecure, -v logging).
+func masTransport(cfg synapse.Config, stderr io.Writer) http.RoundTripper {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.Insecure || cfg.CAFile != "" {
+		tlsCfg := &tls.Config{InsecureSkipVerify: cfg.Insecure} //nolint:gosec // only with --insecure, which warns
+		if cfg.CAFile != "" {
+			if pem, err := os.ReadFile(cfg.CAFile); err == nil {
+				pool, perr := x509.SystemCertPool()
+				if perr != nil {
+					pool = x509.NewCertPool()
+				}
+				pool.AppendCertsFromPEM(pem)
+				tlsCfg.RootCAs = pool
+			}
+		}
+		tr.TLSClientConfig = tlsCfg
+	}
+	var rt http.RoundTripper = tr
+	if cfg.Transport != nil {
+		rt = cfg.Transport
+	}
+	return synapse.DebugTransport(rt, cfg.Debug, cfg.DebugLevel)
+}
+
+// connectPlain is connect for a server that keeps its own accounts.
+func connectPlain(ctx context.Context, client *synapse.Client) (string, error) {
 	me, err := client.Whoami(ctx)
 	if err != nil {
 		return "", stopped("cannot use the server: %w", err)
 	}
 	admin, err := client.IsAdmin(ctx, me)
+	if synapse.IsUnrecognized(err) {
+		// A server whose admin rights come from the token, not the account.
+		admin, err = client.CanAdmin(ctx)
+	}
 	if err != nil && !synapse.IsAuth(err) {
 		return "", stopped("cannot use the server: %w", err)
 	}

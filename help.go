@@ -76,7 +76,7 @@ func flagCategory(name string) string {
 		return catOutput
 	case "name", "user-id", "deactivated", "guests", "no-guests", "admins-only", "user-type", "search", "members":
 		return catFilters
-	case "server", "token-file", "config", "server-name", "admin-path", "ca-file", "insecure", "timeout":
+	case "server", "token-file", "config", "server-name", "admin-path", "ca-file", "insecure", "timeout", "mas-client-id", "mas-client-secret-file", "mas-url":
 		return catServer
 	}
 	return ""

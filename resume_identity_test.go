@@ -41,6 +41,9 @@ func resumeFlips(fake *fakesynapse.Server, dir string) map[string]flip {
 	other := filepath.Join(dir, "other.yaml")
 	_ = os.WriteFile(other, []byte("phone_region: US\n"), 0o600)
 	pw := filepath.Join(dir, "passwords.txt")
+	masSecret := filepath.Join(dir, "mas-secret")
+	_ = os.WriteFile(masSecret, []byte("s3cret\n"), 0o600)
+	masArgs := []string{"--mas-client-id", "01J0000000000000000000CL1", "--mas-client-secret-file", masSecret}
 	return map[string]flip{
 		// What gives the rows their meaning: refused when it changes a
 		// finished row, a no-op for the rows it cannot change.
@@ -94,6 +97,17 @@ func resumeFlips(fake *fakesynapse.Server, dir string) map[string]flip {
 		"--verbose":            {args: []string{"-v"}},
 		"--output":             {args: []string{"-o", "json"}},
 		"$SYNBATCH_OUTPUT":     {env: map[string]string{"SYNBATCH_OUTPUT": "json"}},
+		// A MAS admin client: read only where the server delegates its
+		// accounts to MAS, which this one does not.
+		"--mas-client-id":                  {args: masArgs},
+		"--mas-client-secret-file":         {args: masArgs},
+		"--mas-url":                        {args: []string{"--mas-url", "https://mas.invalid/"}},
+		"$SYNBATCH_MAS_CLIENT_ID":          {env: map[string]string{"SYNBATCH_MAS_CLIENT_ID": "01J0000000000000000000CL1", "SYNBATCH_MAS_CLIENT_SECRET_FILE": masSecret}},
+		"$SYNBATCH_MAS_CLIENT_SECRET_FILE": {env: map[string]string{"SYNBATCH_MAS_CLIENT_ID": "01J0000000000000000000CL1", "SYNBATCH_MAS_CLIENT_SECRET_FILE": masSecret}},
+		"$SYNBATCH_MAS_URL":                {env: map[string]string{"SYNBATCH_MAS_URL": "https://mas.invalid/"}},
+		"config:mas_client_id":             {conf: map[string]string{"mas_client_id": "01J0000000000000000000CL1", "mas_client_secret_file": masSecret}},
+		"config:mas_client_secret_file":    {conf: map[string]string{"mas_client_id": "01J0000000000000000000CL1", "mas_client_secret_file": masSecret}},
+		"config:mas_url":                   {conf: map[string]string{"mas_url": "https://mas.invalid/"}},
 		// How the run goes: never what a row means.
 		"--concurrency":            {args: []string{"-j", "2"}},
 		"--max-concurrency":        {args: []string{"--max-concurrency", "2"}},

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/mas"
 	"github.com/synbatch/synbatch/synapse"
 
 	"github.com/synbatch/synbatch/internal/nofollow"
@@ -90,6 +91,10 @@ type UsersConfig struct {
 	MaxConcurrency int
 	PageSize       int         // users per list request; 0 means 250
 	Progress       func(n int) // called as users are fetched; may be nil
+	// MAS, when the server's accounts live there, is where users are listed
+	// (by cursor) and their status, admin flag, emails and links read;
+	// Synapse gives their profiles.
+	MAS *mas.Client
 }
 
 // UsersResult says what an export did.
@@ -149,11 +154,19 @@ func Users(ctx context.Context, c *synapse.Client, cfg UsersConfig) (UsersResult
 	}
 	from := ""
 	var listErr error
+	var ml *masLister
+	if cfg.MAS != nil {
+		ml = &masLister{m: cfg.MAS, c: c, f: cfg.Filter, users: map[string]*mas.User{}}
+	}
 	for {
 		var page []synapse.ListedUser
 		var next string
 		err := listRetry(gctx, func() error {
 			var err error
+			if ml != nil {
+				page, next, err = ml.page(gctx, from, pageSize)
+				return err
+			}
 			page, next, err = c.ListUsers(gctx, cfg.Filter, from, pageSize)
 			return err
 		})
@@ -168,7 +181,13 @@ func Users(ctx context.Context, c *synapse.Client, cfg UsersConfig) (UsersResult
 			}
 			done[lu.Name] = true
 			g.Go(func() error {
-				rec, err := fetchUser(gctx, c, lu)
+				var rec *UserRecord
+				var err error
+				if ml != nil {
+					rec, err = ml.fetch(gctx, lu)
+				} else {
+					rec, err = fetchUser(gctx, c, lu)
+				}
 				if synapse.IsNotFound(err) {
 					return nil // deleted since the list was read
 				}
@@ -178,7 +197,8 @@ func Users(ctx context.Context, c *synapse.Client, cfg UsersConfig) (UsersResult
 				return stageWrite(rec)
 			})
 		}
-		if next == "" || len(page) == 0 {
+		// MAS's pages may be empty after filtering; its cursor says the end.
+		if next == "" || (len(page) == 0 && ml == nil) {
 			break
 		}
 		from = next

@@ -67,7 +67,14 @@ func planNotice(ctx context.Context, j *Job, env Env, _ *State, p *Plan, _ *syna
 		return nil
 	}
 	p.add("notice", FieldChange{Field: "notice", New: "sent: " + formats.Quote(n.message)}, func(ctx context.Context) (int, error) {
-		_, err := c.SendServerNotice(ctx, id, txn, n.content(txn))
+		// On MAS the token has no id Synapse's transaction cache can key
+		// on: the notice goes without one (its content still carries txn,
+		// which the check above finds after a lost answer).
+		sendTxn := txn
+		if env.MAS != nil {
+			sendTxn = ""
+		}
+		_, err := c.SendServerNotice(ctx, id, sendTxn, n.content(txn))
 		return 200, err
 	})
 	return nil

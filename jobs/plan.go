@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/synbatch/synbatch/journal"
+	"github.com/synbatch/synbatch/mas"
 	"github.com/synbatch/synbatch/synapse"
 )
 
@@ -90,7 +91,10 @@ func (p *Plan) add(field string, c FieldChange, do func(ctx context.Context) (in
 
 // Env is what a job needs from the run.
 type Env struct {
-	Client       *synapse.Client
+	Client *synapse.Client
+	// MAS, when set, owns the accounts: user rows read and write them
+	// there, and profiles, rooms and media through Client.
+	MAS          *mas.Client
 	OnExists     OnExists
 	MatchBy      string
 	InactiveDays int
@@ -254,7 +258,11 @@ func (j *Job) Plan(ctx context.Context, env Env, st *State) (*Plan, error) {
 		}
 		p.note("matched by %s%s", by, j.Match)
 	}
-	if err := j.spec.plan(ctx, j, env, st, p); err != nil {
+	plan := j.spec.plan
+	if env.MAS != nil {
+		plan = masPlanFor(j.spec)
+	}
+	if err := plan(ctx, j, env, st, p); err != nil {
 		if j.Match != "" {
 			err = fmt.Errorf("%s: %w", p.Notes[0], err)
 		}

@@ -84,13 +84,19 @@ func (s Source) UnknownProviders(ch *Checked, listed []string) []string {
 // other; a server that does not offer it at all gives ErrCannotListProviders.
 // A run that names no provider sends nothing.
 func CheckProviders(ctx context.Context, client *synapse.Client, src Source, ch *Checked, retry synapse.Retry) error {
+	return CheckProvidersIn(ctx, client.SSOProviders, src, ch, retry)
+}
+
+// CheckProvidersIn is CheckProviders against the providers list returns:
+// on a server whose accounts live in MAS, MAS's upstream providers.
+func CheckProvidersIn(ctx context.Context, list func(context.Context) ([]string, error), src Source, ch *Checked, retry synapse.Retry) error {
 	if !src.UsesProviders(ch) {
 		return nil
 	}
 	var listed []string
 	_, err := retry.Do(ctx, func(ctx context.Context) error {
 		var err error
-		listed, err = client.SSOProviders(ctx)
+		listed, err = list(ctx)
 		return err
 	})
 	if synapse.IsNotFound(err) || synapse.IsUnrecognized(err) {

@@ -16,6 +16,7 @@ import (
 	"github.com/synbatch/synbatch/internal/adaptive"
 	"github.com/synbatch/synbatch/jobs"
 	"github.com/synbatch/synbatch/journal"
+	"github.com/synbatch/synbatch/mas"
 	"github.com/synbatch/synbatch/synapse"
 )
 
@@ -35,7 +36,10 @@ type Config struct {
 	Passwords    *jobs.PasswordFile
 	// Tokens keeps generated registration tokens beside their labels
 	// (--tokens-out); nil puts them in Passwords.
-	Tokens      *jobs.PasswordFile
+	Tokens *jobs.PasswordFile
+	// MAS, when the server delegates its accounts to MAS, is where user rows
+	// write accounts, passwords, emails and links (nil: Synapse).
+	MAS         *mas.Client
 	MaxAttempts int           // per row, counting the first; 0 means 9
 	BaseBackoff time.Duration // first retry wait; 0 means 500ms
 	// DownAfter connection failures in a row mean the server is away (0: 5);
@@ -408,8 +412,9 @@ func (ru *run) runRow(ctx context.Context, job *jobs.Job, resumed jobs.State, po
 	start := time.Now()
 	state := &resumed
 	// A write an interrupted run began may have landed: a password it held
-	// is not sent again (that would log the user out a second time).
-	if resumed.Begun && job.SetsPassword() {
+	// is not sent again (that would log the user out a second time). MAS's
+	// set-password ends no session, so there it is simply sent again.
+	if resumed.Begun && job.SetsPassword() && ru.cfg.MAS == nil {
 		state.PasswordUnsure = true
 	}
 	env := ru.env(job)
@@ -466,7 +471,7 @@ func (ru *run) runRow(ctx context.Context, job *jobs.Job, resumed jobs.State, po
 // the journal for its begin and task records.
 func (ru *run) env(job *jobs.Job) jobs.Env {
 	cfg, w := ru.cfg, ru.w
-	return jobs.Env{Client: ru.client, Rooms: ru.rooms, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays,
+	return jobs.Env{Client: ru.client, MAS: cfg.MAS, Rooms: ru.rooms, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays,
 		Passwords: cfg.Passwords, Tokens: cfg.Tokens, Begin: func(durable bool) error {
 			rec := journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action)}
 			if durable {

@@ -56,12 +56,20 @@ func (c *Client) RedactStatus(ctx context.Context, redactID string) (*RedactTask
 // transaction id and returns its event id. Synapse remembers the id only
 // in memory, per admin token (or device), for 30 to 60 minutes: a PUT with
 // the same id within that window returns the first event and sends none.
+//
+// An empty txnID POSTs it without one: Synapse 1.160 answers a PUT with a
+// 500 when the token has neither a device nor a token id of its own, as a
+// token MAS issued has (its transaction cache asserts one); the caller then
+// finds a lost answer's notice by reading the user's rooms.
 func (c *Client) SendServerNotice(ctx context.Context, userID, txnID string, content map[string]any) (string, error) {
 	var out struct {
 		EventID string `json:"event_id"`
 	}
-	_, err := c.do(ctx, http.MethodPut, c.admin("/v1/send_server_notice/%s", url.PathEscape(txnID)),
-		map[string]any{"user_id": userID, "content": content}, &out)
+	method, path := http.MethodPut, c.admin("/v1/send_server_notice/%s", url.PathEscape(txnID))
+	if txnID == "" {
+		method, path = http.MethodPost, c.admin("/v1/send_server_notice")
+	}
+	_, err := c.do(ctx, method, path, map[string]any{"user_id": userID, "content": content}, &out)
 	return out.EventID, err
 }
 

@@ -120,6 +120,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case "/_matrix/client/v3/logout":
 		s.logout(w, r)
 		return
+	case "/_matrix/client/v1/auth_metadata", "/_matrix/client/unstable/org.matrix.msc2965/auth_issuer":
+		// A Synapse that keeps its own accounts registers neither (no token needed).
+		errJSON(w, 404, "M_UNRECOGNIZED", "Unrecognized request")
+		return
 	}
 	if r.Header.Get("Authorization") != "Bearer "+s.Token {
 		errJSON(w, 401, "M_UNKNOWN_TOKEN", "Invalid access token passed.")
