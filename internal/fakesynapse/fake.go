@@ -44,8 +44,15 @@ type Server struct {
 	Name  string // server name
 	Token string // the admin's token
 
-	mu    sync.Mutex
-	users map[string]*User
+	mu      sync.Mutex
+	users   map[string]*User
+	rooms   map[string]*Room
+	blocked map[string]bool // room ids; a room need not exist to be blocked
+	tokens  map[string]*Token
+	txns    map[string]string // admin token + txn id -> event id of a notice
+	deletes map[string]*task  // room deletions by delete id
+	purges  map[string]*task  // history purges by purge id
+	seq     int               // ids of events, tasks and generated tokens
 
 	// Writes counts PUTs to /v2/users and suspensions.
 	Writes atomic.Int64
@@ -67,7 +74,9 @@ type Server struct {
 // New starts a fake for server name with one admin, @admin:name, that
 // lists one SSO provider, oidc.
 func New(name string) *Server {
-	s := &Server{Name: name, Token: "admin-token", users: map[string]*User{}, SSOProviders: []string{"oidc"}}
+	s := &Server{Name: name, Token: "admin-token", users: map[string]*User{}, SSOProviders: []string{"oidc"},
+		rooms: map[string]*Room{}, blocked: map[string]bool{}, tokens: map[string]*Token{}, txns: map[string]string{},
+		deletes: map[string]*task{}, purges: map[string]*task{}}
 	s.users["@admin:"+name] = &User{Name: "@admin:" + name, Admin: true}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -133,6 +142,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	seg := strings.Split(strings.TrimPrefix(p, "/"), "/")
 	for i := range seg {
 		seg[i], _ = url.PathUnescape(seg[i])
+	}
+	if s.serveRooms(w, r, seg) {
+		return
 	}
 	switch {
 	case p == "/_matrix/client/v3/account/whoami":
