@@ -123,7 +123,7 @@ func (e *env) newDataUser(t *testing.T, local string, full bool, nUploads int) *
 			t.Fatalf("upload: content_uri %q", up.ContentURI)
 		}
 		u.uploads = append(u.uploads, dataUpload{mediaID: id, body: body})
-		time.Sleep(5 * time.Millisecond) // distinct created_ts, so the order is the upload order
+		clockCut() // distinct created_ts, so the order is the upload order
 	}
 	return u
 }

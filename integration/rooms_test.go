@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -71,6 +72,18 @@ func (e *env) roomSend(t *testing.T, u *roomUser, room string, n int) {
 		e.mustCall(t, http.MethodPut, fmt.Sprintf("/_matrix/client/v3/rooms/%s/send/m.room.message/%s-%d", url.PathEscape(room), uniq(t), i),
 			u.token, map[string]any{"msgtype": "m.text", "body": fmt.Sprintf("message %d", i)}, nil)
 	}
+}
+
+// clockCut returns a unix ms time after every event or upload made so far
+// and before every one made from now on: it waits (a millisecond or two,
+// not a guessed second) until the clock, which Synapse on this machine
+// stamps events and media with, has passed it.
+func clockCut() int64 {
+	cut := time.Now().UnixMilli() + 1
+	for time.Now().UnixMilli() <= cut {
+		runtime.Gosched()
+	}
+	return cut
 }
 
 // roomUpload uploads n files of the given size as u, a few at a time.
@@ -259,9 +272,7 @@ func TestRoomDeleteAndPurgeHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.roomSend(t, owner, hist, 3)
-	time.Sleep(1100 * time.Millisecond)
-	cut := time.Now().UnixMilli()
-	time.Sleep(1100 * time.Millisecond)
+	cut := clockCut()
 	e.roomSend(t, owner, hist, 2)
 
 	writeFile(t, dir, "rooms.csv", fmt.Sprintf("action,room_id,block,purge,before,delete_local_events\n"+
