@@ -204,3 +204,46 @@ func TestLostJoinAnswerJoinsOnce(t *testing.T) {
 		t.Fatalf("room %+v after %d joins, outcomes %v", room, joins.Load(), st.Outcomes)
 	}
 }
+
+// TestLostRoomWritesAreReadBackNotRepeated: a block, a make-room-admin and
+// a history purge each land and lose their answer; each row reads the
+// room back and sends its write once.
+func TestLostRoomWritesAreReadBackNotRepeated(t *testing.T) {
+	old := time.Now().Add(-48 * time.Hour).UnixMilli()
+	cut := time.Now().Add(-time.Hour).UTC().Format("2006-01-02T15:04:05Z")
+	for _, c := range []struct {
+		name, method, part, row string
+		check                   func(*fakesynapse.Server) bool
+	}{
+		{"block", http.MethodPut, "/block", "block,!r:hs.test,,",
+			func(f *fakesynapse.Server) bool { return f.Blocked("!r:hs.test") }},
+		{"make-room-admin", http.MethodPost, "/make_room_admin", "make-room-admin,!r:hs.test,@ada:hs.test,",
+			func(f *fakesynapse.Server) bool {
+				r := f.Room("!r:hs.test")
+				return r.Levels["@ada:hs.test"] == 100 && len(r.Invited) == 1
+			}},
+		{"purge-history", http.MethodPost, "/purge_history/", "purge-history,!r:hs.test,," + cut,
+			func(f *fakesynapse.Server) bool {
+				r := f.Room("!r:hs.test")
+				return len(r.Events) == 1 && r.Events[0].ID == "$3"
+			}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t)
+			r.fake.Put(fakesynapse.User{Name: "@owner:hs.test"})
+			r.fake.Put(fakesynapse.User{Name: "@ada:hs.test"})
+			r.fake.PutRoom(fakesynapse.Room{ID: "!r:hs.test", Members: []string{"@owner:hs.test"},
+				Events: []fakesynapse.Event{{ID: "$1", Type: "m.room.message", Sender: "@owner:hs.test", TS: old},
+					{ID: "$2", Type: "m.room.message", Sender: "@owner:hs.test", TS: old + 1},
+					{ID: "$3", Type: "m.room.message", Sender: "@owner:hs.test", TS: time.Now().UnixMilli()}}})
+			writes := loseFirstAnswer(r, c.method, c.part)
+			st, err := r.apply(r.manifest("r.csv", "action,room_id,user_id,before\n"+c.row+"\n"), filepath.Join(r.dir, "j"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.check(r.fake) || writes.Load() != 1 || st.Outcomes["failed"] != 0 {
+				t.Fatalf("room %+v, blocked %t after %d writes, outcomes %v", r.fake.Room("!r:hs.test"), r.fake.Blocked("!r:hs.test"), writes.Load(), st.Outcomes)
+			}
+		})
+	}
+}

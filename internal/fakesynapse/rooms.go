@@ -50,17 +50,23 @@ type Token struct {
 	Completed   int64
 }
 
-// task is a room deletion or history purge: done at its start; its status
-// reads "active" once, then "complete".
+// task is a room deletion or history purge. It reads "active" once, then
+// "complete"; a deletion takes effect when it completes (until then the
+// room is there, as while Synapse's task runs), a purge when it starts.
 type task struct {
 	id, roomID string
 	reads      int
+	finish     func() // run at completion; the caller holds s.mu
 }
 
 func (t *task) status() string {
 	t.reads++
 	if t.reads == 1 {
 		return "active"
+	}
+	if t.finish != nil {
+		t.finish()
+		t.finish = nil
 	}
 	return "complete"
 }
@@ -574,8 +580,9 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, room *Room) {
 	writeJSON(w, 200, out)
 }
 
-// deleteRoom answers DELETE /v2/rooms/<id>: the members are removed, the
-// room blocked when asked, and with purge (the default) forgotten.
+// deleteRoom answers DELETE /v2/rooms/<id>: when its task completes the
+// members are removed, the room blocked when asked, and with purge (the
+// default) forgotten. A second deletion while one runs is refused (400).
 func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request, id string) {
 	s.Writes.Add(1)
 	var b struct {
@@ -586,22 +593,23 @@ func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, t := range s.deletes {
-		if t.roomID == id && t.reads == 0 {
+		if t.roomID == id && t.finish != nil {
 			errJSON(w, 400, "M_UNKNOWN", "History purge already in progress for "+id)
 			return
 		}
 	}
-	if b.Block != nil && *b.Block {
-		s.blocked[id] = true
-	}
-	if room := s.rooms[id]; room != nil {
-		room.Members, room.Invited = nil, nil
-		if b.Purge == nil || *b.Purge {
-			delete(s.rooms, id)
-		}
-	}
 	s.seq++
-	t := &task{id: fmt.Sprintf("del%d", s.seq), roomID: id}
+	t := &task{id: fmt.Sprintf("del%d", s.seq), roomID: id, finish: func() {
+		if b.Block != nil && *b.Block {
+			s.blocked[id] = true
+		}
+		if room := s.rooms[id]; room != nil {
+			room.Members, room.Invited = nil, nil
+			if b.Purge == nil || *b.Purge {
+				delete(s.rooms, id)
+			}
+		}
+	}}
 	s.deletes[t.id] = t
 	writeJSON(w, 200, map[string]string{"delete_id": t.id})
 }
