@@ -176,6 +176,17 @@ func TestEveryActionPlans(t *testing.T) {
 		{"purge-history nothing", []string{"action", "purge-history", "room_id", "!r:hs", "before", "2026-01-31"},
 			map[string]string{roomR: roomInfo, "GET /_synapse/admin/v1/rooms/!r:hs/messages": `{"chunk":[{"origin_server_ts":1}]}`},
 			KindUnchanged, nil, "no history before", ""},
+		// Synapse 1.160 keeps a room's newest event before the point: a
+		// room purged already starts with one older event, then newer ones.
+		{"purge-history purged", []string{"action", "purge-history", "room_id", "!r:hs", "before", "2026-01-31"},
+			map[string]string{roomR: roomInfo, "GET /_synapse/admin/v1/rooms/!r:hs/messages": `{"chunk":[{"origin_server_ts":1},{"origin_server_ts":1900000000000}]}`},
+			KindUnchanged, nil, "no history before", ""},
+		// A purge running already (a lost answer's) is polled, not started again.
+		{"purge-history running", []string{"action", "purge-history", "room_id", "!r:hs", "before", "2026-01-31"},
+			map[string]string{roomR: roomInfo, "GET /_synapse/admin/v1/rooms/!r:hs/messages": `{"chunk":[{"origin_server_ts":1},{"origin_server_ts":2}]}`,
+				"GET /_synapse/admin/v1/scheduled_tasks":         `{"scheduled_tasks":[{"id":"p9","status":"active"}]}`,
+				"GET /_synapse/admin/v1/purge_history_status/p9": `{"status":"complete"}`},
+			KindUpdate, nil, "purge p9 running", ""},
 		{"quarantine-media", []string{"action", "quarantine-media", "user_id", "a"},
 			map[string]string{"GET /_synapse/admin/v1/users/@a:hs/media": `{"media":[{"media_id":"m1","media_length":2000},{"media_id":"m2","quarantined_by":"@x:hs"}]}`},
 			KindUpdate, []string{"POST /_synapse/admin/v1/user/@a:hs/media/quarantine"}, "1 of 2 files not quarantined (2.0 kB)", ""},

@@ -81,7 +81,23 @@ const redactAction = "redact_all_events"
 // answer was lost is settled: the task it started is read back here, never
 // started again.
 func (c *Client) ActiveRedactions(ctx context.Context, userID string) ([]string, error) {
-	q := url.Values{"action_name": {redactAction}, "resource_id": {userID}, "status": {TaskScheduled, TaskActive}}
+	return c.activeTasks(ctx, redactAction, userID)
+}
+
+// purgeAction is the task scheduler's name for a history purge.
+const purgeAction = "purge_history"
+
+// ActivePurges returns the ids of the room's history purges that are
+// scheduled or running: a purge whose answer was lost is found here and
+// polled, never started a second time.
+func (c *Client) ActivePurges(ctx context.Context, roomID string) ([]string, error) {
+	return c.activeTasks(ctx, purgeAction, roomID)
+}
+
+// activeTasks returns the ids of the server's scheduled or running tasks
+// of one action on one resource.
+func (c *Client) activeTasks(ctx context.Context, action, resource string) ([]string, error) {
+	q := url.Values{"action_name": {action}, "resource_id": {resource}, "status": {TaskScheduled, TaskActive}}
 	var out struct {
 		Tasks []struct {
 			ID string `json:"id"`
