@@ -38,13 +38,7 @@ func masModeServer(t *testing.T, writes *atomic.Int64) *httptest.Server {
 // given: exit 2 (a rerun cannot help, unlike exit 3), the message naming the
 // flags, variables and config keys to set, and no request that writes.
 func TestMASServerWithoutCredentialsExits2BeforeAnyWrite(t *testing.T) {
-	dir := t.TempDir()
-	for _, k := range []string{"SYNBATCH_MAS_CLIENT_ID", "SYNBATCH_MAS_CLIENT_SECRET_FILE", "SYNBATCH_MAS_URL", "SYNBATCH_CONFIG", "SYNBATCH_TOKEN", "SYNBATCH_TOKEN_FILE", "SYNBATCH_SERVER", "SYNBATCH_SERVER_NAME"} {
-		t.Setenv(k, "") // restored at the end; unset meanwhile
-		os.Unsetenv(k)
-	}
-	t.Setenv("HOME", dir)
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, ".config"))
+	dir := hermetic(t)
 	var writes atomic.Int64
 	srv := masModeServer(t, &writes)
 	tok := filepath.Join(dir, "token")
@@ -75,13 +69,7 @@ func TestMASServerWithoutCredentialsExits2BeforeAnyWrite(t *testing.T) {
 // The MAS client secret is read only from a file others cannot read, and
 // never shows in a message.
 func TestMASSecretFileMustBePrivate(t *testing.T) {
-	dir := t.TempDir()
-	for _, k := range []string{"SYNBATCH_MAS_CLIENT_ID", "SYNBATCH_MAS_CLIENT_SECRET_FILE", "SYNBATCH_MAS_URL", "SYNBATCH_CONFIG", "SYNBATCH_TOKEN", "SYNBATCH_TOKEN_FILE", "SYNBATCH_SERVER", "SYNBATCH_SERVER_NAME"} {
-		t.Setenv(k, "") // restored at the end; unset meanwhile
-		os.Unsetenv(k)
-	}
-	t.Setenv("HOME", dir)
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, ".config"))
+	dir := hermetic(t)
 	var writes atomic.Int64
 	srv := masModeServer(t, &writes)
 	sec := filepath.Join(dir, "secret")
@@ -99,4 +87,17 @@ func TestMASSecretFileMustBePrivate(t *testing.T) {
 	if writes.Load() != 0 {
 		t.Error("a request that could write was sent")
 	}
+}
+
+// hermetic gives the test a home of its own and none of the caller's
+// SYNBATCH_* settings.
+func hermetic(t *testing.T) string {
+	dir := t.TempDir()
+	for _, k := range []string{"SYNBATCH_MAS_CLIENT_ID", "SYNBATCH_MAS_CLIENT_SECRET_FILE", "SYNBATCH_MAS_URL", "SYNBATCH_CONFIG", "SYNBATCH_TOKEN", "SYNBATCH_TOKEN_FILE", "SYNBATCH_SERVER", "SYNBATCH_SERVER_NAME"} {
+		t.Setenv(k, "") // restored at the end; unset meanwhile
+		os.Unsetenv(k)
+	}
+	t.Setenv("HOME", dir)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, ".config"))
+	return dir
 }

@@ -535,15 +535,22 @@ func finishSessions(ctx context.Context, m *mas.Client, userID string, keep func
 		if keep != nil && keep(s) {
 			continue
 		}
-		if err := m.FinishSession(ctx, s); err != nil && !synapse.IsNotFound(err) {
-			var se *synapse.Error
-			if errors.As(err, &se) && se.Status == 400 {
-				continue // finished meanwhile
-			}
-			return fmt.Errorf("finish %s %s: %w", s.Kind, s.ID, err)
+		if err := finishOne(ctx, m, s); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// finishOne ends a session; one that ended meanwhile (404, or 400: already
+// finished) is not an error.
+func finishOne(ctx context.Context, m *mas.Client, s mas.Session) error {
+	err := m.FinishSession(ctx, s)
+	var se *synapse.Error
+	if err == nil || synapse.IsNotFound(err) || (errors.As(err, &se) && se.Status == 400) {
+		return nil
+	}
+	return fmt.Errorf("finish %s %s: %w", s.Kind, s.ID, err)
 }
 
 func planLockMAS(want bool) func(context.Context, *Job, Env, *State, *Plan, *mas.User) error {
@@ -676,12 +683,8 @@ func planDeleteDevicesMAS(ctx context.Context, j *Job, env Env, _ *State, p *Pla
 	p.Changes = append(p.Changes, FieldChange{Field: "devices", Old: strings.Join(names, ";"), New: "deleted"})
 	p.steps = append(p.steps, step{fields: []string{"devices"}, do: func(ctx context.Context) (int, error) {
 		for _, s := range end {
-			if err := m.FinishSession(ctx, s); err != nil && !synapse.IsNotFound(err) {
-				var se *synapse.Error
-				if errors.As(err, &se) && se.Status == 400 {
-					continue // finished meanwhile
-				}
-				return 0, fmt.Errorf("finish %s %s: %w", s.Kind, s.ID, err)
+			if err := finishOne(ctx, m, s); err != nil {
+				return 0, err
 			}
 		}
 		return 200, nil

@@ -260,6 +260,7 @@ func TestMASLostAnswersAndKillResumeExactlyOnce(t *testing.T) {
 		}
 		res := r.synbatch(t, dir, env, "apply", "--yes", sheet)
 		if res.code != 0 {
+			noFailedRows(t, journalPath)
 			t.Fatalf("resume: exit %d\n%s\n%s", res.code, tail(res.stdout), res.stderr)
 		}
 		checkHR(t, r, provID, users, 7)

@@ -147,3 +147,65 @@ func TestMASExportUsersRoundTrips(t *testing.T) {
 		t.Fatalf("plan of the export: exit %d, want all unchanged\n%s\n%s", plan.code, plan.stdout, plan.stderr)
 	}
 }
+
+// reset-password, lock, deactivate (without erase), then unlock and
+// reactivate rows on a MAS server go to MAS: read back from MAS (a login
+// with the new password, the lock and deactivation times) and from the
+// real Synapse (locked, deactivated, not erased), then undone.
+func TestMASAccountActionsReadBack(t *testing.T) {
+	t.Parallel()
+	r := theRigFor(t)
+	dir := t.TempDir()
+	provName, _ := firstProvider(t, r)
+	pre := uniq(t)
+	sheet, users := hrSheet(t, dir, pre, provName, 3)
+	env := r.env(dir, false)
+	if res := r.synbatch(t, dir, env, "apply", "--yes", sheet); res.code != 0 {
+		t.Fatalf("apply: exit %d\n%s", res.code, res.stderr)
+	}
+	a, b, c := users[0].local, users[1].local, users[2].local
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	m1 := write("m1.csv", fmt.Sprintf("user_id,action,password,erase\n%s,reset-password,New-pass-%s-1,\n%s,lock,,\n%s,deactivate,,false\n", a, pre, b, c))
+	if res := r.synbatch(t, dir, env, "apply", "--yes", m1); res.code != 0 {
+		t.Fatalf("apply m1: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if !r.masPasswordWorks(t, a, "New-pass-"+pre+"-1") || r.masPasswordWorks(t, a, users[0].password) {
+		t.Error("reset-password: MAS does not take the new password, or still takes the old")
+	}
+	if u := r.masUser(t, b); u == nil || u.Attributes["locked_at"] == nil {
+		t.Errorf("lock: MAS %v", u)
+	}
+	if su := r.synapseUser(t, r.id(b)); su["locked"] != true {
+		t.Errorf("lock: Synapse locked %v", su["locked"])
+	}
+	if u := r.masUser(t, c); u == nil || u.Attributes["deactivated_at"] == nil {
+		t.Errorf("deactivate: MAS %v", u)
+	}
+	if su := r.synapseUser(t, r.id(c)); su["deactivated"] != true || su["erased"] != false {
+		t.Errorf("deactivate erase=false: Synapse deactivated %v erased %v", su["deactivated"], su["erased"])
+	}
+	plan := r.synbatch(t, dir, env, "plan", m1)
+	if !strings.Contains(plan.stdout, "1 update, 2 unchanged") && !strings.Contains(plan.stdout, "2 unchanged, 1 update") {
+		// reset-password always sets (a password cannot be read back); the others are done.
+		t.Errorf("plan of m1 again:\n%s", plan.stdout)
+	}
+	m2 := write("m2.csv", fmt.Sprintf("user_id,action,password\n%s,unlock,\n%s,reactivate,Back-again-%s-2\n", b, c, pre))
+	if res := r.synbatch(t, dir, env, "apply", "--yes", m2); res.code != 0 {
+		t.Fatalf("apply m2: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if u := r.masUser(t, b); u.Attributes["locked_at"] != nil {
+		t.Errorf("unlock: MAS locked_at %v", u.Attributes["locked_at"])
+	}
+	if u := r.masUser(t, c); u.Attributes["deactivated_at"] != nil || !r.masPasswordWorks(t, c, "Back-again-"+pre+"-2") {
+		t.Errorf("reactivate: MAS deactivated_at %v, or the password does not work", u.Attributes["deactivated_at"])
+	}
+	if su := r.synapseUser(t, r.id(c)); su["deactivated"] != false {
+		t.Errorf("reactivate: Synapse deactivated %v", su["deactivated"])
+	}
+}

@@ -269,7 +269,11 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.synapse != nil {
-		ok, err := s.synapse.localpartAvailable(r.Context(), name)
+		// MAS finishes a create whose client went away (it stores the user,
+		// then provisions it in a job): a killed client must not leave the
+		// account in Synapse and not in MAS.
+		ctx := context.WithoutCancel(r.Context())
+		ok, err := s.synapse.localpartAvailable(ctx, name)
 		if err != nil {
 			apiError(w, http.StatusInternalServerError, "%v", err)
 			return
@@ -279,7 +283,7 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		locked := false
-		if err := s.synapse.post(r.Context(), "/_synapse/mas/provision_user", provisionRequest{
+		if err := s.synapse.post(ctx, "/_synapse/mas/provision_user", provisionRequest{
 			Localpart: name, SetDisplayname: body.Displayname, SetAvatarURL: body.AvatarURL, Locked: &locked,
 		}); err != nil {
 			apiError(w, http.StatusInternalServerError, "Failed to provision user in Synapse: %v", err)

@@ -1,0 +1,151 @@
+package jobs
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/synbatch/synbatch/internal/masstandin"
+	"github.com/synbatch/synbatch/journal"
+	"github.com/synbatch/synbatch/mas"
+)
+
+const testProvider = "01JPR0V1DER0000000000000KC"
+
+// lossy loses, once each, the answer of the first write to MAS's admin API
+// whose path ends with one of once, after the stand-in has done it (a
+// proxy's 504), as a gateway timing out does.
+type lossy struct {
+	next http.Handler
+	mu   sync.Mutex
+	once []string
+	lost int
+}
+
+func (l *lossy) loses(r *http.Request) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r.Method == http.MethodGet || !strings.HasPrefix(r.URL.Path, "/api/admin/v1/") {
+		return false
+	}
+	for i, suffix := range l.once {
+		if strings.HasSuffix(r.URL.Path, suffix) {
+			l.once = append(l.once[:i], l.once[i+1:]...)
+			l.lost++
+			return true
+		}
+	}
+	return false
+}
+
+func (l *lossy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if l.loses(r) {
+		l.next.ServeHTTP(httptest.NewRecorder(), r) // done, answer dropped
+		w.WriteHeader(http.StatusGatewayTimeout)
+		return
+	}
+	l.next.ServeHTTP(w, r)
+}
+
+// masEnv gives a row's job an Env whose MAS is the stand-in (in process,
+// provisioning nothing) behind a lossy proxy, and whose Synapse is a
+// scripted server that knows no user (not provisioned yet).
+func masEnv(t *testing.T, kv ...string) (*Job, Env, *mas.Client, *lossy) {
+	t.Helper()
+	_, j, env := scripted(t, nil, kv...)
+	l := &lossy{}
+	srv := httptest.NewServer(l)
+	t.Cleanup(srv.Close)
+	st, err := masstandin.New(masstandin.Config{Issuer: srv.URL + "/", ServerName: "hs", SharedSecret: "shared",
+		AdminClients: map[string]string{"01JCL1ENT000000000000000AD": "client-secret"},
+		Providers:    []masstandin.Provider{{ID: testProvider, HumanName: "Keycloak", Issuer: "https://kc.invalid/"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.next = st.Handler()
+	m, err := mas.New(mas.Config{Issuer: srv.URL + "/", ClientID: "01JCL1ENT000000000000000AD", ClientSecret: "client-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.MAS = m
+	return j, env, m, l
+}
+
+// msisdns on a MAS server are refused at plan, with the reason.
+func TestMASPlanRefusesMsisdns(t *testing.T) {
+	j, env, m, _ := masEnv(t, "action", "upsert", "user_id", "a", "msisdns", "447700900123")
+	_, err := j.Plan(context.Background(), env, &State{})
+	if err == nil || !IsRowError(err) || !strings.Contains(err.Error(), "MAS keeps no phone numbers") {
+		t.Fatalf("plan: %v, want a row error naming MAS's lack of phone numbers", err)
+	}
+	if m.Writes() != 0 {
+		t.Errorf("%d writes to MAS", m.Writes())
+	}
+}
+
+// An address another MAS user holds is a conflict, and stays theirs.
+func TestMASEmailOfAnotherUserIsNotMoved(t *testing.T) {
+	j, env, m, _ := masEnv(t, "action", "upsert", "user_id", "a", "emails", "b@x.org")
+	ctx := context.Background()
+	b, err := m.CreateUser(ctx, "b", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AddEmail(ctx, b.ID, "b@x.org"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := j.PlanRow(ctx, env)
+	if err != nil || p.Kind != KindConflict || !strings.Contains(p.Reason, "not moved") {
+		t.Fatalf("plan %+v %v, want a conflict", p, err)
+	}
+	if u, _ := m.UserByUsername(ctx, "a"); u != nil {
+		t.Error("the plan created a")
+	}
+	if e, _ := m.EmailByAddress(ctx, "b@x.org"); e == nil || e.UserID != b.ID {
+		t.Errorf("b@x.org now %+v", e)
+	}
+}
+
+// Every kind of MAS write of a new user's row losing its answer once (done,
+// then a 504): each retry plans again from MAS's state, so the row ends
+// with one user, its password, its email, its link and its admin flag,
+// nothing twice and no conflict; a further plan is unchanged.
+func TestMASLostAnswersAreSettledByReadingMASBack(t *testing.T) {
+	j, env, m, l := masEnv(t, "action", "upsert", "user_id", "a", "password", "Long-enough-pw-1",
+		"emails", "a@x.org", "external_ids", "Keycloak:sub|1", "admin", "true")
+	ctx := context.Background()
+	l.once = []string{"/users", "/set-password", "/user-emails", "/upstream-oauth-links", "/set-admin"}
+	st := &State{}
+	var res Result
+	var err error
+	for try := 1; try <= 10; try++ {
+		if res, err = j.Run(ctx, env, st); err == nil {
+			break
+		}
+		if IsRowError(err) {
+			t.Fatalf("try %d: the row failed: %v", try, err)
+		}
+	}
+	if err != nil || res.Outcome != journal.Done {
+		t.Fatalf("after retries: %v %+v", err, res)
+	}
+	u, _ := m.UserByUsername(ctx, "a")
+	if u == nil || !u.Admin {
+		t.Fatalf("MAS user a: %+v", u)
+	}
+	emails, _ := m.Emails(ctx, u.ID)
+	links, _ := m.Links(ctx, u.ID)
+	if len(emails) != 1 || emails[0].Email != "a@x.org" || len(links) != 1 || links[0].Subject != "sub|1" || links[0].ProviderID != testProvider {
+		t.Fatalf("emails %+v links %+v", emails, links)
+	}
+	if l.lost != 5 {
+		t.Errorf("%d answers lost, want 5", l.lost)
+	}
+	p, err := j.Plan(ctx, env, &State{})
+	if err != nil || p.Kind != KindUnchanged {
+		t.Fatalf("plan after: %v %+v", err, p)
+	}
+}
