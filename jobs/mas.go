@@ -49,7 +49,7 @@ func masPlanFor(s *Spec) planFunc {
 	case DeleteDevices:
 		return withMASUser(false, planDeleteDevicesMAS)
 	case RegistrationToken:
-		return func(context.Context, *Job, Env, *State, *Plan) error { return masRefused(s.Name) }
+		return planRegTokenMAS
 	}
 	return s.plan
 }

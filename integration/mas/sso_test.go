@@ -289,17 +289,7 @@ func TestMASIdPExportLostAnswersAndKillResumeLinkOnce(t *testing.T) {
 		env := r.env(dir, true)
 		journal := filepath.Join(dir, "j.jsonl")
 		args := append([]string{"apply", "--yes", "--concurrency", "2", "--journal", journal}, append(idpArgs(provName), export)...)
-		cmd := exec.Command(r.bin, args...)
-		cmd.Dir, cmd.Env = dir, env
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(2 * time.Minute)
-		for countLines(journal) < 6 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond) // polling the journal's growth, not synchronising
-		}
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		r.killAfter(t, dir, env, journal, 6, args...)
 		killedAt := len(lastOutcomes(t, journal))
 		t.Logf("killed with %d rows journaled", killedAt)
 		r.synbatch(t, dir, env, args...)
@@ -362,4 +352,21 @@ func TestMASMatchByExternalIDFindsUsersThroughMASLinks(t *testing.T) {
 	if o := outs[4]; o[0] != "failed" || !strings.Contains(o[1], "no MAS user has external id "+provName+":kc-"+pre+"-nobody") {
 		t.Errorf("row 4 (nobody's subject): %v", o)
 	}
+}
+
+// killAfter runs synbatch with args in dir and kills it with SIGKILL once
+// its journal has lines lines (well before the end of the run).
+func (r *rig) killAfter(t *testing.T, dir string, env []string, journal string, lines int, args ...string) {
+	t.Helper()
+	cmd := exec.Command(r.bin, args...)
+	cmd.Dir, cmd.Env = dir, env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for countLines(journal) < lines && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // polling the journal's growth, not synchronising
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
 }
