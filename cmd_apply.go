@@ -252,22 +252,15 @@ func checkManifest(ctx context.Context, o runOptions, stderr io.Writer, state *j
 // manifest, and the same command later checks and runs it.
 func checkProviders(ctx context.Context, client *synapse.Client, o runOptions, src pipeline.Source, ch *pipeline.Checked, stderr io.Writer) error {
 	retry := synapse.Retry{Attempts: max(o.cfg.MaxAttempts, 1), Base: o.cfg.BaseBackoff}
-	list := client.SSOProviders
+	var err error
 	if mc := o.conn.masClient(); mc != nil {
-		list = func(ctx context.Context) ([]string, error) {
-			ps, err := mc.Providers(ctx)
-			var names []string
-			for _, pv := range ps {
-				// A row may name a MAS provider by its id, human or brand name.
-				names = append(names, pv.ID, jobs.ProviderName(pv))
-				if pv.BrandName != nil {
-					names = append(names, *pv.BrandName)
-				}
-			}
-			return names, err
-		}
+		err = pipeline.CheckMASProviders(ctx, mc.Providers, src, ch, retry)
+	} else {
+		err = pipeline.CheckProvidersIn(ctx, client.SSOProviders, src, ch, retry)
 	}
-	err := pipeline.CheckProvidersIn(ctx, list, src, ch, retry)
+	if errors.Is(err, pipeline.ErrAmbiguousProvider) {
+		return usageErr("%v; nothing was sent", err)
+	}
 	known := errors.Is(err, pipeline.ErrUnknownProvider) || errors.Is(err, pipeline.ErrCannotListProviders)
 	switch {
 	case err == nil:

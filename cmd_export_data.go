@@ -14,6 +14,7 @@ import (
 	"github.com/synbatch/synbatch/export"
 	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/jobs"
+	"github.com/synbatch/synbatch/mas"
 	"github.com/synbatch/synbatch/pipeline"
 	"github.com/synbatch/synbatch/synapse"
 )
@@ -41,7 +42,8 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			"pushers.json, ratelimit.json and manifest.json (each file's size and sha256) per user. Run again\n" +
 			"to resume: complete bundles are skipped, half-written ones redone. With --events, also\n" +
 			"memberships.json, invites.json (pending invites and knocks) and events/ROOM.jsonl per room;\n" +
-			"a resumed run keeps the rooms an earlier one read to the end.",
+			"a resumed run keeps the rooms an earlier one read to the end. On a server whose accounts live in MAS,\n" +
+			"also mas_user.json, mas_emails.json, mas_upstream_links.json and mas_sessions.json: what MAS holds.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 && c.String("users") == "" {
@@ -70,14 +72,14 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 				return err
 			}
 			defer cn.close(hard, stderr)
-			users, unmatched, err := exportUsersFrom(hard, c, client)
+			users, unmatched, err := exportUsersFrom(hard, c, client, cn.masClient())
 			if err != nil {
 				return err
 			}
 			prog := newProgress(stderr, "export data")
 			prog.Start(len(users), nil)
 			last := 0
-			results, err := export.Bundles(hard, client, export.BundleConfig{Out: c.String("out"), Users: users,
+			results, err := export.Bundles(hard, client, export.BundleConfig{Out: c.String("out"), Users: users, MAS: cn.masClient(),
 				Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), Media: c.Bool("media"), Archive: c.Bool("archive"),
 				Events: events, EventsPageSize: c.Int("events-page-size"), ScanRooms: c.Bool("events-scan-rooms"),
 				Tool: "synbatch " + versionInfo().Version, Progress: func(done int) { prog.Add(done - last); last = done }})
@@ -160,7 +162,7 @@ func reportBundles(stdout, stderr io.Writer, asJSON bool, out string, results []
 // exportUsersFrom collects the users to export: the arguments, then the
 // rows of --users, resolved like apply resolves them. A row that names no
 // user (an email nobody has) comes back as a failed result of its own.
-func exportUsersFrom(ctx context.Context, c *cli.Context, client *synapse.Client) (users []string, unmatched []export.BundleResult, _ error) {
+func exportUsersFrom(ctx context.Context, c *cli.Context, client *synapse.Client, masClient *mas.Client) (users []string, unmatched []export.BundleResult, _ error) {
 	me, err := client.Whoami(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -194,7 +196,7 @@ func exportUsersFrom(ctx context.Context, c *cli.Context, client *synapse.Client
 		return nil, nil, usageErr("%v", err)
 	}
 	defer r.Close()
-	env := jobs.Env{Client: client, MatchBy: src.Parse.MatchBy}
+	env := jobs.Env{Client: client, MAS: masClient, MatchBy: src.Parse.MatchBy, ServerName: serverName}
 	for {
 		row, err := r.Next()
 		if err == io.EOF {

@@ -27,7 +27,7 @@ func exportTokensCommand(hard context.Context, stdout, stderr io.Writer) *cli.Co
 				return err
 			}
 			defer cn.close(hard, stderr)
-			n, err := export.RegistrationTokens(hard, client, export.TokensConfig{Out: out, Format: c.String("format"), Stdout: stdout})
+			n, err := export.RegistrationTokens(hard, client, export.TokensConfig{Out: out, Format: c.String("format"), Stdout: stdout, MAS: cn.masClient()})
 			if err != nil {
 				return fmt.Errorf("%w: export registration-tokens: %w", pipeline.ErrStopped, err)
 			}

@@ -31,6 +31,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/synbatch/synbatch/mas"
 	"github.com/synbatch/synbatch/synapse"
 
 	"github.com/synbatch/synbatch/internal/nofollow"
@@ -52,6 +53,9 @@ type BundleConfig struct {
 	// Archive packs each finished folder into <folder>.zip and then removes
 	// the folder, so a bundle exists once on disk (media can be large).
 	Archive bool
+	// MAS, when set, is the MAS that holds the users' accounts: each bundle
+	// also gets what MAS holds about its user (see bundler.masDocs).
+	MAS *mas.Client
 	// Progress, when set, is told how many users have finished (exported,
 	// skipped or failed). It is called from the workers, one call at a time.
 	Progress func(done int)

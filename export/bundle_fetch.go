@@ -66,6 +66,11 @@ func (b *bundler) export(ctx context.Context, id, server, dir string, res *Bundl
 			return nil, err
 		}
 	}
+	if b.cfg.MAS != nil {
+		if err := b.masDocs(ctx, id, doc, res); err != nil {
+			return nil, err
+		}
+	}
 
 	rooms, err := b.rooms(ctx, id, res)
 	if err != nil {

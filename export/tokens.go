@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/mas"
 	"github.com/synbatch/synbatch/synapse"
 )
 
@@ -19,6 +20,8 @@ type TokensConfig struct {
 	Out    string // .csv, .tsv, .xlsx, .ods or .jsonl; "-" writes Format to Stdout
 	Format string // csv or jsonl, for "-"
 	Stdout io.Writer
+	// MAS, when set, holds the tokens (a server whose accounts live in MAS).
+	MAS *mas.Client
 }
 
 // RegistrationTokens writes every registration token, valid or not, and
@@ -27,7 +30,11 @@ func RegistrationTokens(ctx context.Context, c *synapse.Client, cfg TokensConfig
 	var toks []synapse.RegistrationToken
 	err := listRetry(ctx, func() error {
 		var err error
-		toks, err = c.RegistrationTokens(ctx)
+		if cfg.MAS != nil {
+			toks, err = masRegistrationTokens(ctx, cfg.MAS)
+		} else {
+			toks, err = c.RegistrationTokens(ctx)
+		}
 		return err
 	})
 	if err != nil {

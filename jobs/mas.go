@@ -49,7 +49,7 @@ func masPlanFor(s *Spec) planFunc {
 	case DeleteDevices:
 		return withMASUser(false, planDeleteDevicesMAS)
 	case RegistrationToken:
-		return func(context.Context, *Job, Env, *State, *Plan) error { return masRefused(s.Name) }
+		return planRegTokenMAS
 	}
 	return s.plan
 }
@@ -341,20 +341,11 @@ func addEmailOnce(ctx context.Context, m *mas.Client, userID, a string) error {
 	return &RowError{Msg: fmt.Sprintf("email %s belongs to another MAS user: not moved (MAS keeps each address for one user)", a), Conflict: true, cause: err}
 }
 
-// masProviders resolves a row's provider name to MAS's provider: by its id,
-// its human name or its brand name (case aside).
+// masProvider resolves a row's provider name to MAS's provider (see
+// MatchProviders): false for none, or for a name that picks several.
 func masProvider(ps []mas.Provider, name string) (string, bool) {
-	for _, pv := range ps {
-		if pv.ID == name {
-			return pv.ID, true
-		}
-	}
-	for _, pv := range ps {
-		if (pv.HumanName != nil && strings.EqualFold(*pv.HumanName, name)) || (pv.BrandName != nil && strings.EqualFold(*pv.BrandName, name)) {
-			return pv.ID, true
-		}
-	}
-	return "", false
+	id, err := resolveMASProvider(ps, name)
+	return id, err == nil
 }
 
 // ProviderName is how an export names a MAS provider: its human name when
@@ -397,9 +388,9 @@ func planLinksMAS(ctx context.Context, env Env, p *Plan, t *masUser, ids []synap
 	}
 	var adds []masLink
 	for _, x := range ids {
-		pid, ok := masProvider(ps, x.AuthProvider)
-		if !ok {
-			return rowErr("external_ids: MAS has no upstream provider %s (name one by its id, human name or brand name)", x.AuthProvider)
+		pid, err := resolveMASProvider(ps, x.AuthProvider)
+		if err != nil {
+			return fmt.Errorf("external_ids: %w", err)
 		}
 		l := masLink{pid, x.ExternalID}
 		if slices.ContainsFunc(cur, func(c mas.Link) bool { return c.ProviderID == pid && c.Subject == x.ExternalID }) {

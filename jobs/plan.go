@@ -98,6 +98,9 @@ type Env struct {
 	OnExists     OnExists
 	MatchBy      string
 	InactiveDays int
+	// ServerName is the homeserver's name: a user matched in MAS is known
+	// there by username only.
+	ServerName string
 	// Passwords keeps generated passwords; nil when no row generates one.
 	Passwords *PasswordFile
 	// Tokens keeps generated registration tokens beside their labels
@@ -279,6 +282,9 @@ func (j *Job) Plan(ctx context.Context, env Env, st *State) (*Plan, error) {
 func (j *Job) Resolve(ctx context.Context, env Env) (string, error) {
 	if j.Match == "" {
 		return j.UserID, nil
+	}
+	if env.MAS != nil {
+		return j.resolveMAS(ctx, env)
 	}
 	c := env.Client
 	var id string

@@ -45,7 +45,7 @@ func PlanOf(ctx context.Context, client *synapse.Client, cfg Config, keep func(j
 		return nil, err
 	}
 	defer r.Close()
-	env := jobs.Env{Client: client, MAS: cfg.MAS, Rooms: &jobs.RoomChecks{}, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays, CheckNames: true}
+	env := jobs.Env{Client: client, MAS: cfg.MAS, Rooms: &jobs.RoomChecks{}, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays, ServerName: cfg.Source.Parse.ServerName, CheckNames: true}
 	counts := map[jobs.Kind]int{}
 
 	// Results arrive out of order; hold each until those before it are out.

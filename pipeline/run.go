@@ -471,7 +471,7 @@ func (ru *run) runRow(ctx context.Context, job *jobs.Job, resumed jobs.State, po
 // the journal for its begin and task records.
 func (ru *run) env(job *jobs.Job) jobs.Env {
 	cfg, w := ru.cfg, ru.w
-	return jobs.Env{Client: ru.client, MAS: cfg.MAS, Rooms: ru.rooms, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays,
+	return jobs.Env{Client: ru.client, MAS: cfg.MAS, Rooms: ru.rooms, OnExists: cfg.OnExists, MatchBy: cfg.MatchBy, InactiveDays: cfg.InactiveDays, ServerName: cfg.Source.Parse.ServerName,
 		Passwords: cfg.Passwords, Tokens: cfg.Tokens, Begin: func(durable bool) error {
 			rec := journal.Record{Type: "begin", Row: job.Row, Key: job.Key, UserID: job.Subject(), Action: string(job.Action)}
 			if durable {

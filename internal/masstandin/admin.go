@@ -798,9 +798,9 @@ func compatResource(c *compatSession) resource {
 		"user_session_id": nil,
 		"redirect_uri":    nil,
 		"created_at":      tsv(c.CreatedAt),
-		"user_agent":      nil,
-		"last_active_at":  nil,
-		"last_active_ip":  nil,
+		"user_agent":      c.UserAgent,
+		"last_active_at":  ts(c.LastActiveAt),
+		"last_active_ip":  c.LastActiveIP,
 		"finished_at":     ts(c.FinishedAt),
 		"human_name":      c.HumanName,
 	})

@@ -168,6 +168,11 @@ type compatSession struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 	HumanName  *string    `json:"human_name"`
+	// What MAS's activity tracker records: the login request's user agent
+	// and address (the stand-in records them at login only).
+	UserAgent    *string    `json:"user_agent,omitempty"`
+	LastActiveAt *time.Time `json:"last_active_at,omitempty"`
+	LastActiveIP *string    `json:"last_active_ip,omitempty"`
 }
 
 type oauth2Session struct {

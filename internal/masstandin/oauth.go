@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -378,7 +379,13 @@ func (s *Server) handleCompatLogin(w http.ResponseWriter, r *http.Request) {
 	tok := randomToken("mct_")
 	now := s.now()
 	s.mu.Lock()
-	sess := &compatSession{ID: s.newID(), UserID: u.ID, DeviceID: device, CreatedAt: now}
+	sess := &compatSession{ID: s.newID(), UserID: u.ID, DeviceID: device, CreatedAt: now, LastActiveAt: &now}
+	if ua := r.UserAgent(); ua != "" {
+		sess.UserAgent = &ua
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		sess.LastActiveIP = &ip
+	}
 	s.st.CompatSessions[sess.ID] = sess
 	s.st.Tokens[tok] = &accessToken{Kind: kindCompat, SessionID: sess.ID, Scope: ScopeMatrixAPI}
 	err := s.saveLocked()

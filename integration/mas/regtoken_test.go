@@ -1,0 +1,180 @@
+package mas
+
+import (
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// masTokens maps MAS's registration tokens by value to their attributes.
+func (r *rig) masTokens(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for _, tk := range r.masList(t, "/user-registration-tokens?page[first]=100") {
+		v, _ := tk.Attributes["token"].(string)
+		if _, dup := out[v]; dup {
+			t.Errorf("MAS holds token %s twice", v)
+		}
+		out[v] = tk.Attributes
+	}
+	return out
+}
+
+// registration-token rows on a MAS server (one given, the rest generated
+// into --passwords-out), killed with SIGKILL mid-run and resumed: every
+// token exists once in MAS with the file's value, its usage limit and
+// expiry; MAS gained exactly one token a generated row.
+func TestMASRegistrationTokensKilledAndResumedExistOnceWithTheFilesValue(t *testing.T) {
+	t.Parallel()
+	r := theRigFor(t)
+	dir := t.TempDir()
+	pre := uniq(t)
+	n := 40
+	var b strings.Builder
+	b.WriteString("action,token,uses_allowed,expiry_time\n")
+	fmt.Fprintf(&b, "registration-token,tok-%s,5,2030-01-01T00:00:00Z\n", pre)
+	for i := range n {
+		fmt.Fprintf(&b, "registration-token,,%d,\n", 3+i) // distinct rows: identical ones are one intent
+	}
+	sheet := filepath.Join(dir, "tokens.csv")
+	os.WriteFile(sheet, []byte(b.String()), 0o600)
+	secrets := filepath.Join(dir, "secrets.csv")
+	before := r.masTokens(t)
+	// Tokens this test made: new since it began, with its usage limits
+	// (3 to 3+n-1; other tests use others).
+	ours := func() int {
+		k := 0
+		for v, a := range r.masTokens(t) {
+			if lim, _ := a["usage_limit"].(float64); before[v] == nil && v != "tok-"+pre && lim >= 3 && lim < float64(3+n) {
+				k++
+			}
+		}
+		return k
+	}
+
+	env := r.env(dir, false)
+	journal := filepath.Join(dir, "j.jsonl")
+	args := []string{"apply", "--yes", "--concurrency", "2", "--journal", journal, "--passwords-out", secrets, sheet}
+	r.killAfter(t, dir, env, journal, 8, args...)
+	t.Logf("killed with %d generated tokens in MAS", ours())
+	if res := r.synbatch(t, dir, env, args...); res.code != 0 {
+		t.Fatalf("resume: exit %d\n%s\n%s", res.code, tail(res.stdout), res.stderr)
+	}
+
+	byLabel := readSecrets(t, secrets)
+	if len(byLabel) != n {
+		t.Fatalf("the file holds %d generated tokens, want %d", len(byLabel), n)
+	}
+	toks := r.masTokens(t)
+	if got := ours(); got != n {
+		t.Errorf("MAS gained %d generated tokens, want %d (one a row)", got, n)
+	}
+	for label, v := range byLabel {
+		a, ok := toks[v]
+		if !ok {
+			t.Errorf("%s: MAS has no token %s", label, v)
+			continue
+		}
+		if lim, _ := a["usage_limit"].(float64); lim < 3 || lim >= float64(3+n) {
+			t.Errorf("%s: usage_limit %v", label, a["usage_limit"])
+		}
+	}
+	given := toks["tok-"+pre]
+	if given == nil || given["usage_limit"] != float64(5) || !strings.HasPrefix(fmt.Sprint(given["expires_at"]), "2030-01-01T00:00:00") {
+		t.Errorf("the given token in MAS: %v", given)
+	}
+
+	// export registration-tokens reads MAS's tokens, and plan takes the
+	// file back with every row unchanged.
+	exported := filepath.Join(dir, "export.csv")
+	if res := r.synbatch(t, dir, env, "export", "registration-tokens", "--out", exported); res.code != 0 {
+		t.Fatalf("export: exit %d\n%s", res.code, res.stderr)
+	}
+	eb, err := os.ReadFile(exported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "registration-token,tok-" + pre + ",5,1893456000000,"; !strings.Contains(string(eb), want) {
+		t.Errorf("the export lacks %q", want)
+	}
+	for _, v := range byLabel {
+		if !strings.Contains(string(eb), ","+v+",") {
+			t.Errorf("the export lacks generated token %s", v)
+		}
+	}
+	rows := strings.Count(strings.TrimSpace(string(eb)), "\n")
+	plan := r.synbatch(t, dir, env, "plan", exported)
+	if plan.code != 0 || !strings.Contains(plan.stdout, fmt.Sprintf("%d rows: %d unchanged", rows, rows)) {
+		t.Errorf("plan of the export: exit %d, want %d unchanged\n%s\n%s", plan.code, rows, tail(plan.stdout), plan.stderr)
+	}
+}
+
+// registration-token rows through a proxy that loses the answer of 30% of
+// MAS's writes: each generated token still exists once in MAS with the
+// file's value, and no row fails.
+func TestMASRegistrationTokensLostAnswersCreateEachOnce(t *testing.T) {
+	t.Parallel()
+	r := theRigFor(t)
+	dir := t.TempDir()
+	n := 30
+	var b strings.Builder
+	b.WriteString("action,uses_allowed\n")
+	for i := range n {
+		fmt.Fprintf(&b, "registration-token,%d\n", 100+i)
+	}
+	sheet := filepath.Join(dir, "tokens.csv")
+	os.WriteFile(sheet, []byte(b.String()), 0o600)
+	secrets := filepath.Join(dir, "secrets.csv")
+	proxy := r.newMASFaultProxy(t, 0.3)
+	env := append(r.env(dir, true), "SYNBATCH_MAS_URL="+proxy.URL())
+	journal := filepath.Join(dir, "j.jsonl")
+	res := r.synbatch(t, dir, env, "apply", "--yes", "--retries", "20", "--journal", journal, "--passwords-out", secrets, sheet)
+	if res.code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", res.code, tail(res.stdout), res.stderr)
+	}
+	lost := proxy.Lost()
+	t.Logf("answers lost: %v", lost)
+	if lost[lostAfter504]+lost[lostResetAfter] == 0 {
+		t.Fatal("no answer of a write that landed was lost: the test proves nothing")
+	}
+	noFailedRows(t, journal)
+	recs := readSecrets(t, secrets)
+	if len(recs) != n {
+		t.Fatalf("the file holds %d tokens, want %d", len(recs), n)
+	}
+	toks := r.masTokens(t)
+	for label, v := range recs {
+		if toks[v] == nil {
+			t.Errorf("%s: MAS has no token %s", label, v)
+		}
+	}
+}
+
+// readSecrets reads a --passwords-out file's registration tokens by label;
+// a label with two values is an error.
+func readSecrets(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, rec := range recs {
+		if !strings.HasPrefix(rec[0], "registration-token:") {
+			continue
+		}
+		if v, ok := out[rec[0]]; ok && v != rec[1] {
+			t.Errorf("%s: the file holds two values (%s, %s)", rec[0], v, rec[1])
+		}
+		out[rec[0]] = rec[1]
+	}
+	return out
+}
