@@ -190,17 +190,31 @@ func ValidateContext(ctx context.Context, src Source) (*Checked, error) {
 	}
 	v.sameUser()
 	v.sharedClaims()
-	// Problems found at the end join the others in row order.
-	slices.SortStableFunc(v.out.Problems, func(a, b error) int {
-		var pa, pb *formats.Problem
-		errors.As(a, &pa)
-		errors.As(b, &pb)
-		if pa == nil || pb == nil {
-			return 0
-		}
-		return cmp.Compare(pa.Row, pb.Row)
-	})
+	// One order whatever the order of finding: a row's cells come out of
+	// a map, and the problems found at the end join the others by row. An
+	// admin who fixes a sheet and validates again sees the same list,
+	// less what was fixed.
+	slices.SortStableFunc(v.out.Problems, compareProblems)
 	return v.out, nil
+}
+
+// compareProblems orders problems by file, row, column, then message; an
+// error that is not a *formats.Problem (none is today) goes last.
+func compareProblems(a, b error) int {
+	var pa, pb *formats.Problem
+	okA, okB := errors.As(a, &pa), errors.As(b, &pb)
+	switch {
+	case !okA || !okB:
+		return cmp.Compare(boolInt(!okA), boolInt(!okB))
+	}
+	return cmp.Or(cmp.Compare(pa.File, pb.File), cmp.Compare(pa.Row, pb.Row), cmp.Compare(pa.Column, pb.Column), cmp.Compare(pa.Msg, pb.Msg))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Open opens the manifest with its columns named as ColumnNames says.
