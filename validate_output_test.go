@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -85,5 +87,58 @@ func TestValidateProblemsInTheSameOrderEveryRun(t *testing.T) {
 		if len(v.Problems) < 100 {
 			t.Fatalf("want a manifest with many problems, got %d", len(v.Problems))
 		}
+	}
+}
+
+// TestValidateCollapsesProblemsOfOneKind: past the first three problems of
+// one kind (one column, one message but for its values), the text output
+// prints one line counting the rest and naming the last row; every problem
+// is either printed or counted, and --output json lists each one.
+func TestValidateCollapsesProblemsOfOneKind(t *testing.T) {
+	clearSynbatchEnv(t)
+	dir := t.TempDir()
+	t.Setenv("HOME", dir)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, ".config"))
+	manifest := steadyManifest(t, 60)
+	text := strings.SplitN(validateOutput(t, manifest), "--- stderr", 2)[0]
+	var v validation
+	if err := json.Unmarshal([]byte(strings.SplitN(validateOutput(t, "--output", "json", manifest), "--- stderr", 2)[0]), &v); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	national := 0
+	for _, p := range v.Problems {
+		if strings.Contains(p.Message, "a national number") {
+			national++
+		}
+	}
+	// Rows 3, 7, …, 59 hold national numbers: 15 in the JSON, 3 told and
+	// one line for the 12 others in the text.
+	if national != 15 {
+		t.Fatalf("--output json lists %d national numbers, want 15", national)
+	}
+	var told []string
+	for _, l := range lines {
+		if strings.Contains(l, "a national number") {
+			told = append(told, l)
+		}
+	}
+	if len(told) != 4 || !strings.HasPrefix(told[0], manifest+":3:msisdns: ") ||
+		!strings.HasPrefix(told[3], manifest+":15:msisdns: 12 more of this kind, up to row 59 (--output json lists each): \"07700 900013\": a national number") {
+		t.Fatalf("want three national numbers told and one line counting 12 more up to row 59, got:\n%s", strings.Join(told, "\n"))
+	}
+	// Every problem is told or counted, none twice.
+	count := regexp.MustCompile(`: (\d+) more of this kind, up to row \d+ `)
+	sum := 0
+	for _, l := range lines {
+		if m := count.FindStringSubmatch(l); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			sum += n
+		} else {
+			sum++
+		}
+	}
+	if sum != len(v.Problems) || len(lines) >= len(v.Problems)/2 {
+		t.Fatalf("text tells or counts %d problems in %d lines; JSON lists %d", sum, len(lines), len(v.Problems))
 	}
 }
