@@ -252,7 +252,7 @@ func collapseProblems(problems []error) []string {
 			out = append(out, p.Error())
 		case seen[k] == shownOfAKind+1:
 			c := *p
-			c.Msg = fmt.Sprintf("%d more of this kind, up to row %d (--output json lists each): %s", n-shownOfAKind, last[k], p.Msg)
+			c.Msg = fmt.Sprintf("%d more of this kind, up to row %d (validate --output json lists each): %s", n-shownOfAKind, last[k], p.Msg)
 			out = append(out, c.Error())
 		}
 	}

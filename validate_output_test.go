@@ -124,7 +124,7 @@ func TestValidateCollapsesProblemsOfOneKind(t *testing.T) {
 		}
 	}
 	if len(told) != 4 || !strings.HasPrefix(told[0], manifest+":3:msisdns: ") ||
-		!strings.HasPrefix(told[3], manifest+":15:msisdns: 12 more of this kind, up to row 59 (--output json lists each): \"07700 900013\": a national number") {
+		!strings.HasPrefix(told[3], manifest+":15:msisdns: 12 more of this kind, up to row 59 (validate --output json lists each): \"07700 900013\": a national number") {
 		t.Fatalf("want three national numbers told and one line counting 12 more up to row 59, got:\n%s", strings.Join(told, "\n"))
 	}
 	// Every problem is told or counted, none twice.
