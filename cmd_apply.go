@@ -528,7 +528,17 @@ func printStats(stdout, stderr io.Writer, asJSON bool, s *pipeline.Stats, comman
 		return writeJSON(stdout, s)
 	}
 	var parts []string
-	for _, o := range []journal.Outcome{journal.Done, journal.Unchanged, journal.Skipped, journal.Failed, journal.Uncertain} {
+	// Done is told as created and updated: "done" lumped a new account
+	// with an edited one, and an admin reads the run by that difference.
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{s.Created, "created"}, {s.Updated, "updated"}} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	for _, o := range []journal.Outcome{journal.Unchanged, journal.Skipped, journal.Failed, journal.Uncertain} {
 		if n := s.Outcomes[string(o)]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, o))
 		}

@@ -186,8 +186,8 @@ func exportUsersFrom(ctx context.Context, c *cli.Context, client *synapse.Client
 		return nil, nil, usageErr("%v", err)
 	}
 	if checked.Total > 0 {
-		for _, p := range checked.Problems {
-			fmt.Fprintln(c.App.ErrWriter, p)
+		for _, line := range collapseProblems(checked.Problems) {
+			fmt.Fprintln(c.App.ErrWriter, line)
 		}
 		return nil, nil, &exitError{code: exitUsage, err: fmt.Errorf("%w: %s", pipeline.ErrInvalid, path)}
 	}

@@ -110,8 +110,17 @@ func printSummary(w io.Writer, s *journal.Summary) {
 	}
 	sort.Strings(keys)
 	fmt.Fprintf(w, "%d rows:", s.Rows)
+	// Done is told as created and updated, as apply's summary tells it.
+	if s.Created > 0 {
+		fmt.Fprintf(w, " %d created", s.Created)
+	}
+	if s.Updated > 0 {
+		fmt.Fprintf(w, " %d updated", s.Updated)
+	}
 	for _, k := range keys {
-		fmt.Fprintf(w, " %d %s", s.Outcomes[k], k)
+		if k != string(journal.Done) {
+			fmt.Fprintf(w, " %d %s", s.Outcomes[k], k)
+		}
 	}
 	fmt.Fprintln(w)
 	if e := s.LastRun; e != nil {

@@ -45,7 +45,17 @@ func runPlan(ctx context.Context, o runOptions, stdout, stderr io.Writer) error 
 		return err
 	}
 	enc := json.NewEncoder(stdout)
+	// Warnings are the rows' notes that say "warning:" (an account nobody
+	// can log in to): counted in the summary, so a long plan's last line
+	// says there is something to read above it. Plan calls back one row
+	// at a time.
+	warnings := 0
 	counts, err := pipeline.Plan(ctx, client, cfg, func(p pipeline.PlannedRow) {
+		for _, n := range p.Notes {
+			if strings.HasPrefix(n, "warning:") {
+				warnings++
+			}
+		}
 		if o.asJSON {
 			_ = enc.Encode(p) // a closed stdout shows in the summary's write too
 			return
@@ -65,13 +75,22 @@ func runPlan(ctx context.Context, o runOptions, stdout, stderr io.Writer) error 
 	}
 	sort.Strings(kinds)
 	if o.asJSON {
-		if err := enc.Encode(map[string]any{"counts": counts}); err != nil {
+		// "warnings" only when there are some: a pipeline that matches
+		// the last line of a clean plan still finds it as it was.
+		last := map[string]any{"counts": counts}
+		if warnings > 0 {
+			last["warnings"] = warnings
+		}
+		if err := enc.Encode(last); err != nil {
 			return err
 		}
 	} else {
 		var parts []string
 		for _, k := range kinds {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[jobs.Kind(k)], k))
+		}
+		if warnings > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", warnings, plural(warnings, "warning", "warnings")))
 		}
 		rows := fmt.Sprintf("%d rows", checked.Rows)
 		if o.sync != nil {

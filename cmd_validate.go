@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -179,8 +180,8 @@ func reportValidation(stdout, stderr io.Writer, asJSON bool, src pipeline.Source
 			return err
 		}
 	} else {
-		for _, e := range ch.Problems {
-			fmt.Fprintln(stdout, e)
+		for _, line := range collapseProblems(ch.Problems) {
+			fmt.Fprintln(stdout, line)
 		}
 		for _, u := range unchecked {
 			fmt.Fprintf(stderr, "%s: not checked: %s\n", src.Label(), u)
@@ -200,4 +201,60 @@ func reportValidation(stdout, stderr io.Writer, asJSON bool, src pipeline.Source
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w: %s: %d problems in %d rows%s", pipeline.ErrInvalid, src.Label(), ch.Total, ch.Rows, more)}
 	}
 	return nil
+}
+
+// shownOfAKind is how many problems of one kind the text output tells one
+// by one before it counts the rest in one line.
+const shownOfAKind = 3
+
+var (
+	quotedValue = regexp.MustCompile(`"(?:[^"\\]|\\.)*"(?:…\(\d+ bytes\))?`)
+	digits      = regexp.MustCompile(`\d+`)
+)
+
+// problemKind is what makes two problems "of one kind": the same file and
+// column, and the same message once the values it quotes and the numbers
+// it names are left out.
+func problemKind(p *formats.Problem) string {
+	shape := digits.ReplaceAllString(quotedValue.ReplaceAllString(p.Msg, `"…"`), "N")
+	return p.File + "\x00" + p.Column + "\x00" + shape
+}
+
+// collapseProblems is the text output's list of problems (already in
+// order): past the first shownOfAKind of one kind, one line counts the rest
+// and says up to which row they go. Sixty-seven lines that one flag fixes
+// buried the one line that needed a look; --output json keeps each.
+func collapseProblems(problems []error) []string {
+	total := map[string]int{}
+	last := map[string]int{}
+	for _, e := range problems {
+		var p *formats.Problem
+		if errors.As(e, &p) {
+			k := problemKind(p)
+			total[k]++
+			last[k] = p.Row
+		}
+	}
+	seen := map[string]int{}
+	var out []string
+	for _, e := range problems {
+		var p *formats.Problem
+		if !errors.As(e, &p) {
+			out = append(out, e.Error())
+			continue
+		}
+		k := problemKind(p)
+		seen[k]++
+		n := total[k]
+		switch {
+		// One more is told as it is: a count line would be no shorter.
+		case seen[k] <= shownOfAKind || n == shownOfAKind+1:
+			out = append(out, p.Error())
+		case seen[k] == shownOfAKind+1:
+			c := *p
+			c.Msg = fmt.Sprintf("%d more of this kind, up to row %d (validate --output json lists each): %s", n-shownOfAKind, last[k], p.Msg)
+			out = append(out, c.Error())
+		}
+	}
+	return out
 }

@@ -95,14 +95,14 @@ func CheckColumnsWritten(file string, cols []string, written func(column string)
 			// they cannot name this one, and would refuse it.
 			fix = "the header has no letters or digits, so --map and --ignore cannot name it: rename it in the file"
 		}
-		// The known columns once, with the first unknown header, not again
-		// with each of the others.
-		list := ""
-		if len(out) == 0 {
-			list = fmt.Sprintf(" (columns: %s)", strings.Join(known, ", "))
-		}
 		out = append(out, &formats.Problem{File: file, Row: 1, Column: formats.Clip(c),
-			Msg: fmt.Sprintf("unknown column %s%s: %s%s", formats.Quote(c), hint, fix, list)})
+			Msg: fmt.Sprintf("unknown column %s%s: %s", formats.Quote(c), hint, fix)})
+	}
+	// Validation lists problems by column: the known columns go once,
+	// with the unknown header listed first, not again with each other.
+	slices.SortStableFunc(out, func(a, b *formats.Problem) int { return cmp.Compare(a.Column, b.Column) })
+	if len(out) > 0 {
+		out[0].Msg += fmt.Sprintf(" (columns: %s)", strings.Join(known, ", "))
 	}
 	return out
 }

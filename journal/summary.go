@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -17,9 +18,13 @@ type Summary struct {
 	Server   string         `json:"server,omitempty"`
 	Rows     int            `json:"rows"`
 	Outcomes map[string]int `json:"outcomes"`
-	Failed   []Record       `json:"failed"`  // failed and uncertain rows, by row number
-	Pending  int            `json:"pending"` // rows with a write begun but no result
-	LastRun  *End           `json:"last_run,omitempty"`
+	// Created and Updated split the done rows: the server answered 201 to
+	// a created row's write.
+	Created int      `json:"created"`
+	Updated int      `json:"updated"`
+	Failed  []Record `json:"failed"`  // failed and uncertain rows, by row number
+	Pending int      `json:"pending"` // rows with a write begun but no result
+	LastRun *End     `json:"last_run,omitempty"`
 }
 
 // Summarize reads the journal at path.
@@ -41,6 +46,13 @@ func SummarizeAll(paths ...string) (*Summary, error) {
 	for k, r := range latest {
 		s.Rows++
 		s.Outcomes[string(r.Outcome)]++
+		if r.Outcome == Done {
+			if r.Status == http.StatusCreated {
+				s.Created++
+			} else {
+				s.Updated++
+			}
+		}
 		if r.Outcome == Failed || r.Outcome == Uncertain {
 			s.Failed = append(s.Failed, r)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -74,8 +75,12 @@ type Stats struct {
 	Resumed  int            `json:"resumed"`
 	Outside  int            `json:"outside_rows,omitempty"` // rows left alone by --rows
 	Outcomes map[string]int `json:"outcomes"`
-	NotDone  int            `json:"not_done"`
-	Requests int64          `json:"requests"`
+	// Created and Updated split the done rows: created made what the row
+	// names (the server answered 201), updated changed what was there.
+	Created  int   `json:"created"`
+	Updated  int   `json:"updated"`
+	NotDone  int   `json:"not_done"`
+	Requests int64 `json:"requests"`
 	// Concurrency is the rows in flight allowed at the end; ConcurrencyMax
 	// the most at any time (they differ when Adaptive).
 	Concurrency    int           `json:"concurrency"`
@@ -189,6 +194,7 @@ type run struct {
 	maxConc int
 	outside int // rows left alone by --rows (only the feeder counts them)
 	tally   tally
+	created atomic.Int64     // done rows the server answered 201
 	rooms   *jobs.RoomChecks // rooms found joinable, shared by the rows
 }
 
@@ -233,6 +239,9 @@ func (ru *run) record(rec journal.Record) error {
 		return err
 	}
 	ru.tally.add(rec.Outcome)
+	if rec.Outcome == journal.Done && rec.Status == http.StatusCreated {
+		ru.created.Add(1)
+	}
 	progress(ru.cfg).Add(1)
 	if ru.cfg.OnRecord != nil {
 		ru.cfg.OnRecord(rec)
@@ -385,6 +394,10 @@ func (ru *run) stats(start time.Time, resumed int, repaired string, cerr error) 
 	for _, n := range stats.Outcomes {
 		finished += n
 	}
+	done := stats.Outcomes[string(journal.Done)]
+	// A journal that failed holds fewer rows than were counted.
+	stats.Created = min(int(ru.created.Load()), done)
+	stats.Updated = done - stats.Created
 	stats.Outside = ru.outside
 	stats.NotDone = stats.Rows - finished - ru.outside
 	stats.Concurrency, stats.ConcurrencyMax = ru.lim.Level()

@@ -182,25 +182,33 @@ func ValidateContext(ctx context.Context, src Source) (*Checked, error) {
 		v.add(&formats.Problem{File: src.Label(), Row: 1, Column: col,
 			Msg: fmt.Sprintf("missing on %d rows (first row %d, %s): no header names it; %s", m.rows, m.first, m.msg, fix)})
 	}
-	if v.extraNationals > 0 {
-		first := v.nationals[0]
-		v.add(&formats.Problem{File: src.Label(), Row: 1, Column: first.Column,
-			Msg: fmt.Sprintf("%d national numbers in all (%d more after the %d shown; first on row %d): give --phone-region REGION (GB, DE, …), or write them with their country code",
-				maxNationalsShown+v.extraNationals, v.extraNationals, maxNationalsShown, first.Row)})
-	}
 	v.sameUser()
 	v.sharedClaims()
-	// Problems found at the end join the others in row order.
-	slices.SortStableFunc(v.out.Problems, func(a, b error) int {
-		var pa, pb *formats.Problem
-		errors.As(a, &pa)
-		errors.As(b, &pb)
-		if pa == nil || pb == nil {
-			return 0
-		}
-		return cmp.Compare(pa.Row, pb.Row)
-	})
+	// One order whatever the order of finding: a row's cells come out of
+	// a map, and the problems found at the end join the others by row. An
+	// admin who fixes a sheet and validates again sees the same list,
+	// less what was fixed.
+	slices.SortStableFunc(v.out.Problems, compareProblems)
 	return v.out, nil
+}
+
+// compareProblems orders problems by file, row, column, then message; an
+// error that is not a *formats.Problem (none is today) goes last.
+func compareProblems(a, b error) int {
+	var pa, pb *formats.Problem
+	okA, okB := errors.As(a, &pa), errors.As(b, &pb)
+	switch {
+	case !okA || !okB:
+		return cmp.Compare(boolInt(!okA), boolInt(!okB))
+	}
+	return cmp.Or(cmp.Compare(pa.File, pb.File), cmp.Compare(pa.Row, pb.Row), cmp.Compare(pa.Column, pb.Column), cmp.Compare(pa.Msg, pb.Msg))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Open opens the manifest with its columns named as ColumnNames says.
@@ -226,29 +234,6 @@ type validator struct {
 	// missing instead of told on every row.
 	header  []string
 	missing map[string]*missing
-	// nationals holds the national phone numbers: one fix (--phone-region)
-	// answers them all, so past the first they are one line, not one each.
-	nationals      []*formats.Problem
-	extraNationals int
-}
-
-// maxNationalsShown is how many national numbers are told one by one
-// before the rest are counted.
-const maxNationalsShown = 3
-
-// national reports whether p is a national phone number past the first
-// few, and keeps it for the count.
-func (v *validator) national(p *formats.Problem) bool {
-	if !strings.Contains(p.Msg, ": a national number;") {
-		return false
-	}
-	v.nationals = append(v.nationals, p)
-	if len(v.nationals) > maxNationalsShown {
-		v.nationals = v.nationals[:maxNationalsShown+1] // only the count grows
-		v.extraNationals++
-		return true
-	}
-	return false
 }
 
 // missing counts the rows that lack a column no header names.
@@ -285,7 +270,7 @@ func (v *validator) row(row formats.Row) {
 	out.AllRows++
 	j, probs := jobs.Parse(row, v.src.Parse)
 	for _, p := range probs {
-		if !v.cascade(p) && !v.national(p) {
+		if !v.cascade(p) {
 			v.add(p)
 		}
 	}
