@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/synbatch/synbatch/internal/nofollow"
 )
 
 // LockUsers takes this run's hold on the users (and rooms and tokens) it
@@ -30,7 +32,13 @@ import (
 func LockUsers(dir, server string, ids []uint64, journalPath string) (*RunLock, error) {
 	sum := sha256.Sum256([]byte(normalServer(server)))
 	sdir := filepath.Join(dir, "users-"+hex.EncodeToString(sum[:16]))
-	if err := os.MkdirAll(sdir, 0o700); err != nil {
+	// The server's directory is made, or reused, only as a real folder: a
+	// link planted at its predictable name would have the gate and run
+	// files written wherever it points.
+	if err := nofollow.MkdirAll(sdir, 0o700); err != nil {
+		if errors.Is(err, nofollow.ErrLink) || errors.Is(err, nofollow.ErrNotRegular) {
+			return nil, fmt.Errorf("%w: run lock: %w", ErrForeign, err)
+		}
 		return nil, fmt.Errorf("run lock: %w", err)
 	}
 	gate, err := takeGate(filepath.Join(sdir, "gate"))
