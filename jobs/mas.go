@@ -573,8 +573,15 @@ func planLockMAS(want bool) func(context.Context, *Job, Env, *State, *Plan, *mas
 func planDeactivateMAS(ctx context.Context, j *Job, env Env, st *State, p *Plan, u *mas.User) error {
 	d := j.payload.(*deactivation)
 	m := env.MAS
+	// The redaction goes first, through Synapse with the run's
+	// Synapse-admin token, as on a plain Synapse: MAS's deactivation makes
+	// Synapse part the user from its rooms. It is planned even for an
+	// account MAS has deactivated already (a resume after the redaction,
+	// or an earlier row), since it reads what is left to redact.
 	if d.redact {
-		return rowErr("deactivate with redact on a server whose accounts live in MAS: give the redact action its own row first (synbatch does not combine them there yet)")
+		if err := planRedaction(ctx, env, st, p, &redaction{}); err != nil {
+			return err
+		}
 	}
 	if d.clearIDs {
 		links, err := m.Links(ctx, u.ID)

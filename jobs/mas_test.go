@@ -11,6 +11,7 @@ import (
 	"github.com/synbatch/synbatch/internal/masstandin"
 	"github.com/synbatch/synbatch/journal"
 	"github.com/synbatch/synbatch/mas"
+	"github.com/synbatch/synbatch/synapse"
 )
 
 const testProvider = "01JPR0V1DER0000000000000KC"
@@ -147,5 +148,40 @@ func TestMASLostAnswersAreSettledByReadingMASBack(t *testing.T) {
 	p, err := j.Plan(ctx, env, &State{})
 	if err != nil || p.Kind != KindUnchanged {
 		t.Fatalf("plan after: %v %+v", err, p)
+	}
+}
+
+// A deactivate row with redact on a MAS server redacts through Synapse
+// first (its task polled to the end), then deactivates in MAS with erase:
+// MAS's deactivation has Synapse part the user from its rooms.
+func TestMASDeactivateWithRedactRedactsInSynapseBeforeMASDeactivates(t *testing.T) {
+	j, env, m, _ := masEnv(t, "action", "deactivate", "user_id", "u", "redact", "true", "erase", "true")
+	ctx := context.Background()
+	u, err := m.CreateUser(ctx, "u", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newRedactServer("complete")
+	hs := httptest.NewServer(srv.handler())
+	t.Cleanup(hs.Close)
+	env.Client, _ = synapse.New(synapse.Config{Server: hs.URL, Token: "t"})
+	env.Task = func(string) error {
+		if mu, _ := m.UserByUsername(ctx, "u"); mu == nil || mu.Deactivated() {
+			t.Error("MAS deactivated the user before the redaction started")
+		}
+		return nil
+	}
+	res, err := j.Run(ctx, env, &State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != journal.Done || strings.Join(srv.writes, "|") != "POST /_synapse/admin/v1/user/@u:hs/redact" {
+		t.Fatalf("result %+v, Synapse writes %v: want one redaction", res, srv.writes)
+	}
+	if srv.redactions["$a1"] != 1 || srv.redactions["$a2"] != 1 {
+		t.Errorf("redactions %v, want each event once", srv.redactions)
+	}
+	if mu, _ := m.UserByUsername(ctx, u.Username); mu == nil || !mu.Deactivated() {
+		t.Errorf("MAS user %+v, want it deactivated", mu)
 	}
 }
