@@ -583,6 +583,14 @@ func planDeactivateMAS(ctx context.Context, j *Job, env Env, st *State, p *Plan,
 			return err
 		}
 	}
+	// The uploads are Synapse's too: deleted while the account is as it
+	// was, so a row stopped between the steps resumes with the rest in
+	// order (as on a plain Synapse).
+	if d.deleteMedia {
+		if err := planDeleteAllMedia(ctx, env, p); err != nil {
+			return err
+		}
+	}
 	if d.clearIDs {
 		links, err := m.Links(ctx, u.ID)
 		if err != nil {

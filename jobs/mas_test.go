@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -183,5 +185,53 @@ func TestMASDeactivateWithRedactRedactsInSynapseBeforeMASDeactivates(t *testing.
 	}
 	if mu, _ := m.UserByUsername(ctx, u.Username); mu == nil || !mu.Deactivated() {
 		t.Errorf("MAS user %+v, want it deactivated", mu)
+	}
+}
+
+// A deactivate row with media=delete on a MAS server deletes the user's
+// uploads through Synapse before MAS deactivates the account (the column
+// was ignored on MAS).
+func TestMASDeactivateWithMediaDeleteDeletesUploadsFirst(t *testing.T) {
+	j, env, m, _ := masEnv(t, "action", "deactivate", "user_id", "u", "media", "delete")
+	ctx := context.Background()
+	if _, err := m.CreateUser(ctx, "u", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	files, deletes := 2, 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_synapse/admin/v1/users/{id}/media", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		var media []map[string]any
+		for i := range files {
+			media = append(media, map[string]any{"media_id": fmt.Sprint("f", i), "media_length": 10})
+		}
+		json.NewEncoder(w).Encode(map[string]any{"media": media, "total": files})
+	})
+	mux.HandleFunc("DELETE /_synapse/admin/v1/users/{id}/media", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if u, _ := m.UserByUsername(ctx, "u"); u == nil || u.Deactivated() {
+			t.Error("MAS deactivated the user before the uploads were deleted")
+		}
+		deletes++
+		json.NewEncoder(w).Encode(map[string]any{"deleted_media": make([]string, files), "total": files})
+		files = 0
+	})
+	hs := httptest.NewServer(mux)
+	t.Cleanup(hs.Close)
+	env.Client, _ = synapse.New(synapse.Config{Server: hs.URL, Token: "t"})
+	res, err := j.Run(ctx, env, &State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if res.Outcome != journal.Done || deletes == 0 || files != 0 {
+		t.Fatalf("result %+v, %d deletions, %d files left: want the uploads deleted", res, deletes, files)
+	}
+	if u, _ := m.UserByUsername(ctx, "u"); u == nil || !u.Deactivated() {
+		t.Errorf("MAS user %+v, want it deactivated", u)
 	}
 }

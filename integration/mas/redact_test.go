@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -168,4 +169,62 @@ func (r *rig) redactionsOf(t *testing.T, roomID string) map[string]map[string]in
 		}
 	}
 	return bySender
+}
+
+// TestMASDeactivateWithMediaDeleteDeletesTheUploads: a deactivate row with
+// media=delete and erase=true on a MAS-mode server (MAS client only) deletes
+// every file the user uploaded, read back through Synapse's admin media
+// list, and MAS shows the user deactivated; another user's upload stays.
+func TestMASDeactivateWithMediaDeleteDeletesTheUploads(t *testing.T) {
+	t.Parallel()
+	r := theRigFor(t)
+	dir := t.TempDir()
+	pre := uniq(t)
+	gone, other := pre+"d", pre+"o"
+	for _, name := range []string{gone, other} {
+		tok := r.masUserToken(t, name)
+		for i := range 2 {
+			req, err := http.NewRequest("POST", r.server+"/_matrix/media/v3/upload?filename=f.txt", strings.NewReader(fmt.Sprintf("file %d of %s", i, name)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "text/plain")
+			resp, err := r.hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("%s uploads: HTTP %d", name, resp.StatusCode)
+			}
+		}
+	}
+	media := func(name string) float64 {
+		t.Helper()
+		code, m := r.synapse(t, "GET", "/_synapse/admin/v1/users/"+url.PathEscape(r.id(name))+"/media", nil)
+		if code != 200 {
+			t.Fatalf("media of %s: HTTP %d %v", name, code, m)
+		}
+		return m["total"].(float64)
+	}
+	if media(gone) != 2 || media(other) != 2 {
+		t.Fatalf("before: %s has %v files, %s %v; want 2 each", gone, media(gone), other, media(other))
+	}
+	sheet := filepath.Join(dir, "deactivate.csv")
+	if err := os.WriteFile(sheet, []byte("user_id,action,media,erase\n"+gone+",deactivate,delete,true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.synbatch(t, dir, r.env(dir, false), "apply", "--yes", sheet); res.code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if n := media(gone); n != 0 {
+		t.Errorf("%s still has %v files on Synapse after media=delete", gone, n)
+	}
+	if n := media(other); n != 2 {
+		t.Errorf("%s has %v files, want their 2 untouched", other, n)
+	}
+	if u := r.masUser(t, gone); u == nil || u.Attributes["deactivated_at"] == nil {
+		t.Errorf("MAS does not show %s deactivated: %v", gone, u)
+	}
 }
