@@ -143,7 +143,7 @@ func TestMASOnboardHRSheetThenRerunWritesNothing(t *testing.T) {
 	r := theRigFor(t)
 	dir := t.TempDir()
 	provName, provID := firstProvider(t, r)
-	sheet, users := hrSheet(t, dir, uniq(t), provName, hrUsersN(t, 100))
+	sheet, users := hrSheet(t, dir, uniq(t), provName, hrUsersN(t, 500))
 	env := r.env(dir, false)
 
 	start := time.Now()
