@@ -327,17 +327,12 @@ func TestKillNineThenResume(t *testing.T) {
 		cmd := exec.Command(e.bin, "apply", "big.csv", "--concurrency", "8", "--rate", "0")
 		cmd.Dir = dir
 		cmd.Env = e.binEnv(dir, e.server)
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(2 * time.Minute)
-		for countRows(t, jpath) < at {
-			if time.Now().After(deadline) {
-				cmd.Process.Kill()
-				t.Fatalf("the run did not journal %d rows in 2 minutes", at)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitRows(t, cmd, jpath, at, 2*time.Minute, &errb)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -400,6 +395,21 @@ func TestKillNineThenResume(t *testing.T) {
 	st = e.applyJSON(t, dir, 0, "big.csv", "--journal", filepath.Join(dir, "third.journal"), "--rate", "0")
 	if st.Writes != 0 || st.Outcomes["unchanged"] != 1000 {
 		t.Fatalf("third run: %+v", st)
+	}
+}
+
+// waitRows waits until the journal at path holds n rows, written by the run
+// cmd (a child process: the file is the only state the test can watch, so it
+// is polled every few milliseconds); past within, it kills cmd and fails,
+// with what the run said on stderr.
+func waitRows(t *testing.T, cmd *exec.Cmd, path string, n int, within time.Duration, stderr fmt.Stringer) {
+	t.Helper()
+	for deadline := time.Now().Add(within); countRows(t, path) < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("the run did not journal %d rows in %v:\n%s", n, within, stderr)
+		}
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/synbatch/synbatch/synapse"
 )
@@ -161,10 +160,7 @@ func purgeHistoryCase() faultCase {
 		// The point is after every earlier message was answered (so
 		// received), and the later ones are sent once the clock has passed
 		// it: Synapse finds the point by the times it received events.
-		cut := time.Now().UnixMilli() + 1
-		for time.Now().UnixMilli() <= cut {
-			time.Sleep(time.Millisecond)
-		}
+		cut := clockCut()
 		for _, room := range rooms {
 			e.roomSend(t, owner, room, 2)
 			fmt.Fprintf(&b, "purge-history,%s,%d,true\n", room, cut)

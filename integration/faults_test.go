@@ -53,12 +53,7 @@ func stopSynapseMidRun(t *testing.T, e *env, server string, away time.Duration) 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(2 * time.Minute); countRows(t, jpath) < 30; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("the run did not journal 30 rows in 2 minutes:\n%s", errb.String())
-		}
-	}
+	waitRows(t, cmd, jpath, 30, 2*time.Minute, &errb)
 	// The test's own server goes down: whatever happens, start it again.
 	up := func() {
 		if b, err := e.synapseScript(t, script, "up").CombinedOutput(); err != nil {

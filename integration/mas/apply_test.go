@@ -249,12 +249,7 @@ func TestMASLostAnswersAndKillResumeExactlyOnce(t *testing.T) {
 		}
 		// Kill once a few rows are journaled, well before the end.
 		journalPath := filepath.Join(dir, "hr.csv.journal.jsonl")
-		deadline := time.Now().Add(2 * time.Minute)
-		for countLines(journalPath) < 6 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond) // polling the journal's growth, not synchronising
-		}
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		killAtLines(t, cmd, journalPath, 6)
 		if r.masUser(t, users[len(users)-1].local) != nil {
 			t.Log("the run finished before the kill; the resume has nothing to do")
 		}
@@ -266,6 +261,22 @@ func TestMASLostAnswersAndKillResumeExactlyOnce(t *testing.T) {
 		checkHR(t, r, provID, users, 7)
 		noFailedRows(t, journalPath)
 	})
+}
+
+// killAtLines kills the run cmd with -9 once its journal at path holds n
+// lines (polled: a child's file is the only state the test can watch), and
+// fails if that takes longer than two minutes.
+func killAtLines(t *testing.T, cmd *exec.Cmd, path string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); countLines(path) < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("the run did not journal %d lines in 2 minutes", n)
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
 }
 
 func countLines(path string) int {

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -363,10 +362,5 @@ func (r *rig) killAfter(t *testing.T, dir string, env []string, journal string, 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for countLines(journal) < lines && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // polling the journal's growth, not synchronising
-	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	killAtLines(t, cmd, journal, lines)
 }
