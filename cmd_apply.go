@@ -365,10 +365,9 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 	}
 	cfg.Source, cfg.Checked, cfg.MatchBy, cfg.Extra, cfg.MAS = src, checked, src.Parse.MatchBy, extra, o.conn.masClient()
 	cfg.Journal, cfg.State, cfg.Log = o.journal, state, stderr
-	actor, err := client.Self(soft)
-	if err != nil {
-		return stopped("%w", err)
-	}
+	// The admin's id, which connect asked the server for (whoami) before
+	// any row: the run header records who ran it.
+	actor := o.conn.sess.me
 	cfg.Header = journal.Header{Tool: "synbatch", Version: versionInfo().Version, Manifest: src.Label(), ManifestSHA256: sum,
 		Server: o.conn.cfg.Server, Actor: actor, Started: time.Now().UTC(), Insecure: o.conn.cfg.Insecure,
 		Validated: checked.Record(pipeline.Fingerprint(src, sum)), Args: o.headerArgs}
