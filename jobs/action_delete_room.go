@@ -125,14 +125,17 @@ func planDeleteRoomIn(ctx context.Context, j *Job, env Env, st *State, p *Plan) 
 	if err != nil {
 		return fmt.Errorf("read deletion tasks of %s: %w", id, err)
 	}
-	// A deletion already running (another run's, or one whose id a killed
-	// run never journaled) is polled, not doubled: Synapse starts a second
-	// task while the first is only scheduled.
-	for _, t := range tasks {
-		if synapse.TaskRunning(t.Status) {
-			pollStep(env, st, p, t.DeleteID, true, pollDelete, "room", FieldChange{Field: "room", Old: roomText(r) + ", being deleted by task " + t.DeleteID, New: del.deleteText()})
-			return nil
-		}
+	// A deletion already running (another run's, one whose answer was
+	// lost, or one whose id a killed run never journaled) is polled, not
+	// doubled: Synapse starts a second task while the first is only
+	// scheduled.
+	running, err := runningDeletion(ctx, c, id, tasks)
+	if err != nil {
+		return err
+	}
+	if running != "" {
+		pollStep(env, st, p, running, true, pollDelete, "room", FieldChange{Field: "room", Old: roomText(r) + ", being deleted by task " + running, New: del.deleteText()})
+		return nil
 	}
 	wantBlock := del.BlockRoom != nil && *del.BlockRoom
 	blocked := false
@@ -186,13 +189,33 @@ func adoptRunning(ctx context.Context, env Env, st *State, roomID string) error 
 	if err != nil {
 		return err
 	}
+	running, err := runningDeletion(ctx, env.Client, roomID, tasks)
+	if err != nil || running == "" {
+		return err // or finished meanwhile
+	}
+	if err := startedTask(env, st, running); err != nil {
+		return err
+	}
+	return pollDelete(ctx, env, running)
+}
+
+// runningDeletion returns the id of a deletion of the room that is
+// scheduled or running, or "". tasks is the room's delete status, which
+// leaves scheduled tasks out: the server's task list is read for those.
+func runningDeletion(ctx context.Context, c *synapse.Client, roomID string, tasks []synapse.DeleteTask) (string, error) {
 	for _, t := range tasks {
 		if synapse.TaskRunning(t.Status) {
-			if err := startedTask(env, st, t.DeleteID); err != nil {
-				return err
-			}
-			return pollDelete(ctx, env, t.DeleteID)
+			return t.DeleteID, nil
 		}
 	}
-	return nil // finished meanwhile
+	ids, err := c.ActiveDeletions(ctx, roomID)
+	switch {
+	case synapse.IsNotFound(err) || synapse.IsUnrecognized(err):
+		return "", nil // a Synapse without the task list: its delete status is all there is
+	case err != nil:
+		return "", fmt.Errorf("running deletions of %s: %w", roomID, err)
+	case len(ids) > 0:
+		return ids[0], nil
+	}
+	return "", nil
 }

@@ -188,6 +188,26 @@ func TestLostRoomDeleteIsPolledNotRepeated(t *testing.T) {
 	}
 }
 
+// TestLostRoomDeleteStillScheduledIsPolledNotRepeated: the deletion's
+// answer was lost while Synapse's task scheduler had no free slot, so the
+// task is "scheduled": the room's delete status does not list it and
+// Synapse would start a second deletion. The row finds it in the server's
+// task list and polls it (CI saw two deletion tasks for one row here).
+func TestLostRoomDeleteStillScheduledIsPolledNotRepeated(t *testing.T) {
+	r := newRig(t)
+	r.fake.QueuedTaskReads = 3
+	r.fake.Put(fakesynapse.User{Name: "@owner:hs.test"})
+	r.fake.PutRoom(fakesynapse.Room{ID: "!queued:hs.test", Members: []string{"@owner:hs.test"}})
+	deletes := loseFirstAnswer(r, http.MethodDelete, "/v2/rooms/")
+	st, err := r.apply(r.manifest("r.csv", "action,room_id\ndelete-room,!queued:hs.test\n"), filepath.Join(r.dir, "j"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if room := r.fake.Room("!queued:hs.test"); room != nil || deletes.Load() != 1 || st.Outcomes["done"] != 1 {
+		t.Fatalf("room %+v, %d DELETEs, outcomes %v", room, deletes.Load(), st.Outcomes)
+	}
+}
+
 // TestLostJoinAnswerJoinsOnce: the join landed and its answer was lost;
 // the row reads the members back and the user is in the room once.
 func TestLostJoinAnswerJoinsOnce(t *testing.T) {

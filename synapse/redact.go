@@ -94,6 +94,20 @@ func (c *Client) ActivePurges(ctx context.Context, roomID string) ([]string, err
 	return c.activeTasks(ctx, purgeAction, roomID)
 }
 
+// deleteAction is the task scheduler's name for a room deletion (the v2
+// delete API's shutdown, then purge).
+const deleteAction = "shutdown_and_purge_room"
+
+// ActiveDeletions returns the ids of the room's deletion tasks that are
+// scheduled or running. The room's own delete status lists only active,
+// complete and failed tasks: a deletion still waiting for a free slot in
+// the task scheduler (five run at once) is seen only here, and Synapse's own
+// "already in progress" guard misses it too, so a second DELETE would
+// start a second deletion.
+func (c *Client) ActiveDeletions(ctx context.Context, roomID string) ([]string, error) {
+	return c.activeTasks(ctx, deleteAction, roomID)
+}
+
 // activeTasks returns the ids of the server's scheduled or running tasks
 // of one action on one resource.
 func (c *Client) activeTasks(ctx context.Context, action, resource string) ([]string, error) {

@@ -66,6 +66,12 @@ type Server struct {
 	NoPasswordLogin bool
 	// Logins counts password logins tried.
 	Logins atomic.Int64
+	// QueuedTaskReads, when set, starts each new server task as Synapse's
+	// task scheduler does when its five slots are busy: "scheduled" for
+	// that many reads of its status, hidden meanwhile from the room's
+	// delete status and from the "already in progress" guard (as in
+	// Synapse 1.160), seen only in the task list and by its own id.
+	QueuedTaskReads int
 	// SSOProviders are the identity providers GET /_matrix/client/v3/login
 	// lists in its m.login.sso flow; nil lists no SSO flow at all.
 	SSOProviders []string

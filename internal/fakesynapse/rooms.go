@@ -56,10 +56,15 @@ type Token struct {
 type task struct {
 	id, roomID string
 	reads      int
+	queued     int    // reads left in "scheduled"
 	finish     func() // run at completion; the caller holds s.mu
 }
 
 func (t *task) status() string {
+	if t.queued > 0 {
+		t.queued--
+		return "scheduled"
+	}
 	t.reads++
 	if t.reads == 1 {
 		return "active"
@@ -163,6 +168,8 @@ func (s *Server) serveRooms(w http.ResponseWriter, r *http.Request, seg []string
 		s.purgeHistory(w, r, seg[4])
 	case v == "v1" && what == "purge_history_status" && len(seg) == 5:
 		s.taskStatus(w, s.purges, seg[4], func(t *task) any { return map[string]string{"status": t.status()} })
+	case v == "v1" && what == "scheduled_tasks" && len(seg) == 4 && r.Method == http.MethodGet:
+		s.scheduledTasks(w, r)
 	case v == "v2" && what == "rooms" && len(seg) == 6 && seg[4] == "delete_status":
 		s.taskStatus(w, s.deletes, seg[5], func(t *task) any { return deleteStatus(t) })
 	case v == "v2" && what == "rooms" && len(seg) == 6 && seg[5] == "delete_status":
@@ -593,7 +600,7 @@ func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, t := range s.deletes {
-		if t.roomID == id && t.finish != nil {
+		if t.roomID == id && t.finish != nil && t.queued == 0 {
 			errJSON(w, 400, "M_UNKNOWN", "History purge already in progress for "+id)
 			return
 		}
@@ -610,6 +617,7 @@ func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request, id string) {
 			}
 		}
 	}}
+	t.queued = s.QueuedTaskReads
 	s.deletes[t.id] = t
 	writeJSON(w, 200, map[string]string{"delete_id": t.id})
 }
@@ -626,7 +634,7 @@ func (s *Server) roomDeleteTasks(w http.ResponseWriter, id string) {
 	defer s.mu.Unlock()
 	res := []map[string]any{}
 	for _, k := range slices.Sorted(maps.Keys(s.deletes)) {
-		if t := s.deletes[k]; t.roomID == id {
+		if t := s.deletes[k]; t.roomID == id && t.queued == 0 {
 			res = append(res, deleteStatus(t))
 		}
 	}
@@ -635,6 +643,33 @@ func (s *Server) roomDeleteTasks(w http.ResponseWriter, id string) {
 		return
 	}
 	writeJSON(w, 200, map[string]any{"results": res})
+}
+
+// scheduledTasks answers GET /v1/scheduled_tasks, filtered by
+// action_name, resource_id and status as Synapse filters it. A read of the
+// list counts as a read of each task it shows.
+func (s *Server) scheduledTasks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []map[string]any{}
+	for action, tasks := range map[string]map[string]*task{"shutdown_and_purge_room": s.deletes, "purge_history": s.purges} {
+		if a := q["action_name"]; len(a) > 0 && !slices.Contains(a, action) {
+			continue
+		}
+		for _, k := range slices.Sorted(maps.Keys(tasks)) {
+			t := tasks[k]
+			if res := q.Get("resource_id"); res != "" && res != t.roomID {
+				continue
+			}
+			st := t.status()
+			if want := q["status"]; len(want) > 0 && !slices.Contains(want, st) {
+				continue
+			}
+			out = append(out, map[string]any{"id": t.id, "action": action, "status": st, "resource_id": t.roomID})
+		}
+	}
+	writeJSON(w, 200, map[string]any{"scheduled_tasks": out})
 }
 
 func (s *Server) taskStatus(w http.ResponseWriter, tasks map[string]*task, id string, body func(*task) any) {
