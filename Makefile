@@ -13,6 +13,8 @@ NFPM    ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 # RELEASE_ALLOW_MISSING: targets a release may leave out, reported (not
 # silently); none by default: every target must build.
 RELEASE_ALLOW_MISSING ?=
+# RELEASE_TARGETS: GOOS/GOARCH pairs to build; empty builds every target.
+RELEASE_TARGETS ?=
 
 .PHONY: print-pg-tests build release deb image version image-tag test unit integration integration-pg integration-mas demo bench synapse-up synapse-down synapse-reset synapse-pg-up synapse-pg-down synapse-pg-reset synapse-mas-up synapse-mas-down synapse-mas-reset fuzz vet clean
 
@@ -25,7 +27,7 @@ build:
 release:
 	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./packaging/release \
 		-version $(VERSION) -commit $(COMMIT) -out dist -nfpm "$(NFPM)" \
-		-allow-missing "$(RELEASE_ALLOW_MISSING)"
+		-allow-missing "$(RELEASE_ALLOW_MISSING)" $(if $(RELEASE_TARGETS),-targets "$(RELEASE_TARGETS)")
 	cat dist/SHA256SUMS
 
 # deb: the Debian package for this machine's architecture only.
