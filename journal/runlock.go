@@ -44,7 +44,7 @@ func LockRun(dir, server, manifestSHA256 string, k, n int, journalPath string) (
 	if err := nofollow.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("run lock: %w", err)
 	}
-	sum := sha256.Sum256([]byte(normalServer(server) + "\n" + manifestSHA256))
+	sum := sha256.Sum256([]byte(NormalServer(server) + "\n" + manifestSHA256))
 	base := filepath.Join(dir, hex.EncodeToString(sum[:16]))
 	abs, err := filepath.Abs(journalPath)
 	if err != nil {
@@ -111,9 +111,9 @@ func (l *RunLock) Release() {
 	l.files, l.own = nil, nil
 }
 
-// normalServer spells one server one way: scheme and host in lower case,
+// NormalServer spells one server one way (for run locks and journal checks): scheme and host in lower case,
 // no trailing slash.
-func normalServer(s string) string {
+func NormalServer(s string) string {
 	u, err := url.Parse(strings.TrimRight(s, "/"))
 	if err != nil {
 		return s

@@ -30,7 +30,7 @@ import (
 // process (its file is then only a leftover, removed by the next run). A
 // gate lock makes looking at the others and adding oneself one step.
 func LockUsers(dir, server string, ids []uint64, journalPath string) (*RunLock, error) {
-	sum := sha256.Sum256([]byte(normalServer(server)))
+	sum := sha256.Sum256([]byte(NormalServer(server)))
 	sdir := filepath.Join(dir, "users-"+hex.EncodeToString(sum[:16]))
 	// The server's directory is made, or reused, only as a real folder: a
 	// link planted at its predictable name would have the gate and run

@@ -1,11 +1,13 @@
 package pipeline
 
 import (
+	"errors"
 	"io"
 	"testing"
 
 	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/jobs"
+	"github.com/synbatch/synbatch/journal"
 )
 
 // TestRowKeysStayCanonical: a journal's keys hash the cells by canonical
@@ -41,5 +43,30 @@ func TestRowKeysStayCanonical(t *testing.T) {
 	written := keys(b, rb, err)
 	if len(before) != 1 || len(canonical) != 1 || len(written) != 1 || before[0] != canonical[0] || canonical[0] != written[0] {
 		t.Fatalf("keys differ: before %v, canonical %v, as written %v", before, canonical, written)
+	}
+}
+
+// TestResumeAcceptsTheSameServerWrittenDifferently: a journal written with
+// --server https://Matrix.example.org/ resumes with
+// https://matrix.example.org (a trailing slash and the host's case name
+// the same server); another host is still refused.
+func TestResumeAcceptsTheSameServerWrittenDifferently(t *testing.T) {
+	t.Parallel()
+	st := &journal.State{Runs: []journal.Header{{Server: "https://Matrix.example.org/"}}}
+	for _, c := range []struct {
+		server string
+		ok     bool
+	}{
+		{"https://matrix.example.org", true},
+		{"https://matrix.example.org/", true},
+		{"HTTPS://MATRIX.EXAMPLE.ORG//", true},
+		{"https://matrix.example.org:8448", false},
+		{"https://other.example.org", false},
+		{"https://matrix.example.org/synapse", false},
+	} {
+		err := checkJournal(st, Config{Journal: "j", Header: journal.Header{Server: c.server}})
+		if got := err == nil; got != c.ok || (err != nil && !errors.Is(err, ErrJournalMismatch)) {
+			t.Errorf("resume with %s: %v, want ok %t", c.server, err, c.ok)
+		}
 	}
 }

@@ -512,7 +512,7 @@ func checkJournal(st *journal.State, cfg Config) error {
 	}
 	last := st.Runs[len(st.Runs)-1]
 	switch {
-	case last.Server != "" && cfg.Header.Server != "" && last.Server != cfg.Header.Server:
+	case last.Server != "" && cfg.Header.Server != "" && journal.NormalServer(last.Server) != journal.NormalServer(cfg.Header.Server):
 		return fmt.Errorf("%w: %s was written against %s, not %s; use another --journal, or --allow-changed if this is the same server",
 			ErrJournalMismatch, cfg.Journal, last.Server, cfg.Header.Server)
 	case last.ManifestSHA256 != "" && last.ManifestSHA256 != cfg.Header.ManifestSHA256:
