@@ -552,6 +552,7 @@ func connectServer(ctx context.Context, client *synapse.Client, cn *conn, stderr
 	}
 	mcfg := cn.mas
 	mcfg.Issuer, mcfg.Timeout, mcfg.UserAgent = issuer, cn.cfg.Timeout, cn.cfg.UserAgent
+	mcfg.Rate, mcfg.Burst = cn.cfg.Rate, cn.cfg.Burst
 	mcfg.Transport = masTransport(cn.cfg, stderr)
 	mc, err := mas.New(mcfg)
 	if err != nil {

@@ -25,6 +25,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/synbatch/synbatch/synapse"
 )
 
@@ -50,6 +52,11 @@ type Config struct {
 	Transport http.RoundTripper
 	// Now is the clock tokens are judged by; nil means time.Now.
 	Now func() time.Time
+	// Rate caps the requests a second to MAS over all workers (--rate,
+	// which caps Synapse's the same way: MAS is a server of its own, with
+	// a budget of its own); 0 sets no cap. Burst is the limiter's bucket.
+	Rate  float64
+	Burst int
 }
 
 // Client talks to one MAS as one admin client. It is safe for concurrent use.
@@ -59,6 +66,7 @@ type Client struct {
 	http         *http.Client
 	ua           string
 	now          func() time.Time
+	limiter      *rate.Limiter // nil: no cap
 
 	tokMu      sync.Mutex // guards tok, tokEnd and discovered
 	discovered discovery
@@ -96,8 +104,12 @@ func New(cfg Config) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{issuer: strings.TrimRight(cmpOr(cfg.Issuer, base), "/"), base: base, id: cfg.ClientID, secret: cfg.ClientSecret,
-		http: &http.Client{Transport: rt, Timeout: timeout}, ua: cmpOr(cfg.UserAgent, "synbatch"), now: now}, nil
+	c := &Client{issuer: strings.TrimRight(cmpOr(cfg.Issuer, base), "/"), base: base, id: cfg.ClientID, secret: cfg.ClientSecret,
+		http: &http.Client{Transport: rt, Timeout: timeout}, ua: cmpOr(cfg.UserAgent, "synbatch"), now: now}
+	if cfg.Rate > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(cfg.Rate), max(cfg.Burst, 1))
+	}
+	return c, nil
 }
 
 // Issuer is MAS's issuer URL.
@@ -250,6 +262,11 @@ func (c *Client) raw(ctx context.Context, method, u, token string, body []byte, 
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.ua)
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return 0, fmt.Errorf("%s %s: %w", method, path, err)
+		}
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/synbatch/synbatch/synapse"
@@ -236,5 +237,71 @@ func TestUsersPagedByCursor(t *testing.T) {
 	b, _ := json.Marshal(got)
 	if strings.Count(string(b), "user010") != 1 {
 		t.Errorf("user010 not exactly once: %s", b)
+	}
+}
+
+// roundTrip serves requests with a handler in memory: inside a synctest
+// bubble no real connection may be waited on.
+type roundTrip struct{ h http.Handler }
+
+func (rt roundTrip) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	rt.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+// timedMAS stamps each request it serves with the (bubble's) time.
+type timedMAS struct {
+	*tinyMAS
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (m *timedMAS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m.mu.Lock()
+	m.times = append(m.times, time.Now())
+	m.mu.Unlock()
+	m.tinyMAS.ServeHTTP(w, r)
+}
+
+// TestRateCapsRequestsToMAS: --rate caps MAS's requests as it caps
+// Synapse's. At 2 a second (a bucket of 1), request n goes no earlier
+// than (n-1)/2 seconds in, token fetches included; without a rate they
+// all go at once.
+func TestRateCapsRequestsToMAS(t *testing.T) {
+	for _, perSecond := range []float64{2, 0} {
+		synctest.Test(t, func(t *testing.T) {
+			clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			m := &timedMAS{tinyMAS: &tinyMAS{clk: clk, ttl: time.Hour, tokens: map[string]time.Time{}, secret: "s3cret-value", users: []string{"user000"}}}
+			c, err := New(Config{Issuer: "http://mas.test/", ClientID: "synbatch", ClientSecret: m.secret, Now: clk.Now,
+				Transport: roundTrip{m}, Rate: perSecond, Burst: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// One after another: a worker waiting on the client's token
+			// lock is not durably blocked, and the bubble's clock would
+			// never move.
+			start := time.Now()
+			for range 8 {
+				if _, err := c.UserByUsername(context.Background(), "user000"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(m.times) < 9 {
+				t.Fatalf("%d requests, want 8 and the token's", len(m.times))
+			}
+			elapsed := m.times[len(m.times)-1].Sub(start)
+			if perSecond == 0 {
+				if elapsed != 0 {
+					t.Errorf("no rate: the requests took %s", elapsed)
+				}
+				return
+			}
+			for i, at := range m.times {
+				if window := at.Sub(start); float64(i) > 1+perSecond*window.Seconds() {
+					t.Errorf("request %d went at %s: more than %g a second", i+1, window, perSecond)
+				}
+			}
+		})
 	}
 }
