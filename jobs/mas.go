@@ -647,10 +647,14 @@ func planReactivateMAS(_ context.Context, j *Job, env Env, st *State, p *Plan, u
 	return nil
 }
 
-// planDeleteDevicesMAS ends the MAS sessions behind the row's devices:
-// Synapse's device list chooses them (its last-seen times serve
-// --inactive-days), and MAS, which owns sessions, ends them (a device Synapse
-// deleted alone would come back with its session's next request).
+// planDeleteDevicesMAS ends the MAS sessions behind the row's devices. With
+// --inactive-days a session is old when neither side saw it used within the
+// cutoff: MAS's last_active_at (its activity tracker) and, for a session
+// with a device, Synapse's last_seen_ts of that device, the later of the
+// two; a session neither side ever saw used is kept, as delete-devices
+// keeps such a device on a plain Synapse. MAS, which owns sessions, ends
+// them (a device Synapse deleted alone would come back with its session's
+// next request).
 func planDeleteDevicesMAS(ctx context.Context, j *Job, env Env, _ *State, p *Plan, u *mas.User) error {
 	d, m := j.payload.(*devices), env.MAS
 	ss, err := m.ActiveSessions(ctx, u.ID)
@@ -662,12 +666,18 @@ func planDeleteDevicesMAS(ctx context.Context, j *Job, env Env, _ *State, p *Pla
 		return fmt.Errorf("read devices of %s: %w", p.UserID, err)
 	}
 	cutoff := time.Now().Add(-time.Duration(env.InactiveDays) * 24 * time.Hour).UnixMilli()
-	inactive := func(dev string) bool {
+	inactive := func(s mas.Session) bool {
 		if env.InactiveDays == 0 {
 			return true
 		}
-		i := slices.IndexFunc(devs, func(x synapse.Device) bool { return x.DeviceID == dev })
-		return i >= 0 && devs[i].LastSeenTS != 0 && devs[i].LastSeenTS < cutoff
+		var seen int64
+		if s.LastActiveAt != nil {
+			seen = s.LastActiveAt.UnixMilli()
+		}
+		if i := slices.IndexFunc(devs, func(x synapse.Device) bool { return s.DeviceID != "" && x.DeviceID == s.DeviceID }); i >= 0 {
+			seen = max(seen, devs[i].LastSeenTS)
+		}
+		return seen != 0 && seen < cutoff
 	}
 	var end []mas.Session
 	var names []string
@@ -675,8 +685,8 @@ func planDeleteDevicesMAS(ctx context.Context, j *Job, env Env, _ *State, p *Pla
 		switch {
 		case s.Kind == "user-sessions":
 			continue // a browser session at MAS is no device
-		case d.all && (s.DeviceID == "" || inactive(s.DeviceID)):
-		case s.DeviceID != "" && slices.Contains(d.ids, s.DeviceID) && inactive(s.DeviceID):
+		case d.all && inactive(s):
+		case s.DeviceID != "" && slices.Contains(d.ids, s.DeviceID) && inactive(s):
 		default:
 			continue
 		}

@@ -30,23 +30,75 @@ func compatLogin(t *testing.T, issuer, user, password, device string) {
 	}
 }
 
+// standin calls a stand-in-only route (/_standin/…) with an admin token.
+func standin(t *testing.T, issuer, path string, body any) map[string]any {
+	t.Helper()
+	base := strings.TrimSuffix(issuer, "/")
+	form := strings.NewReader("grant_type=client_credentials&scope=urn:mas:admin")
+	req, _ := http.NewRequest("POST", base+"/oauth2/token", form)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("01JCL1ENT000000000000000AD", "client-secret")
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := doJSON(req, &tok); err != nil {
+		t.Fatalf("admin token: %v", err)
+	}
+	b, _ := json.Marshal(body)
+	req, _ = http.NewRequest("POST", base+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	var out map[string]any
+	if err := doJSON(req, &out); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return out
+}
+
+func doJSON(req *http.Request, out any) error {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
 // TestMASDeleteDevicesInactiveDaysFinishesOnlyOldSessions: on a MAS server
-// a delete-devices row with --inactive-days 30 finishes in MAS the compat
-// sessions behind the devices Synapse last saw more than 30 days ago
-// (and devices Synapse never saw used), and keeps the recent one; with
-// devices naming one id, only that one if it is old.
+// a delete-devices row with --inactive-days 30 finishes in MAS the sessions
+// that neither MAS (last_active_at) nor Synapse (the device's last_seen_ts)
+// saw used within 30 days, and keeps the others: a device Synapse last saw
+// long ago but MAS saw yesterday is kept. An OAuth 2.0 session counts by the
+// device its scope names. With devices naming one id, only that one if it
+// is old.
 func TestMASDeleteDevicesInactiveDaysFinishesOnlyOldSessions(t *testing.T) {
-	now := time.Now().UnixMilli()
-	day := int64(24 * time.Hour / time.Millisecond)
-	devices := fmt.Sprintf(`{"devices":[{"device_id":"OLD1","last_seen_ts":%d},{"device_id":"OLD2","last_seen_ts":%d},{"device_id":"NEW","last_seen_ts":%d}]}`,
-		now-90*day, now-31*day, now-2*day)
+	now := time.Now()
+	day := 24 * time.Hour
+	ago := func(days int) time.Time { return now.Add(-time.Duration(days) * day) }
+	// Synapse's last-seen and MAS's last-active ages of each device, in days.
+	type age struct {
+		dev          string
+		synapse, mas int
+	}
+	ages := []age{{"OLD1", 90, 90}, {"OLD2", 31, 40}, {"NEW", 2, 2}, {"MASNEW", 60, 1}, {"OAUTH", 45, 50}}
+	var list []string
+	for _, a := range ages {
+		list = append(list, fmt.Sprintf(`{"device_id":%q,"last_seen_ts":%d}`, a.dev, ago(a.synapse).UnixMilli()))
+	}
+	devices := `{"devices":[` + strings.Join(list, ",") + `]}`
+	all := []string{"OLD1", "OLD2", "NEW", "MASNEW", "OAUTH"}
 	for _, c := range []struct {
 		name, devs string
 		finished   []string
 	}{
-		{"all", "all", []string{"OLD1", "OLD2"}},
+		{"all", "all", []string{"OLD1", "OLD2", "OAUTH"}},
 		{"one old", "OLD2", []string{"OLD2"}},
 		{"one recent", "NEW", nil},
+		{"one recent in MAS only", "MASNEW", nil},
+		{"one old OAuth 2.0 session", "OAUTH", []string{"OAUTH"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			j, env, m, _ := masEnv(t, "action", "delete-devices", "user_id", "a", "devices", c.devs)
@@ -60,8 +112,23 @@ func TestMASDeleteDevicesInactiveDaysFinishesOnlyOldSessions(t *testing.T) {
 			if err := m.SetPassword(ctx, u.ID, "Long-enough-pw-1"); err != nil {
 				t.Fatal(err)
 			}
-			for _, d := range []string{"OLD1", "OLD2", "NEW"} {
-				compatLogin(t, m.Issuer(), "a", "Long-enough-pw-1", d)
+			for _, a := range ages {
+				if a.dev == "OAUTH" {
+					standin(t, m.Issuer(), "/_standin/oauth2-sessions", map[string]any{"username": "a", "device_id": a.dev})
+				} else {
+					compatLogin(t, m.Issuer(), "a", "Long-enough-pw-1", a.dev)
+				}
+			}
+			ss, err := m.ActiveSessions(ctx, u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range ss {
+				i := slices.IndexFunc(ages, func(a age) bool { return a.dev == s.DeviceID })
+				if i < 0 {
+					t.Fatalf("session %s %s has device %q", s.Kind, s.ID, s.DeviceID)
+				}
+				standin(t, m.Issuer(), "/_standin/"+s.Kind+"/"+s.ID+"/last-active", map[string]any{"last_active_at": ago(ages[i].mas)})
 			}
 			res, err := j.Run(ctx, env, &State{})
 			if err != nil {
@@ -82,7 +149,7 @@ func TestMASDeleteDevicesInactiveDaysFinishesOnlyOldSessions(t *testing.T) {
 			for _, s := range active {
 				left = append(left, s.DeviceID)
 			}
-			for _, d := range []string{"OLD1", "OLD2", "NEW"} {
+			for _, d := range all {
 				if slices.Contains(left, d) == slices.Contains(c.finished, d) {
 					t.Errorf("device %s: active %v, finished should be %v (active: %v)", d, slices.Contains(left, d), slices.Contains(c.finished, d), left)
 				}

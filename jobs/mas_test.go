@@ -235,3 +235,80 @@ func TestMASDeactivateWithMediaDeleteDeletesUploadsFirst(t *testing.T) {
 		t.Errorf("MAS user %+v, want it deactivated", u)
 	}
 }
+
+// A registration-token row's revoked column on MAS: true revokes the token
+// (after bringing it to the row's usage limit), false brings a revoked one
+// back, each planned as a revoked change and, once done, unchanged. A
+// revoke or unrevoke whose answer is lost (done, then a 504) is settled by
+// reading the token back: the row is done, not failed by MAS's 400 for a
+// token already in that state. A token MAS lacks cannot be revoked, one
+// revoked without the column is a row error that names it, and on a
+// plain Synapse revoked=true is a row error naming the column.
+func TestMASRegistrationTokenRowRevokesAndUnrevokesOnce(t *testing.T) {
+	ctx := context.Background()
+	job := func(kv ...string) *Job {
+		j, probs := Parse(row(append([]string{"action", "registration-token"}, kv...)...), ParseOptions{File: "m.csv", ServerName: "hs"})
+		if len(probs) > 0 {
+			t.Fatal(probs)
+		}
+		return j
+	}
+	j, env, m, l := masEnv(t, "action", "registration-token", "token", "tok-1", "uses_allowed", "7", "revoked", "true")
+	five := int64(5)
+	if err := m.CreateRegToken(ctx, "tok-1", &five, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, err := j.Plan(ctx, env, &State{})
+	if err != nil || len(p.Changes) != 2 || p.Changes[0].Field != "token" || p.Changes[1] != (FieldChange{Field: "revoked", Old: "false", New: "true"}) {
+		t.Fatalf("plan: %v %+v, want the usage limit, then revoked false → true", err, p)
+	}
+	l.once = []string{"/revoke"}
+	if res, err := j.Run(ctx, env, &State{}); err != nil || res.Outcome != journal.Done {
+		t.Fatalf("revoke with its answer lost: %v %+v", err, res)
+	}
+	cur, err := m.RegTokenByValue(ctx, "tok-1")
+	if err != nil || cur == nil || cur.RevokedAt == nil || cur.UsageLimit == nil || *cur.UsageLimit != 7 || l.lost != 1 {
+		t.Fatalf("MAS after the revoke: %+v %v, %d answers lost", cur, err, l.lost)
+	}
+	if p, err := j.Plan(ctx, env, &State{}); err != nil || p.Kind != KindUnchanged {
+		t.Fatalf("plan of the revoked token: %v %+v, want unchanged", err, p)
+	}
+
+	// The same MAS, a row that brings the token back.
+	back := job("token", "tok-1", "uses_allowed", "7", "revoked", "false")
+	l.once = []string{"/unrevoke"}
+	if res, err := back.Run(ctx, env, &State{}); err != nil || res.Outcome != journal.Done {
+		t.Fatalf("unrevoke with its answer lost: %v %+v", err, res)
+	}
+	if cur, _ := m.RegTokenByValue(ctx, "tok-1"); cur == nil || cur.RevokedAt != nil || l.lost != 2 {
+		t.Fatalf("MAS after the unrevoke: %+v, %d answers lost", cur, l.lost)
+	}
+	if p, err := back.Plan(ctx, env, &State{}); err != nil || p.Kind != KindUnchanged {
+		t.Fatalf("plan of the token back in use: %v %+v, want unchanged", err, p)
+	}
+
+	// A token revoked, and a row that says nothing of it.
+	if _, err := j.Run(ctx, env, &State{}); err != nil {
+		t.Fatal(err)
+	}
+	silent := job("token", "tok-1", "uses_allowed", "7")
+	if _, err := silent.Plan(ctx, env, &State{}); err == nil || !IsRowError(err) || !strings.Contains(err.Error(), "revoked=false") {
+		t.Errorf("a revoked token, revoked empty: %v, want a row error naming revoked=false", err)
+	}
+	writes := m.Writes()
+	gone := job("token", "tok-2", "revoked", "true")
+	if _, err := gone.Run(ctx, env, &State{}); err == nil || !IsRowError(err) || !strings.Contains(err.Error(), "nothing to revoke") {
+		t.Errorf("revoking a token MAS lacks: %v, want a row error", err)
+	}
+	if m.Writes() != writes {
+		t.Errorf("revoking a token MAS lacks wrote %d times to MAS", m.Writes()-writes)
+	}
+
+	_, syn, synEnv := scripted(t, nil, "action", "registration-token", "token", "tok-1", "revoked", "true")
+	if _, err := syn.Plan(ctx, synEnv, &State{}); err == nil || !IsRowError(err) || !strings.Contains(err.Error(), "revoked") {
+		t.Errorf("revoked=true on a plain Synapse: %v, want a row error naming the column", err)
+	}
+	if _, probs := Parse(row("action", "registration-token", "revoked", "true"), ParseOptions{File: "m.csv", ServerName: "hs"}); len(probs) != 1 || probs[0].Column != "revoked" {
+		t.Errorf("revoked=true with a generated token: problems %v, want one on revoked", probs)
+	}
+}

@@ -305,3 +305,19 @@ func TestRateCapsRequestsToMAS(t *testing.T) {
 		})
 	}
 }
+
+// An OAuth 2.0 session's device is in its scope, under the stable or the
+// MSC2967 prefix; a scope without one names none.
+func TestScopeDeviceReadsTheDeviceScope(t *testing.T) {
+	for scope, want := range map[string]string{
+		"openid urn:matrix:client:api:* urn:matrix:client:device:ABCDEF":                             "ABCDEF",
+		"urn:matrix:org.matrix.msc2967.client:device:XYZ urn:matrix:org.matrix.msc2967.client:api:*": "XYZ",
+		"urn:matrix:client:api:* urn:synapse:admin:*":                                                "",
+		"urn:matrix:client:device:":                                                                  "",
+		"":                                                                                           "",
+	} {
+		if got := scopeDevice(scope); got != want {
+			t.Errorf("scopeDevice(%q) = %q, want %q", scope, got, want)
+		}
+	}
+}

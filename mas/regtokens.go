@@ -47,6 +47,26 @@ func (c *Client) EditRegToken(ctx context.Context, id string, usageLimit *int64,
 	return err
 }
 
+// SetRegTokenRevoked revokes (revoked true) or unrevokes a token. MAS
+// answers 400 when the token is in that state already, which a write whose
+// answer was lost leaves it in: the token is read back then, and its state
+// is the answer, so a retry never fails on its own earlier success.
+func (c *Client) SetRegTokenRevoked(ctx context.Context, id string, revoked bool) error {
+	verb := "/unrevoke"
+	if revoked {
+		verb = "/revoke"
+	}
+	_, err := c.do(ctx, http.MethodPost, "/user-registration-tokens/"+url.PathEscape(id)+verb, nil, nil)
+	if err == nil {
+		return nil
+	}
+	var out single[RegToken]
+	if _, rerr := c.do(ctx, http.MethodGet, "/user-registration-tokens/"+url.PathEscape(id), nil, &out); rerr == nil && (out.Data.Attributes.RevokedAt != nil) == revoked {
+		return nil
+	}
+	return err
+}
+
 // RegTokens lists every registration token, revoked ones included.
 func (c *Client) RegTokens(ctx context.Context) ([]RegToken, error) {
 	rs, err := listAll[RegToken](ctx, c, "/user-registration-tokens", nil)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/synbatch/synbatch/synapse"
@@ -327,6 +328,9 @@ type Session struct {
 	Kind     string
 	ID       string
 	DeviceID string
+	// LastActiveAt is when MAS last saw the session used (nil: never, as
+	// far as MAS knows).
+	LastActiveAt *time.Time
 }
 
 // ActiveSessions lists the user's unfinished sessions of every kind.
@@ -334,20 +338,38 @@ func (c *Client) ActiveSessions(ctx context.Context, userID string) ([]Session, 
 	var out []Session
 	for _, kind := range []string{"compat-sessions", "oauth2-sessions", "user-sessions"} {
 		rs, err := listAll[struct {
-			DeviceID *string `json:"device_id"`
+			DeviceID     *string    `json:"device_id"`
+			Scope        string     `json:"scope"`
+			LastActiveAt *time.Time `json:"last_active_at"`
 		}](ctx, c, "/"+kind, url.Values{"filter[user]": {userID}, "filter[status]": {"active"}})
 		if err != nil {
 			return nil, fmt.Errorf("list %s: %w", kind, err)
 		}
 		for _, r := range rs {
-			s := Session{Kind: kind, ID: r.ID}
+			s := Session{Kind: kind, ID: r.ID, LastActiveAt: r.Attributes.LastActiveAt}
 			if r.Attributes.DeviceID != nil {
 				s.DeviceID = *r.Attributes.DeviceID
+			} else {
+				s.DeviceID = scopeDevice(r.Attributes.Scope)
 			}
 			out = append(out, s)
 		}
 	}
 	return out, nil
+}
+
+// scopeDevice is the Matrix device an OAuth 2.0 session's scope names: MAS
+// shows an OAuth 2.0 session's device only there (compat sessions have a
+// device_id attribute).
+func scopeDevice(scope string) string {
+	for _, sc := range strings.Fields(scope) {
+		for _, prefix := range []string{"urn:matrix:client:device:", "urn:matrix:org.matrix.msc2967.client:device:"} {
+			if d, ok := strings.CutPrefix(sc, prefix); ok && d != "" {
+				return d
+			}
+		}
+	}
+	return ""
 }
 
 // FinishSession ends a session; finishing a finished one is harmless to try.

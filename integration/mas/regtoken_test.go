@@ -178,3 +178,57 @@ func readSecrets(t *testing.T, path string) map[string]string {
 	}
 	return out
 }
+
+// A registration-token row with revoked=true revokes the token in MAS, even
+// when the answer of the revoke is lost (sent once, then read back); plan
+// shows the change before, and a rerun with a new journal is unchanged and
+// writes nothing; revoked=false brings the token back.
+func TestMASRegistrationTokenRevokedByARowAndBroughtBack(t *testing.T) {
+	t.Parallel()
+	r := theRigFor(t)
+	dir := t.TempDir()
+	value := "tok-" + uniq(t)
+	if code, body := r.mas(t, "POST", "/user-registration-tokens", map[string]any{"token": value, "usage_limit": 3}); code != 201 {
+		t.Fatalf("MAS create token: HTTP %d %v", code, body)
+	}
+	sheet := func(revoked string) string {
+		p := filepath.Join(dir, "revoked-"+revoked+".csv")
+		os.WriteFile(p, []byte("action,token,uses_allowed,revoked\nregistration-token,"+value+",3,"+revoked+"\n"), 0o600)
+		return p
+	}
+	revokedAt := func() any { return r.masTokens(t)[value]["revoked_at"] }
+	env := r.env(dir, true)
+
+	plan := r.synbatch(t, dir, env, "plan", sheet("true"))
+	if plan.code != 0 || !strings.Contains(plan.stdout, "revoked: false → true") {
+		t.Errorf("plan: exit %d, want revoked: false → true\n%s\n%s", plan.code, plan.stdout, plan.stderr)
+	}
+	if revokedAt() != nil {
+		t.Fatal("plan revoked the token")
+	}
+	lossy := r.newMASFaultProxy(t, 1, lostAfter504)
+	res := r.synbatch(t, dir, append(r.env(dir, true), "SYNBATCH_MAS_URL="+lossy.URL()), "apply", "--yes", "--journal", filepath.Join(dir, "j1.jsonl"), sheet("true"))
+	if res.code != 0 {
+		t.Fatalf("apply with the revoke's answer lost: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if got := lossy.Forwarded(); len(got) != 1 || got["POST /api/admin/v1/user-registration-tokens/{id}/revoke"] != 1 {
+		t.Errorf("writes that reached MAS: %v, want the revoke once", got)
+	}
+	if revokedAt() == nil {
+		t.Fatalf("MAS shows %s not revoked after the run", value)
+	}
+
+	counter := r.newMASFaultProxy(t, 0)
+	again := r.synbatch(t, dir, append(r.env(dir, true), "SYNBATCH_MAS_URL="+counter.URL()), "apply", "--yes", "--journal", filepath.Join(dir, "j2.jsonl"), sheet("true"))
+	if again.code != 0 || !strings.Contains(again.stdout, "1 unchanged") {
+		t.Errorf("rerun: exit %d, want 1 unchanged\n%s\n%s", again.code, again.stdout, again.stderr)
+	}
+	if got := counter.Forwarded(); len(got) != 0 {
+		t.Errorf("the rerun wrote to MAS: %v", got)
+	}
+
+	back := r.synbatch(t, dir, env, "apply", "--yes", "--journal", filepath.Join(dir, "j3.jsonl"), sheet("false"))
+	if back.code != 0 || revokedAt() != nil {
+		t.Fatalf("revoked=false: exit %d, MAS revoked_at %v\n%s\n%s", back.code, revokedAt(), back.stdout, back.stderr)
+	}
+}

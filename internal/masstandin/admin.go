@@ -819,7 +819,7 @@ func oauth2Resource(o *oauth2Session) resource {
 		"client_id":       o.ClientID,
 		"scope":           o.Scope,
 		"user_agent":      nil,
-		"last_active_at":  nil,
+		"last_active_at":  ts(o.LastActiveAt),
 		"last_active_ip":  nil,
 		"human_name":      nil,
 	})
@@ -831,7 +831,7 @@ func userSessionResource(b *userSession) resource {
 		"finished_at":    ts(b.FinishedAt),
 		"user_id":        b.UserID,
 		"user_agent":     nil,
-		"last_active_at": nil,
+		"last_active_at": ts(b.LastActiveAt),
 		"last_active_ip": nil,
 	})
 }

@@ -183,6 +183,8 @@ type oauth2Session struct {
 	DeviceID   string     `json:"device_id,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	FinishedAt *time.Time `json:"finished_at"`
+	// Set only through /_standin/ (the stand-in tracks no activity).
+	LastActiveAt *time.Time `json:"last_active_at,omitempty"`
 }
 
 type userSession struct {
@@ -190,6 +192,8 @@ type userSession struct {
 	UserID     string     `json:"user_id"`
 	CreatedAt  time.Time  `json:"created_at"`
 	FinishedAt *time.Time `json:"finished_at"`
+	// Set only through /_standin/ (the stand-in tracks no activity).
+	LastActiveAt *time.Time `json:"last_active_at,omitempty"`
 }
 
 type personalSession struct {

@@ -713,3 +713,50 @@ func TestOAuth2SessionHasADeviceUntilFinished(t *testing.T) {
 		t.Fatalf("/_standin without a token: HTTP %d, want 401", code)
 	}
 }
+
+// TestStandinRouteSetsLastActiveOfEachSessionKind: the test-only route ages a
+// compat, an OAuth 2.0 and a browser session; the admin API then shows that
+// last_active_at (on the session and in the list a --inactive-days run
+// reads), and the route refuses an unknown session, kind or a body without
+// the time.
+func TestStandinRouteSetsLastActiveOfEachSessionKind(t *testing.T) {
+	r := newRig(t, nil)
+	gina := r.mustUser("gina")
+	if code, _ := r.api("POST", "/api/admin/v1/users/"+gina+"/set-password", map[string]any{"password": "correct horse battery"}); code != 204 {
+		t.Fatalf("set-password: HTTP %d", code)
+	}
+	if code, body := login(r, "gina", "correct horse battery"); code != 200 {
+		t.Fatalf("login: HTTP %d %v", code, body)
+	}
+	_, compat := r.api("GET", "/api/admin/v1/compat-sessions?filter[user]="+gina, nil)
+	_, oauth := r.api("POST", "/_standin/oauth2-sessions", map[string]any{"username": "gina"})
+	_, browser := r.api("POST", "/_standin/user-sessions", map[string]any{"username": "gina"})
+	ids := map[string]string{
+		"compat-sessions": compat["data"].([]any)[0].(map[string]any)["id"].(string),
+		"oauth2-sessions": dataID(oauth),
+		"user-sessions":   dataID(browser),
+	}
+	old := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	for kind, id := range ids {
+		code, body := r.api("POST", "/_standin/"+kind+"/"+id+"/last-active", map[string]any{"last_active_at": old.Format(time.RFC3339)})
+		if code != 200 || attrs(body)["last_active_at"] != old.Format(time.RFC3339Nano) {
+			t.Fatalf("%s: set last active: HTTP %d %v", kind, code, body)
+		}
+		if _, body := r.api("GET", "/api/admin/v1/"+kind+"/"+id, nil); attrs(body)["last_active_at"] != old.Format(time.RFC3339Nano) {
+			t.Errorf("%s: the admin API shows last_active_at %v, want %s", kind, attrs(body)["last_active_at"], old)
+		}
+		_, list := r.api("GET", "/api/admin/v1/"+kind+"?filter[user]="+gina+"&filter[status]=active", nil)
+		if d := list["data"].([]any); len(d) != 1 || d[0].(map[string]any)["attributes"].(map[string]any)["last_active_at"] != old.Format(time.RFC3339Nano) {
+			t.Errorf("%s: the list shows %v", kind, list)
+		}
+	}
+	if code, _ := r.api("POST", "/_standin/compat-sessions/"+ids["oauth2-sessions"]+"/last-active", map[string]any{"last_active_at": old}); code != 404 {
+		t.Errorf("an OAuth 2.0 session's id as a compat session: HTTP %d, want 404", code)
+	}
+	if code, _ := r.api("POST", "/_standin/personal-sessions/"+ids["user-sessions"]+"/last-active", map[string]any{"last_active_at": old}); code != 404 {
+		t.Errorf("an unknown kind: HTTP %d, want 404", code)
+	}
+	if code, _ := r.api("POST", "/_standin/user-sessions/"+ids["user-sessions"]+"/last-active", map[string]any{}); code != 422 {
+		t.Errorf("no last_active_at: HTTP %d, want 422", code)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Routes only the stand-in has, under /_standin/, for tests: what a real MAS
@@ -13,6 +14,68 @@ import (
 func (s *Server) standinRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_standin/oauth2-sessions", s.admin(s.addOAuth2Session))
 	mux.HandleFunc("POST /_standin/user-sessions", s.admin(s.addUserSessionHTTP))
+	mux.HandleFunc("POST /_standin/{kind}/{id}/last-active", s.admin(s.setLastActive))
+}
+
+// setLastActive sets when a session was last active, which a real MAS's
+// activity tracker records as the session is used and the stand-in does not:
+// tests age sessions with it (--inactive-days). {kind} is compat-sessions,
+// oauth2-sessions or user-sessions, as in the admin API's paths; the body is
+// {"last_active_at": RFC 3339}. It answers the session as the admin API shows it.
+func (s *Server) setLastActive(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		LastActiveAt *time.Time `json:"last_active_at"`
+	}
+	if !decodeBody(w, r, &body, false) {
+		return
+	}
+	if body.LastActiveAt == nil {
+		apiError(w, http.StatusUnprocessableEntity, "missing field `last_active_at`")
+		return
+	}
+	at := body.LastActiveAt.UTC()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var res resource
+	switch kind := r.PathValue("kind"); kind {
+	case "compat-sessions":
+		c := s.st.CompatSessions[id]
+		if c == nil {
+			break
+		}
+		c.LastActiveAt = &at
+		res = compatResource(c)
+	case "oauth2-sessions":
+		o := s.st.OAuth2Sessions[id]
+		if o == nil {
+			break
+		}
+		o.LastActiveAt = &at
+		res = oauth2Resource(o)
+	case "user-sessions":
+		b := s.st.UserSessions[id]
+		if b == nil {
+			break
+		}
+		b.LastActiveAt = &at
+		res = userSessionResource(b)
+	default:
+		apiError(w, http.StatusNotFound, "no session kind %q", kind)
+		return
+	}
+	if res.ID == "" {
+		apiError(w, http.StatusNotFound, "Session ID %s not found", id)
+		return
+	}
+	if err := s.saveLocked(); err != nil {
+		apiError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	single(w, http.StatusOK, res, "")
 }
 
 // addOAuth2Session signs a user in as a Matrix client would through MAS: an
