@@ -72,8 +72,8 @@ func resumeFlips(fake *fakesynapse.Server, dir string) map[string]flip {
 		"config:format":      {conf: map[string]string{"format": "json"}},
 		"config:matrix_path": {conf: map[string]string{"matrix_path": "/_matrix"}},
 		// Where and how to connect: the same server, reached another way.
-		"--server":             {args: []string{"--server", fake.URL + "/"}, refused: true}, // the journal's server is compared as written
-		"$SYNBATCH_SERVER":     {env: map[string]string{"SYNBATCH_SERVER": fake.URL + "/"}, refused: true},
+		"--server":             {args: []string{"--server", fake.URL + "/"}}, // the same server with a trailing slash (journal.NormalServer)
+		"$SYNBATCH_SERVER":     {env: map[string]string{"SYNBATCH_SERVER": fake.URL + "/"}},
 		"config:server":        {conf: map[string]string{"server": fake.URL}},
 		"config:base_url":      {conf: map[string]string{"base_url": fake.URL}},
 		"--token-file":         {args: []string{"--token-file", tok2}},
