@@ -647,7 +647,9 @@ func planReactivateMAS(_ context.Context, j *Job, env Env, st *State, p *Plan, u
 	return nil
 }
 
-// planDeleteDevicesMAS ends the MAS sessions behind the row's devices. With
+// planDeleteDevicesMAS ends the MAS sessions behind the row's devices (with
+// all, the user's browser sessions at MAS too; a device id names no
+// browser session). With
 // --inactive-days a session is old when neither side saw it used within the
 // cutoff: MAS's last_active_at (its activity tracker) and, for a session
 // with a device, Synapse's last_seen_ts of that device, the later of the
@@ -683,9 +685,10 @@ func planDeleteDevicesMAS(ctx context.Context, j *Job, env Env, _ *State, p *Pla
 	var names []string
 	for _, s := range ss {
 		switch {
-		case s.Kind == "user-sessions":
-			continue // a browser session at MAS is no device
 		case d.all && inactive(s):
+			// Every session ends with all, browser sessions (no device)
+			// too: a browser session left at MAS would let the user's
+			// clients get new tokens without signing in again.
 		case s.DeviceID != "" && slices.Contains(d.ids, s.DeviceID) && inactive(s):
 		default:
 			continue

@@ -73,7 +73,7 @@ func doJSON(req *http.Request, out any) error {
 // saw used within 30 days, and keeps the others: a device Synapse last saw
 // long ago but MAS saw yesterday is kept. An OAuth 2.0 session counts by the
 // device its scope names. With devices naming one id, only that one if it
-// is old.
+// is old. Browser sessions (no device) end with all only, by MAS's age.
 func TestMASDeleteDevicesInactiveDaysFinishesOnlyOldSessions(t *testing.T) {
 	now := time.Now()
 	day := 24 * time.Hour
@@ -89,18 +89,19 @@ func TestMASDeleteDevicesInactiveDaysFinishesOnlyOldSessions(t *testing.T) {
 		list = append(list, fmt.Sprintf(`{"device_id":%q,"last_seen_ts":%d}`, a.dev, ago(a.synapse).UnixMilli()))
 	}
 	devices := `{"devices":[` + strings.Join(list, ",") + `]}`
-	all := []string{"OLD1", "OLD2", "NEW", "MASNEW", "OAUTH"}
+	devs := []string{"OLD1", "OLD2", "NEW", "MASNEW", "OAUTH"}
 	for _, c := range []struct {
 		name, devs string
 		finished   []string
 	}{
-		{"all", "all", []string{"OLD1", "OLD2", "OAUTH"}},
+		{"all", "all", []string{"OLD1", "OLD2", "OAUTH", "old browser"}},
 		{"one old", "OLD2", []string{"OLD2"}},
 		{"one recent", "NEW", nil},
 		{"one recent in MAS only", "MASNEW", nil},
 		{"one old OAuth 2.0 session", "OAUTH", []string{"OAUTH"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			all := slices.Clone(devs)
 			j, env, m, _ := masEnv(t, "action", "delete-devices", "user_id", "a", "devices", c.devs)
 			_, _, syn := scripted(t, map[string]string{"GET /_synapse/admin/v2/users/@a:hs/devices": devices}, "user_id", "a")
 			env.Client, env.InactiveDays = syn.Client, 30
@@ -119,11 +120,26 @@ func TestMASDeleteDevicesInactiveDaysFinishesOnlyOldSessions(t *testing.T) {
 					compatLogin(t, m.Issuer(), "a", "Long-enough-pw-1", a.dev)
 				}
 			}
+			browsers := map[string]string{} // session id → "old browser" or "recent browser"
+			for _, b := range []string{"old browser", "recent browser"} {
+				out := standin(t, m.Issuer(), "/_standin/user-sessions", map[string]any{"username": "a"})
+				data, _ := out["data"].(map[string]any)
+				id, _ := data["id"].(string)
+				if id == "" {
+					t.Fatalf("browser session: %v", out)
+				}
+				browsers[id] = b
+				all = append(all, b)
+			}
 			ss, err := m.ActiveSessions(ctx, u.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, s := range ss {
+				if b, ok := browsers[s.ID]; ok {
+					standin(t, m.Issuer(), "/_standin/user-sessions/"+s.ID+"/last-active", map[string]any{"last_active_at": ago(map[string]int{"old browser": 60, "recent browser": 1}[b])})
+					continue
+				}
 				i := slices.IndexFunc(ages, func(a age) bool { return a.dev == s.DeviceID })
 				if i < 0 {
 					t.Fatalf("session %s %s has device %q", s.Kind, s.ID, s.DeviceID)
@@ -147,7 +163,7 @@ func TestMASDeleteDevicesInactiveDaysFinishesOnlyOldSessions(t *testing.T) {
 			}
 			var left []string
 			for _, s := range active {
-				left = append(left, s.DeviceID)
+				left = append(left, cmpOr(browsers[s.ID], s.DeviceID))
 			}
 			for _, d := range all {
 				if slices.Contains(left, d) == slices.Contains(c.finished, d) {

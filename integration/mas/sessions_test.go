@@ -35,11 +35,10 @@ func (r *rig) masFinished(t *testing.T, kind, id string) bool {
 
 // A user with old and recent sessions of each kind MAS has (compat sessions
 // from a password login, each a real device in Synapse; OAuth 2.0 sessions
-// with a device; browser sessions) and a delete-devices row with
-// --inactive-days 30: apply finishes in MAS exactly the old compat and
-// OAuth 2.0 sessions, and their devices are gone from Synapse, while the
-// recent ones and their devices stay; browser sessions, no device, are not
-// touched. A rerun with a new journal plans the row unchanged and writes
+// with a device; browser sessions) and a delete-devices row (devices=all)
+// with --inactive-days 30: apply finishes in MAS exactly the old compat,
+// OAuth 2.0 and browser sessions, and the old devices are gone from
+// Synapse, while the recent sessions and their devices stay. A rerun with a new journal plans the row unchanged and writes
 // nothing to MAS.
 func TestMASDeleteDevicesInactiveDaysFinishesOldSessionsKeepsRecent(t *testing.T) {
 	t.Parallel()
@@ -101,9 +100,9 @@ func TestMASDeleteDevicesInactiveDaysFinishesOldSessionsKeepsRecent(t *testing.T
 	os.WriteFile(sheet, []byte("action,user_id,devices\ndelete-devices,"+name+",all\n"), 0o600)
 	env := r.env(dir, false)
 	plan := r.synbatch(t, dir, env, "plan", "--inactive-days", "30", sheet)
-	if plan.code != 0 || !strings.Contains(plan.stdout, oldCompatDev) || !strings.Contains(plan.stdout, oldOAuthDev) ||
-		strings.Contains(plan.stdout, newCompatDev) || strings.Contains(plan.stdout, newOAuthDev) {
-		t.Errorf("plan: exit %d, want the old devices %s and %s and not the recent ones\n%s\n%s", plan.code, oldCompatDev, oldOAuthDev, plan.stdout, plan.stderr)
+	if plan.code != 0 || !strings.Contains(plan.stdout, oldCompatDev) || !strings.Contains(plan.stdout, oldOAuthDev) || !strings.Contains(plan.stdout, oldBrowser) ||
+		strings.Contains(plan.stdout, newCompatDev) || strings.Contains(plan.stdout, newOAuthDev) || strings.Contains(plan.stdout, newBrowser) {
+		t.Errorf("plan: exit %d, want the old sessions %s, %s and %s and not the recent ones\n%s\n%s", plan.code, oldCompatDev, oldOAuthDev, oldBrowser, plan.stdout, plan.stderr)
 	}
 	res := r.synbatch(t, dir, env, "apply", "--yes", "--inactive-days", "30", "--journal", filepath.Join(dir, "j1.jsonl"), sheet)
 	if res.code != 0 {
@@ -118,7 +117,7 @@ func TestMASDeleteDevicesInactiveDaysFinishesOldSessionsKeepsRecent(t *testing.T
 		{"recent compat session", "compat-sessions", compat[newCompatDev], false},
 		{"old OAuth 2.0 session", "oauth2-sessions", oldOAuth, true},
 		{"recent OAuth 2.0 session", "oauth2-sessions", newOAuth, false},
-		{"old browser session", "user-sessions", oldBrowser, false},
+		{"old browser session", "user-sessions", oldBrowser, true},
 		{"recent browser session", "user-sessions", newBrowser, false},
 	} {
 		if got := r.masFinished(t, c.kind, c.id); got != c.finished {
