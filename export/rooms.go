@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 
-	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/synapse"
 )
 
@@ -101,26 +100,19 @@ func Rooms(ctx context.Context, c *synapse.Client, cfg RoomsConfig) (RoomsResult
 	if cfg.Members {
 		cols = append(cols[:len(cols):len(cols)], roomMembersColumn)
 	}
-	var w formats.Writer
-	if cfg.Out == "-" {
-		w, err = formats.NewStreamWriter(cfg.Stdout, cfg.Format, cols)
-	} else {
-		w, err = formats.Create(cfg.Out, cols)
-	}
-	if err != nil {
-		return res, err
-	}
-	for _, r := range recs {
-		if r.gone {
-			continue
+	err = tableOut{cfg.Out, cfg.Format, cfg.Stdout}.write(cols, func(write func([]any) error) error {
+		for _, r := range recs {
+			if r.gone {
+				continue
+			}
+			if err := write(r.values(cfg.Members)); err != nil {
+				return err
+			}
+			res.Rooms++
 		}
-		if err := w.Write(r.values(cfg.Members)); err != nil {
-			w.Close()
-			return res, err
-		}
-		res.Rooms++
-	}
-	return res, w.Close()
+		return nil
+	})
+	return res, err
 }
 
 // roomDetails reads what the room list leaves out.

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/mas"
 	"github.com/synbatch/synbatch/synapse"
 
@@ -328,27 +327,20 @@ func writeUsers(stage string, cfg UsersConfig) (int, error) {
 	if jsonl {
 		cols = jsonlColumns
 	}
-	var w formats.Writer
-	if cfg.Out == "-" {
-		w, err = formats.NewStreamWriter(cfg.Stdout, cfg.Format, cols)
-	} else {
-		w, err = formats.Create(cfg.Out, cols)
-	}
-	if err != nil {
-		return 0, err
-	}
 	n := 0
-	for i := range recs {
-		if i > 0 && recs[i].UserID == recs[i-1].UserID {
-			continue
+	err = tableOut{cfg.Out, cfg.Format, cfg.Stdout}.write(cols, func(write func([]any) error) error {
+		for i := range recs {
+			if i > 0 && recs[i].UserID == recs[i-1].UserID {
+				continue
+			}
+			if err := write(recs[i].values(jsonl)); err != nil {
+				return err
+			}
+			n++
 		}
-		if err := w.Write(recs[i].values(jsonl)); err != nil {
-			w.Close()
-			return n, err
-		}
-		n++
-	}
-	return n, w.Close()
+		return nil
+	})
+	return n, err
 }
 
 // listRetry runs f until it succeeds, fails for good, or a few tries of a
