@@ -29,6 +29,16 @@ func (f *fakeList) pager(concurrency int) *pager[string] {
 	return &pager[string]{what: "things", list: f.list, id: func(s string) string { return s }, concurrency: concurrency}
 }
 
+// visitAll runs p with jobs that succeed, and returns the items visited.
+func visitAll(p *pager[string]) ([]string, error) {
+	var visited []string
+	err := p.run(context.Background(), func(s string) pageJob {
+		visited = append(visited, s)
+		return pageJob{fetch: func(context.Context) error { return nil }}
+	})
+	return visited, err
+}
+
 // TestPagerShiftedListYieldsEachItemOnce: an offset list that shifted
 // between two pages (c comes on both) gives every item to one visit and
 // one fetch, in the list's order.
@@ -73,11 +83,7 @@ func TestPagerSkipsSeenIDs(t *testing.T) {
 	f := &fakeList{pages: map[string][]string{"": {"a", "b", "c"}}}
 	p := f.pager(1)
 	p.seen = map[string]bool{"b": true}
-	var visited []string
-	err := p.run(context.Background(), func(s string) pageJob {
-		visited = append(visited, s)
-		return pageJob{fetch: func(context.Context) error { return nil }}
-	})
+	visited, err := visitAll(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,11 +138,7 @@ func TestPagerEmptyPages(t *testing.T) {
 		}
 		p := f.pager(1)
 		p.emptyPagesGoOn = goOn
-		var visited []string
-		err := p.run(context.Background(), func(s string) pageJob {
-			visited = append(visited, s)
-			return pageJob{fetch: func(context.Context) error { return nil }}
-		})
+		visited, err := visitAll(p)
 		if err != nil {
 			t.Fatal(err)
 		}
