@@ -35,40 +35,65 @@ func poolFlags() []cli.Flag {
 	}
 }
 
-// startExport checks a table export's arguments (--out before any
-// request) and connects: what every table export does first.
-func startExport(ctx context.Context, c *cli.Context, stderr io.Writer, what string) (out string, asJSON bool, client *synapse.Client, cn *conn, err error) {
-	if err = checkOut(c, what); err != nil {
-		return "", false, nil, nil, err
-	}
-	if asJSON, err = exportOutputMode(c); err != nil {
-		return "", false, nil, nil, err
-	}
-	client, cn, err = exportClient(ctx, c, stderr)
-	return c.String("out"), asJSON, client, cn, err
+// exportConn is what every export reads from its connection and load
+// flags: the server to use and how hard to press it.
+type exportConn struct {
+	conn                        *conn
+	concurrency, maxConcurrency int
 }
 
-// client connects as apply does: settings, then a check that the token is an admin's.
-// The caller closes the conn when done (it may hold a MAS personal session).
-func exportClient(ctx context.Context, c *cli.Context, stderr io.Writer) (*synapse.Client, *conn, error) {
+// exportConnFrom checks the load flags and reads the connection settings
+// as apply does; it sends nothing.
+func exportConnFrom(c *cli.Context, stderr io.Writer) (exportConn, error) {
 	if c.Int("concurrency") < 0 || c.Int("max-concurrency") < 1 || c.Float64("rate") < 0 {
-		return nil, nil, usageErr("--max-concurrency must be at least 1; --concurrency and --rate at least 0")
+		return exportConn{}, usageErr("--max-concurrency must be at least 1; --concurrency and --rate at least 0")
 	}
 	cn, err := resolveConn(c, stderr)
 	if err != nil {
-		return nil, nil, err
+		return exportConn{}, err
 	}
 	workers := cmp.Or(c.Int("concurrency"), c.Int("max-concurrency"))
 	cn.cfg.Rate, cn.cfg.Burst, cn.cfg.MaxConns = c.Float64("rate"), workers, workers
-	client, err := synapse.New(cn.cfg)
+	return exportConn{conn: cn, concurrency: c.Int("concurrency"), maxConcurrency: c.Int("max-concurrency")}, nil
+}
+
+// connect makes the client and checks, as apply does, that the token is
+// an admin's. The caller closes o.conn when done, failed or not (connect
+// may have opened a MAS personal session).
+func (o exportConn) connect(ctx context.Context, stderr io.Writer) (*synapse.Client, error) {
+	client, err := synapse.New(o.conn.cfg)
 	if err != nil {
-		return nil, nil, usageErr("%v", err)
+		return nil, usageErr("%v", err)
 	}
-	if _, err := connect(ctx, client, cn, stderr); err != nil {
-		cn.close(ctx, stderr)
-		return nil, nil, err
+	if _, err := connect(ctx, client, o.conn, stderr); err != nil {
+		return nil, err
 	}
-	return client, cn, nil
+	return client, nil
+}
+
+// tableOptions are what a table export (users, rooms, registration
+// tokens) reads from its flags besides its own.
+type tableOptions struct {
+	exportConn
+	out, format string // --out, and --format for --out -
+	asJSON      bool   // --output json: the summary as JSON
+}
+
+// tableOptionsFrom checks a table export's arguments (--out before any
+// request) and reads its output and connection flags.
+func tableOptionsFrom(c *cli.Context, stderr io.Writer, what string) (tableOptions, error) {
+	if err := checkOut(c, what); err != nil {
+		return tableOptions{}, err
+	}
+	asJSON, err := exportOutputMode(c)
+	if err != nil {
+		return tableOptions{}, err
+	}
+	ec, err := exportConnFrom(c, stderr)
+	if err != nil {
+		return tableOptions{}, err
+	}
+	return tableOptions{exportConn: ec, out: c.String("out"), format: c.String("format"), asJSON: asJSON}, nil
 }
 
 func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
@@ -90,38 +115,60 @@ func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			"An interrupted export resumes from OUT.partial.jsonl when run again.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if c.Bool("guests") && c.Bool("no-guests") {
-				return usageErr("--guests and --no-guests together")
-			}
-			f := synapse.ListFilter{Name: c.String("name"), UserID: c.String("user-id"), Deactivated: c.Bool("deactivated"),
-				AdminsOnly: c.Bool("admins-only"), UserTypes: c.StringSlice("user-type")}
-			if c.Bool("guests") || c.Bool("no-guests") {
-				g := c.Bool("guests")
-				f.Guests = &g
-			}
-			out, asJSON, client, cn, err := startExport(hard, c, stderr, "users")
+			o, err := exportUsersOptionsFrom(c, stderr)
 			if err != nil {
 				return err
 			}
-			defer cn.close(hard, stderr)
-			prog := newProgress(stderr, "export users")
-			prog.Start(-1, nil)
-			res, err := export.Users(hard, client, export.UsersConfig{Out: out, Format: c.String("format"), Stdout: stdout,
-				Filter: f, MAS: cn.masClient(), Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), Progress: prog.Add})
-			prog.Finish()
-			if err != nil {
-				return fmt.Errorf("%w: export users: %w (run the same command again to resume)", pipeline.ErrStopped, err)
-			}
-			if asJSON {
-				return writeJSON(stdout, exportSummary{Exported: "users", Count: res.Users, Out: out, Fetched: &res.Fetched})
-			}
-			if out != "-" {
-				fmt.Fprintf(stderr, "exported %d users to %s (%d fetched now, %d by an interrupted run)\n",
-					res.Users, out, res.Fetched, res.Users-res.Fetched)
-			}
-			return nil
+			return runExportUsers(hard, o, stdout, stderr)
 		},
 	}
+}
+
+// exportUsersOptions are export users' flags.
+type exportUsersOptions struct {
+	tableOptions
+	filter synapse.ListFilter
+}
+
+func exportUsersOptionsFrom(c *cli.Context, stderr io.Writer) (exportUsersOptions, error) {
+	if c.Bool("guests") && c.Bool("no-guests") {
+		return exportUsersOptions{}, usageErr("--guests and --no-guests together")
+	}
+	f := synapse.ListFilter{Name: c.String("name"), UserID: c.String("user-id"), Deactivated: c.Bool("deactivated"),
+		AdminsOnly: c.Bool("admins-only"), UserTypes: c.StringSlice("user-type")}
+	if c.Bool("guests") || c.Bool("no-guests") {
+		g := c.Bool("guests")
+		f.Guests = &g
+	}
+	to, err := tableOptionsFrom(c, stderr, "users")
+	if err != nil {
+		return exportUsersOptions{}, err
+	}
+	return exportUsersOptions{tableOptions: to, filter: f}, nil
+}
+
+func runExportUsers(ctx context.Context, o exportUsersOptions, stdout, stderr io.Writer) error {
+	defer o.conn.close(ctx, stderr)
+	client, err := o.connect(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	prog := newProgress(stderr, "export users")
+	prog.Start(-1, nil)
+	res, err := export.Users(ctx, client, export.UsersConfig{Out: o.out, Format: o.format, Stdout: stdout,
+		Filter: o.filter, MAS: o.conn.masClient(), Concurrency: o.concurrency, MaxConcurrency: o.maxConcurrency, Progress: prog.Add})
+	prog.Finish()
+	if err != nil {
+		return fmt.Errorf("%w: export users: %w (run the same command again to resume)", pipeline.ErrStopped, err)
+	}
+	if o.asJSON {
+		return writeJSON(stdout, exportSummary{Exported: "users", Count: res.Users, Out: o.out, Fetched: &res.Fetched})
+	}
+	if o.out != "-" {
+		fmt.Fprintf(stderr, "exported %d users to %s (%d fetched now, %d by an interrupted run)\n",
+			res.Users, o.out, res.Fetched, res.Users-res.Fetched)
+	}
+	return nil
 }
 
 // exportSummary is what export users, rooms and registration-tokens print

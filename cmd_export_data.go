@@ -46,60 +46,93 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			"also mas_user.json, mas_emails.json, mas_upstream_links.json and mas_sessions.json: what MAS holds.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 && c.String("users") == "" {
-				return usageErr("export data: name users as arguments or give --users FILE")
-			}
-			if err := jobs.CheckMatchBy(c.String("match-by")); err != nil {
-				return usageErr("%v", err)
-			}
-			events := c.Generic("events").(*eventsMode).mode
-			if events != "" && slices.Contains(c.Args().Slice(), "all") {
-				// --events is a switch: "--events all" leaves "all" as a user.
-				return usageErr("export data: write --events=all (\"--events all\" would export a user named all)")
-			}
-			if c.Bool("events-scan-rooms") && events == "" {
-				return usageErr("export data: --events-scan-rooms goes with --events")
-			}
-			if n := c.Int("events-page-size"); n < 1 || n > 1000 {
-				return usageErr("--events-page-size %d: want 1 to 1000 (Synapse sends at most 1000)", n)
-			}
-			asJSON, err := outputMode(c)
+			o, err := exportDataOptionsFrom(c, stderr)
 			if err != nil {
 				return err
 			}
-			client, cn, err := exportClient(hard, c, stderr)
-			if err != nil {
-				return err
-			}
-			defer cn.close(hard, stderr)
-			users, unmatched, err := exportUsersFrom(hard, c, client, cn.masClient())
-			if err != nil {
-				return err
-			}
-			prog := newProgress(stderr, "export data")
-			prog.Start(len(users), nil)
-			last := 0
-			results, err := export.Bundles(hard, client, export.BundleConfig{Out: c.String("out"), Users: users, MAS: cn.masClient(),
-				Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), Media: c.Bool("media"), Archive: c.Bool("archive"),
-				Events: events, EventsPageSize: c.Int("events-page-size"), ScanRooms: c.Bool("events-scan-rooms"),
-				Tool: "synbatch " + versionInfo().Version, Progress: func(done int) { prog.Add(done - last); last = done }})
-			prog.Finish()
-			// A row whose user was not found fails alone, as an unknown
-			// user id does: the others are still exported.
-			results = append(unmatched, results...)
-			failed, werr := reportBundles(stdout, stderr, asJSON, c.String("out"), results)
-			if werr != nil {
-				return werr
-			}
-			if err != nil {
-				return fmt.Errorf("%w: export data: %w (run the same command again to resume)", pipeline.ErrStopped, err)
-			}
-			if failed > 0 {
-				return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d users failed", failed, len(users)+len(unmatched))}
-			}
-			return nil
+			return runExportData(hard, o, stdout, stderr)
 		},
 	}
+}
+
+// exportDataOptions are export data's flags and arguments.
+type exportDataOptions struct {
+	exportConn
+	asJSON bool
+	out    string
+	// args, usersFile, sheet and matchBy name the users (exportUsersFrom).
+	args                      []string
+	usersFile, sheet, matchBy string
+	media, archive            bool
+	events                    string // "", export.EventsSent or export.EventsAll
+	scanRooms                 bool
+	eventsPageSize            int
+}
+
+func exportDataOptionsFrom(c *cli.Context, stderr io.Writer) (exportDataOptions, error) {
+	if c.NArg() == 0 && c.String("users") == "" {
+		return exportDataOptions{}, usageErr("export data: name users as arguments or give --users FILE")
+	}
+	if err := jobs.CheckMatchBy(c.String("match-by")); err != nil {
+		return exportDataOptions{}, usageErr("%v", err)
+	}
+	events := c.Generic("events").(*eventsMode).mode
+	if events != "" && slices.Contains(c.Args().Slice(), "all") {
+		// --events is a switch: "--events all" leaves "all" as a user.
+		return exportDataOptions{}, usageErr("export data: write --events=all (\"--events all\" would export a user named all)")
+	}
+	if c.Bool("events-scan-rooms") && events == "" {
+		return exportDataOptions{}, usageErr("export data: --events-scan-rooms goes with --events")
+	}
+	if n := c.Int("events-page-size"); n < 1 || n > 1000 {
+		return exportDataOptions{}, usageErr("--events-page-size %d: want 1 to 1000 (Synapse sends at most 1000)", n)
+	}
+	asJSON, err := outputMode(c)
+	if err != nil {
+		return exportDataOptions{}, err
+	}
+	ec, err := exportConnFrom(c, stderr)
+	if err != nil {
+		return exportDataOptions{}, err
+	}
+	return exportDataOptions{exportConn: ec, asJSON: asJSON, out: c.String("out"), args: c.Args().Slice(),
+		usersFile: c.String("users"), sheet: c.String("sheet"), matchBy: c.String("match-by"),
+		media: c.Bool("media"), archive: c.Bool("archive"), events: events, scanRooms: c.Bool("events-scan-rooms"),
+		eventsPageSize: c.Int("events-page-size")}, nil
+}
+
+func runExportData(ctx context.Context, o exportDataOptions, stdout, stderr io.Writer) error {
+	defer o.conn.close(ctx, stderr)
+	client, err := o.connect(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	users, unmatched, err := exportUsersFrom(ctx, o, client, o.conn.masClient(), stderr)
+	if err != nil {
+		return err
+	}
+	prog := newProgress(stderr, "export data")
+	prog.Start(len(users), nil)
+	last := 0
+	results, err := export.Bundles(ctx, client, export.BundleConfig{Out: o.out, Users: users, MAS: o.conn.masClient(),
+		Concurrency: o.concurrency, MaxConcurrency: o.maxConcurrency, Media: o.media, Archive: o.archive,
+		Events: o.events, EventsPageSize: o.eventsPageSize, ScanRooms: o.scanRooms,
+		Tool: "synbatch " + versionInfo().Version, Progress: func(done int) { prog.Add(done - last); last = done }})
+	prog.Finish()
+	// A row whose user was not found fails alone, as an unknown
+	// user id does: the others are still exported.
+	results = append(unmatched, results...)
+	failed, werr := reportBundles(stdout, stderr, o.asJSON, o.out, results)
+	if werr != nil {
+		return werr
+	}
+	if err != nil {
+		return fmt.Errorf("%w: export data: %w (run the same command again to resume)", pipeline.ErrStopped, err)
+	}
+	if failed > 0 {
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d users failed", failed, len(users)+len(unmatched))}
+	}
+	return nil
 }
 
 // eventsMode is --events: a switch (the user's own events) that also takes
@@ -162,32 +195,32 @@ func reportBundles(stdout, stderr io.Writer, asJSON bool, out string, results []
 // exportUsersFrom collects the users to export: the arguments, then the
 // rows of --users, resolved like apply resolves them. A row that names no
 // user (an email nobody has) comes back as a failed result of its own.
-func exportUsersFrom(ctx context.Context, c *cli.Context, client *synapse.Client, masClient *mas.Client) (users []string, unmatched []export.BundleResult, _ error) {
+func exportUsersFrom(ctx context.Context, o exportDataOptions, client *synapse.Client, masClient *mas.Client, stderr io.Writer) (users []string, unmatched []export.BundleResult, _ error) {
 	me, err := client.Whoami(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	_, serverName, _ := strings.Cut(me, ":")
-	for _, a := range c.Args().Slice() {
+	for _, a := range o.args {
 		id, err := jobs.NormaliseUserID(a, serverName)
 		if err != nil {
 			return nil, nil, usageErr("%v", err)
 		}
 		users = append(users, id)
 	}
-	path := c.String("users")
+	path := o.usersFile
 	if path == "" {
 		return users, unmatched, nil
 	}
-	src := pipeline.Source{Path: path, Sheet: c.String("sheet"), Parse: jobs.ParseOptions{File: path, ServerName: serverName,
-		DefaultAction: jobs.Update, MatchBy: c.String("match-by")}}
+	src := pipeline.Source{Path: path, Sheet: o.sheet, Parse: jobs.ParseOptions{File: path, ServerName: serverName,
+		DefaultAction: jobs.Update, MatchBy: o.matchBy}}
 	checked, err := pipeline.Validate(src)
 	if err != nil {
 		return nil, nil, usageErr("%v", err)
 	}
 	if checked.Total > 0 {
 		for _, line := range collapseProblems(checked.Problems) {
-			fmt.Fprintln(c.App.ErrWriter, line)
+			fmt.Fprintln(stderr, line)
 		}
 		return nil, nil, &exitError{code: exitUsage, err: fmt.Errorf("%w: %s", pipeline.ErrInvalid, path)}
 	}

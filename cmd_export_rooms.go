@@ -28,27 +28,49 @@ func exportRoomsCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			"leading ' (read back as written).",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			out, asJSON, client, cn, err := startExport(hard, c, stderr, "rooms")
+			o, err := exportRoomsOptionsFrom(c, stderr)
 			if err != nil {
 				return err
 			}
-			defer cn.close(hard, stderr)
-			prog := newProgress(stderr, "export rooms")
-			prog.Start(-1, nil)
-			res, err := export.Rooms(hard, client, export.RoomsConfig{Out: out, Format: c.String("format"), Stdout: stdout,
-				Filter: synapse.RoomFilter{Search: c.String("search")}, Members: c.Bool("members"),
-				Concurrency: c.Int("concurrency"), MaxConcurrency: c.Int("max-concurrency"), Progress: prog.Add})
-			prog.Finish()
-			if err != nil {
-				return fmt.Errorf("%w: export rooms: %w", pipeline.ErrStopped, err)
-			}
-			if asJSON {
-				return writeJSON(stdout, exportSummary{Exported: "rooms", Count: res.Rooms, Out: out})
-			}
-			if out != "-" {
-				fmt.Fprintf(stderr, "exported %d rooms to %s\n", res.Rooms, out)
-			}
-			return nil
+			return runExportRooms(hard, o, stdout, stderr)
 		},
 	}
+}
+
+// exportRoomsOptions are export rooms' flags.
+type exportRoomsOptions struct {
+	tableOptions
+	filter  synapse.RoomFilter
+	members bool
+}
+
+func exportRoomsOptionsFrom(c *cli.Context, stderr io.Writer) (exportRoomsOptions, error) {
+	to, err := tableOptionsFrom(c, stderr, "rooms")
+	if err != nil {
+		return exportRoomsOptions{}, err
+	}
+	return exportRoomsOptions{tableOptions: to, filter: synapse.RoomFilter{Search: c.String("search")}, members: c.Bool("members")}, nil
+}
+
+func runExportRooms(ctx context.Context, o exportRoomsOptions, stdout, stderr io.Writer) error {
+	defer o.conn.close(ctx, stderr)
+	client, err := o.connect(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	prog := newProgress(stderr, "export rooms")
+	prog.Start(-1, nil)
+	res, err := export.Rooms(ctx, client, export.RoomsConfig{Out: o.out, Format: o.format, Stdout: stdout,
+		Filter: o.filter, Members: o.members, Concurrency: o.concurrency, MaxConcurrency: o.maxConcurrency, Progress: prog.Add})
+	prog.Finish()
+	if err != nil {
+		return fmt.Errorf("%w: export rooms: %w", pipeline.ErrStopped, err)
+	}
+	if o.asJSON {
+		return writeJSON(stdout, exportSummary{Exported: "rooms", Count: res.Rooms, Out: o.out})
+	}
+	if o.out != "-" {
+		fmt.Fprintf(stderr, "exported %d rooms to %s\n", res.Rooms, o.out)
+	}
+	return nil
 }

@@ -22,22 +22,32 @@ func exportTokensCommand(hard context.Context, stdout, stderr io.Writer) *cli.Co
 			"unchanged. The tokens let anyone register: the file is created 0600.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			out, asJSON, client, cn, err := startExport(hard, c, stderr, "registration-tokens")
+			o, err := tableOptionsFrom(c, stderr, "registration-tokens")
 			if err != nil {
 				return err
 			}
-			defer cn.close(hard, stderr)
-			n, err := export.RegistrationTokens(hard, client, export.TokensConfig{Out: out, Format: c.String("format"), Stdout: stdout, MAS: cn.masClient()})
-			if err != nil {
-				return fmt.Errorf("%w: export registration-tokens: %w", pipeline.ErrStopped, err)
-			}
-			if asJSON {
-				return writeJSON(stdout, exportSummary{Exported: "registration-tokens", Count: n, Out: out})
-			}
-			if out != "-" {
-				fmt.Fprintf(stderr, "exported %d registration tokens to %s\n", n, out)
-			}
-			return nil
+			return runExportTokens(hard, o, stdout, stderr)
 		},
 	}
+}
+
+// runExportTokens is export registration-tokens: its options are a table
+// export's, with no flag of its own.
+func runExportTokens(ctx context.Context, o tableOptions, stdout, stderr io.Writer) error {
+	defer o.conn.close(ctx, stderr)
+	client, err := o.connect(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	n, err := export.RegistrationTokens(ctx, client, export.TokensConfig{Out: o.out, Format: o.format, Stdout: stdout, MAS: o.conn.masClient()})
+	if err != nil {
+		return fmt.Errorf("%w: export registration-tokens: %w", pipeline.ErrStopped, err)
+	}
+	if o.asJSON {
+		return writeJSON(stdout, exportSummary{Exported: "registration-tokens", Count: n, Out: o.out})
+	}
+	if o.out != "-" {
+		fmt.Fprintf(stderr, "exported %d registration tokens to %s\n", n, o.out)
+	}
+	return nil
 }

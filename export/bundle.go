@@ -114,9 +114,27 @@ func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]Bundle
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
 	users := distinctIDs(cfg.Users)
-	idx, err := loadBundleIndex(out)
+	valid, folderOf, err := assignFolders(out, users)
 	if err != nil {
 		return nil, err
+	}
+	b := newBundler(c, cfg, out)
+	if cfg.Events != "" && cfg.ScanRooms {
+		if b.departed, err = b.scanDeparted(ctx, valid); err != nil {
+			return nil, fmt.Errorf("scan rooms: %w", err)
+		}
+	}
+	results := b.notRunResults(users, folderOf)
+	return results, b.all(ctx, users, folderOf, results)
+}
+
+// assignFolders gives every well-formed user id among users a folder in
+// out's index (an earlier run's, or a new one), and writes the index. It
+// returns those ids, in order, and their folders.
+func assignFolders(out string, users []string) ([]string, map[string]string, error) {
+	idx, err := loadBundleIndex(out)
+	if err != nil {
+		return nil, nil, err
 	}
 	// Only well-formed ids get a folder (and a line in the index).
 	var valid []string
@@ -127,7 +145,7 @@ func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]Bundle
 	}
 	assigned, err := idx.assign(valid)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	folderOf := make(map[string]string, len(valid))
 	for i, u := range valid {
@@ -136,9 +154,14 @@ func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]Bundle
 	// The index is written before any bundle, so that every folder a run
 	// can leave behind, even a killed one, is named in it.
 	if err := idx.write(out); err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
+		return nil, nil, fmt.Errorf("output directory: %w", err)
 	}
+	return valid, folderOf, nil
+}
 
+// newBundler is the bundler of one export into out, with cfg's defaults
+// filled in.
+func newBundler(c *synapse.Client, cfg BundleConfig, out string) *bundler {
 	b := &bundler{c: c, cfg: cfg, out: out, tool: cfg.Tool}
 	if b.tool == "" {
 		b.tool = "synbatch"
@@ -159,13 +182,12 @@ func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]Bundle
 	if b.backoff <= 0 {
 		b.backoff = 500 * time.Millisecond
 	}
+	return b
+}
 
-	if cfg.Events != "" && cfg.ScanRooms {
-		if b.departed, err = b.scanDeparted(ctx, valid); err != nil {
-			return nil, fmt.Errorf("scan rooms: %w", err)
-		}
-	}
-
+// notRunResults is a result per user before any is exported: not run
+// (ErrNotRun), or failed for an id that is not a user id (no folder).
+func (b *bundler) notRunResults(users []string, folderOf map[string]string) []BundleResult {
 	results := make([]BundleResult, len(users))
 	for i, u := range users {
 		if f, ok := folderOf[u]; ok {
@@ -174,19 +196,14 @@ func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]Bundle
 			results[i] = BundleResult{UserID: u, Err: fmt.Errorf("%q: not a full user id (@localpart:server_name)", u)}
 		}
 	}
-	var mu sync.Mutex
-	done := 0
-	finished := func() {
-		if cfg.Progress == nil {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		done++
-		cfg.Progress(done)
-	}
+	return results
+}
 
-	ctx, workers := inFlight(ctx, cfg.Concurrency, cfg.MaxConcurrency)
+// all exports the users that have a folder, several at once, into their
+// places in results. It returns only a fatal error (see Bundles).
+func (b *bundler) all(ctx context.Context, users []string, folderOf map[string]string, results []BundleResult) error {
+	finished := doneCounter(b.cfg.Progress)
+	ctx, workers := inFlight(ctx, b.cfg.Concurrency, b.cfg.MaxConcurrency)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	for i, u := range users {
@@ -208,12 +225,28 @@ func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]Bundle
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return results, err
+		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return results, fmt.Errorf("export stopped: %w", err)
+		return fmt.Errorf("export stopped: %w", err)
 	}
-	return results, nil
+	return nil
+}
+
+// doneCounter returns what a worker calls when a user is finished: it
+// tells progress (if set) how many are, one call at a time.
+func doneCounter(progress func(done int)) func() {
+	var mu sync.Mutex
+	done := 0
+	return func() {
+		if progress == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		done++
+		progress(done)
+	}
 }
 
 // distinctIDs drops repeated ids: two workers in one folder would ruin it.

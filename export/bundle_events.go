@@ -53,41 +53,10 @@ type invite struct {
 // the user has a membership in (events/<room>.jsonl: one event a line,
 // oldest first), resuming from the rooms an earlier run finished.
 func (b *bundler) events(ctx context.Context, id, dir string, m *Manifest, res *BundleResult) error {
-	var (
-		ms  map[string]string
-		raw json.RawMessage
-	)
-	err := b.retry(ctx, func() error {
-		var err error
-		ms, raw, err = b.c.Memberships(ctx, id)
-		return err
-	})
-	if synapse.IsUnrecognized(err) || synapse.IsNotFound(err) {
-		// A Synapse older than the memberships endpoint: current joins are
-		// all the Admin API tells.
-		ms, raw, err = b.joinedOnly(ctx, id)
-		res.Notes = append(res.Notes, "the server has no memberships endpoint: events of joined rooms only")
-	}
-	if err != nil {
-		return fmt.Errorf("memberships.json: %w", err)
-	}
-	f, err := saveJSON(dir, "memberships.json", raw)
+	ms, err := b.memberships(ctx, id, dir, m, res)
 	if err != nil {
 		return err
 	}
-	m.Files = append(m.Files, f)
-
-	found := 0
-	for room, d := range b.departed[id] {
-		if _, ok := ms[room]; !ok {
-			ms[room] = d.membership
-			found++
-		}
-	}
-	if found > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("%d room(s) every local member has left, found by the room scan", found))
-	}
-
 	edir, ddir := filepath.Join(dir, eventsDir), filepath.Join(dir, eventsDoneDir)
 	for _, d := range []string{edir, ddir} {
 		if err := nofollow.MkdirAll(d, 0o700); err != nil {
@@ -126,13 +95,54 @@ func (b *bundler) events(ctx context.Context, id, dir string, m *Manifest, res *
 		Invites []invite `json:"invites"`
 		Total   int      `json:"total"`
 	}{Invites: append([]invite{}, invites...), Total: len(invites)}
-	f, err = saveJSON(dir, "invites.json", list)
+	f, err := saveJSON(dir, "invites.json", list)
 	if err != nil {
 		return err
 	}
 	m.Files = append(m.Files, f)
 	m.Events = b.cfg.Events
 	return nil
+}
+
+// memberships saves memberships.json and returns every room the user has
+// a membership in, with it: the server's list, and the rooms the room
+// scan found that every local member has left.
+func (b *bundler) memberships(ctx context.Context, id, dir string, m *Manifest, res *BundleResult) (map[string]string, error) {
+	var (
+		ms  map[string]string
+		raw json.RawMessage
+	)
+	err := b.retry(ctx, func() error {
+		var err error
+		ms, raw, err = b.c.Memberships(ctx, id)
+		return err
+	})
+	if synapse.IsUnrecognized(err) || synapse.IsNotFound(err) {
+		// A Synapse older than the memberships endpoint: current joins are
+		// all the Admin API tells.
+		ms, raw, err = b.joinedOnly(ctx, id)
+		res.Notes = append(res.Notes, "the server has no memberships endpoint: events of joined rooms only")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("memberships.json: %w", err)
+	}
+	f, err := saveJSON(dir, "memberships.json", raw)
+	if err != nil {
+		return nil, err
+	}
+	m.Files = append(m.Files, f)
+
+	found := 0
+	for room, d := range b.departed[id] {
+		if _, ok := ms[room]; !ok {
+			ms[room] = d.membership
+			found++
+		}
+	}
+	if found > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d room(s) every local member has left, found by the room scan", found))
+	}
+	return ms, nil
 }
 
 // dropUnlisted removes the room files of an earlier run that this one did

@@ -28,7 +28,41 @@ func (b *bundler) export(ctx context.Context, id, server, dir string, res *Bundl
 		return nil, diskErr(fmt.Errorf("create %s: %w", dir, err))
 	}
 	m := &Manifest{Format: bundleFormat, UserID: id, Tool: b.tool, Media: b.cfg.Media}
-	doc := func(name string, fetch func() (any, error)) error {
+	doc := b.docSaver(ctx, dir, m)
+	if err := b.accountDocs(ctx, id, doc, res); err != nil {
+		return nil, err
+	}
+	rooms, media, err := b.roomAndMediaDocs(ctx, id, doc, res)
+	if err != nil {
+		return nil, err
+	}
+	if b.cfg.Events != "" {
+		if err := b.events(ctx, id, dir, m, res); err != nil {
+			return nil, err
+		}
+	}
+	if b.cfg.Media {
+		if err := b.downloadAll(ctx, server, dir, media, m, res); err != nil {
+			return nil, err
+		}
+	}
+	// The page for people last: it reads the files above.
+	page, err := b.writeReadable(ctx, id, dir, m, rooms, media)
+	if err != nil {
+		return nil, err
+	}
+	m.Files = append(m.Files, page)
+	if err := b.seal(dir, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// docSaver returns what saves one JSON document of a user's bundle: it
+// fetches the document (retried), writes it as name in dir, and lists it
+// in m.
+func (b *bundler) docSaver(ctx context.Context, dir string, m *Manifest) func(name string, fetch func() (any, error)) error {
+	return func(name string, fetch func() (any, error)) error {
 		var v any
 		err := b.retry(ctx, func() error {
 			var err error
@@ -45,6 +79,12 @@ func (b *bundler) export(ctx context.Context, id, server, dir string, res *Bundl
 		m.Files = append(m.Files, f)
 		return nil
 	}
+}
+
+// accountDocs saves the documents about the account itself: user.json,
+// devices, connections, account data, pushers, rate limit, and with MAS
+// what MAS holds.
+func (b *bundler) accountDocs(ctx context.Context, id string, doc func(string, func() (any, error)) error, res *BundleResult) error {
 	raw := func(get func(context.Context, string) (json.RawMessage, error)) func() (any, error) {
 		return func() (any, error) { return get(ctx, id) }
 	}
@@ -63,26 +103,28 @@ func (b *bundler) export(ctx context.Context, id, server, dir string, res *Bundl
 	}
 	for _, s := range steps {
 		if err := doc(s.name, s.fetch); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if b.cfg.MAS != nil {
-		if err := b.masDocs(ctx, id, doc, res); err != nil {
-			return nil, err
-		}
+		return b.masDocs(ctx, id, doc, res)
 	}
+	return nil
+}
 
+// roomAndMediaDocs saves rooms.json and media.json, and returns what they
+// list for the events, the downloads and the page.
+func (b *bundler) roomAndMediaDocs(ctx context.Context, id string, doc func(string, func() (any, error)) error, res *BundleResult) (*roomList, []synapse.Media, error) {
 	rooms, err := b.rooms(ctx, id, res)
 	if err != nil {
-		return nil, fmt.Errorf("rooms.json: %w", err)
+		return nil, nil, fmt.Errorf("rooms.json: %w", err)
 	}
 	if err := doc("rooms.json", func() (any, error) { return rooms, nil }); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-
 	media, err := b.mediaList(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("media.json: %w", err)
+		return nil, nil, fmt.Errorf("media.json: %w", err)
 	}
 	list := struct {
 		Media []json.RawMessage `json:"media"`
@@ -92,51 +134,38 @@ func (b *bundler) export(ctx context.Context, id, server, dir string, res *Bundl
 		list.Media = append(list.Media, md.Raw)
 	}
 	if err := doc("media.json", func() (any, error) { return list, nil }); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	return rooms, media, nil
+}
 
-	if b.cfg.Events != "" {
-		if err := b.events(ctx, id, dir, m, res); err != nil {
-			return nil, err
-		}
-	}
-
-	if b.cfg.Media {
-		if err := b.downloadAll(ctx, server, dir, media, m, res); err != nil {
-			return nil, err
-		}
-	}
-
-	// The page for people last: it reads the files above.
-	page, err := b.writeReadable(ctx, id, dir, m, rooms, media)
-	if err != nil {
-		return nil, err
-	}
-	m.Files = append(m.Files, page)
-
+// seal writes manifest.json into dir once every file it lists is durable,
+// makes the manifest and the folder durable, and drops the room markers
+// the manifest now stands for.
+func (b *bundler) seal(dir string, m *Manifest) error {
 	// Every file's entry must be on disk before the manifest that vouches
 	// for them, and the folder's own entry before the user counts as done.
 	if err := fsyncDir(dir); err != nil {
-		return nil, err
+		return err
 	}
 	m.Created = time.Now().UTC().Truncate(time.Second)
 	mf, err := saveJSON(dir, manifestName, m)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	m.size = mf.Size
 	if err := fsyncDir(dir); err != nil {
-		return nil, err
+		return err
 	}
 	if err := fsyncDir(b.out); err != nil {
-		return nil, err
+		return err
 	}
 	// The manifest now vouches for the room files: their markers are no
 	// longer needed (a crash before this leaves them, unlisted and harmless).
 	if err := nofollow.RemoveAll(filepath.Join(dir, eventsDoneDir)); err != nil {
-		return nil, diskErr(err)
+		return diskErr(err)
 	}
-	return m, nil
+	return nil
 }
 
 // roomList is rooms.json: the details of every room the user is joined to,

@@ -67,6 +67,26 @@ func isoMS(ms int64) string {
 // is no longer joined to are read from the room admin API.
 func (b *bundler) writeReadable(ctx context.Context, id, dir string, m *Manifest, rooms *roomList, media []synapse.Media) (ManifestFile, error) {
 	r := readable{UserID: id, Exported: iso(time.Now())}
+	if err := r.readUser(dir); err != nil {
+		return ManifestFile{}, err
+	}
+	if err := r.readDevices(dir); err != nil {
+		return ManifestFile{}, err
+	}
+	var err error
+	if r.Rooms, err = b.readableRooms(ctx, id, dir, m, rooms); err != nil {
+		return ManifestFile{}, err
+	}
+	r.Media = readableMediaOf(m, media)
+	size, sum, err := saveAtomic(dir, readableName, func(w io.Writer) error { return readablePage.Execute(w, r) })
+	if err != nil {
+		return ManifestFile{}, fmt.Errorf("%s: %w", readableName, err)
+	}
+	return ManifestFile{Path: readableName, Size: size, SHA256: sum}, nil
+}
+
+// readUser fills in the account from dir's user.json.
+func (r *readable) readUser(dir string) error {
 	var user struct {
 		Displayname *string `json:"displayname"`
 		CreationTS  int64   `json:"creation_ts"`
@@ -78,7 +98,7 @@ func (b *bundler) writeReadable(ctx context.Context, id, dir string, m *Manifest
 		} `json:"threepids"`
 	}
 	if err := readJSONFile(dir, "user.json", &user); err != nil {
-		return ManifestFile{}, err
+		return err
 	}
 	if user.Displayname != nil {
 		r.Displayname = *user.Displayname
@@ -91,6 +111,11 @@ func (b *bundler) writeReadable(ctx context.Context, id, dir string, m *Manifest
 	for _, t := range user.Threepids {
 		r.Emails = append(r.Emails, readableThreepid{Medium: t.Medium, Address: t.Address, Added: isoMS(t.AddedAt)})
 	}
+	return nil
+}
+
+// readDevices fills in the devices from dir's devices.json.
+func (r *readable) readDevices(dir string) error {
 	var devices struct {
 		Devices []struct {
 			DeviceID    string  `json:"device_id"`
@@ -100,7 +125,7 @@ func (b *bundler) writeReadable(ctx context.Context, id, dir string, m *Manifest
 		} `json:"devices"`
 	}
 	if err := readJSONFile(dir, "devices.json", &devices); err != nil {
-		return ManifestFile{}, err
+		return err
 	}
 	for _, d := range devices.Devices {
 		rd := readableDevice{ID: d.DeviceID}
@@ -115,7 +140,13 @@ func (b *bundler) writeReadable(ctx context.Context, id, dir string, m *Manifest
 		}
 		r.Devices = append(r.Devices, rd)
 	}
+	return nil
+}
 
+// readableRooms lists the rooms of the page, sorted by name: every room
+// with an events file (and how many messages the user sent there), then
+// the joined rooms without one.
+func (b *bundler) readableRooms(ctx context.Context, id, dir string, m *Manifest, rooms *roomList) ([]readableRoom, error) {
 	names := map[string]string{}
 	for _, raw := range rooms.Rooms {
 		var d struct {
@@ -126,6 +157,7 @@ func (b *bundler) writeReadable(ctx context.Context, id, dir string, m *Manifest
 			names[d.RoomID] = *d.Name
 		}
 	}
+	var out []readableRoom
 	seen := map[string]bool{}
 	for _, f := range m.Files {
 		if f.RoomID == "" {
@@ -142,36 +174,37 @@ func (b *bundler) writeReadable(ctx context.Context, id, dir string, m *Manifest
 		}
 		n, err := countMessages(filepath.Join(dir, filepath.FromSlash(f.Path)), id)
 		if err != nil {
-			return ManifestFile{}, err
+			return nil, err
 		}
-		r.Rooms = append(r.Rooms, readableRoom{ID: f.RoomID, Name: name, Membership: f.Membership, File: f.Path, Messages: n})
+		out = append(out, readableRoom{ID: f.RoomID, Name: name, Membership: f.Membership, File: f.Path, Messages: n})
 	}
 	for rid, name := range names {
 		if !seen[rid] {
-			r.Rooms = append(r.Rooms, readableRoom{ID: rid, Name: name, Membership: "join"})
+			out = append(out, readableRoom{ID: rid, Name: name, Membership: "join"})
 		}
 	}
-	sort.Slice(r.Rooms, func(i, j int) bool { return r.Rooms[i].Name+r.Rooms[i].ID < r.Rooms[j].Name+r.Rooms[j].ID })
+	sort.Slice(out, func(i, j int) bool { return out[i].Name+out[i].ID < out[j].Name+out[j].ID })
+	return out, nil
+}
 
+// readableMediaOf lists the user's media for the page, each linked to its
+// downloaded file when there is one.
+func readableMediaOf(m *Manifest, media []synapse.Media) []readableMedia {
 	files := map[string]string{}
 	for _, f := range m.Files {
 		if f.MediaID != "" {
 			files[f.MediaID] = f.Path
 		}
 	}
+	var out []readableMedia
 	for _, md := range media {
 		rm := readableMedia{Type: md.MediaType, Uploaded: isoMS(md.CreatedTS), File: files[md.MediaID], Size: md.MediaLength, Name: md.MediaID}
 		if md.UploadName != nil && *md.UploadName != "" {
 			rm.Name = *md.UploadName
 		}
-		r.Media = append(r.Media, rm)
+		out = append(out, rm)
 	}
-
-	size, sum, err := saveAtomic(dir, readableName, func(w io.Writer) error { return readablePage.Execute(w, r) })
-	if err != nil {
-		return ManifestFile{}, fmt.Errorf("%s: %w", readableName, err)
-	}
-	return ManifestFile{Path: readableName, Size: size, SHA256: sum}, nil
+	return out
 }
 
 func readJSONFile(dir, name string, v any) error {

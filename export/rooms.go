@@ -2,12 +2,8 @@ package export
 
 import (
 	"context"
-	"fmt"
 	"io"
 
-	"golang.org/x/sync/errgroup"
-
-	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/synapse"
 )
 
@@ -78,80 +74,45 @@ func Rooms(ctx context.Context, c *synapse.Client, cfg RoomsConfig) (RoomsResult
 		pageSize = 250
 	}
 	var recs []*roomRecord
-	seen := map[string]bool{}
-	ctx, workers := inFlight(ctx, cfg.Concurrency, cfg.MaxConcurrency)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
-	from := ""
-	var listErr error
-	for {
-		var page []synapse.RoomInfo
-		var next string
-		err := listRetry(gctx, func() error {
-			var err error
-			page, next, _, err = c.ListRooms(gctx, cfg.Filter, from, pageSize)
-			return err
-		})
-		if err != nil {
-			listErr = fmt.Errorf("list rooms: %w", err)
-			break
-		}
-		for _, info := range page {
-			if seen[info.RoomID] {
-				continue
+	p := &pager[synapse.RoomInfo]{what: "rooms", id: func(info synapse.RoomInfo) string { return info.RoomID },
+		concurrency: cfg.Concurrency, maxConcurrency: cfg.MaxConcurrency,
+		list: func(ctx context.Context, from string) ([]synapse.RoomInfo, string, error) {
+			page, next, _, err := c.ListRooms(ctx, cfg.Filter, from, pageSize)
+			return page, next, err
+		}}
+	err := p.run(ctx, func(info synapse.RoomInfo) pageJob {
+		rec := &roomRecord{info: info}
+		recs = append(recs, rec)
+		return pageJob{fetch: func(ctx context.Context) error {
+			if err := roomDetails(ctx, c, rec, cfg.Members); err != nil {
+				return err
 			}
-			seen[info.RoomID] = true
-			rec := &roomRecord{info: info}
-			recs = append(recs, rec)
-			g.Go(func() error {
-				if err := roomDetails(gctx, c, rec, cfg.Members); err != nil {
-					return fmt.Errorf("read %s: %w", rec.info.RoomID, err)
-				}
-				if cfg.Progress != nil {
-					cfg.Progress(1)
-				}
-				return nil
-			})
-		}
-		if next == "" || len(page) == 0 || gctx.Err() != nil {
-			break
-		}
-		from = next
-	}
-	if err := g.Wait(); err != nil {
-		return res, err
-	}
-	if listErr != nil {
-		return res, listErr
-	}
-	if err := ctx.Err(); err != nil {
+			if cfg.Progress != nil {
+				cfg.Progress(1)
+			}
+			return nil
+		}}
+	})
+	if err != nil {
 		return res, err
 	}
 	cols := roomColumns
 	if cfg.Members {
 		cols = append(cols[:len(cols):len(cols)], roomMembersColumn)
 	}
-	var w formats.Writer
-	var err error
-	if cfg.Out == "-" {
-		w, err = formats.NewStreamWriter(cfg.Stdout, cfg.Format, cols)
-	} else {
-		w, err = formats.Create(cfg.Out, cols)
-	}
-	if err != nil {
-		return res, err
-	}
-	for _, r := range recs {
-		if r.gone {
-			continue
+	err = tableOut{cfg.Out, cfg.Format, cfg.Stdout}.write(cols, func(write func([]any) error) error {
+		for _, r := range recs {
+			if r.gone {
+				continue
+			}
+			if err := write(r.values(cfg.Members)); err != nil {
+				return err
+			}
+			res.Rooms++
 		}
-		if err := w.Write(r.values(cfg.Members)); err != nil {
-			w.Close()
-			return res, err
-		}
-		res.Rooms++
-	}
-	return res, w.Close()
+		return nil
+	})
+	return res, err
 }
 
 // roomDetails reads what the room list leaves out.

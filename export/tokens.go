@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/mas"
 	"github.com/synbatch/synbatch/synapse"
 )
@@ -40,26 +39,21 @@ func RegistrationTokens(ctx context.Context, c *synapse.Client, cfg TokensConfig
 	if err != nil {
 		return 0, fmt.Errorf("list registration tokens: %w", err)
 	}
-	var w formats.Writer
-	if cfg.Out == "-" {
-		w, err = formats.NewStreamWriter(cfg.Stdout, cfg.Format, tokenColumns)
-	} else {
-		w, err = formats.Create(cfg.Out, tokenColumns)
-	}
-	if err != nil {
-		return 0, err
-	}
 	orNil := func(p *int64) any {
 		if p == nil {
 			return nil
 		}
 		return *p
 	}
-	for _, t := range toks {
-		if err := w.Write([]any{"registration-token", t.Token, orNil(t.UsesAllowed), orNil(t.ExpiryTime), t.Pending, t.Completed}); err != nil {
-			w.Close()
-			return 0, err
+	n := 0
+	err = tableOut{cfg.Out, cfg.Format, cfg.Stdout}.write(tokenColumns, func(write func([]any) error) error {
+		for _, t := range toks {
+			if err := write([]any{"registration-token", t.Token, orNil(t.UsesAllowed), orNil(t.ExpiryTime), t.Pending, t.Completed}); err != nil {
+				return err
+			}
 		}
-	}
-	return len(toks), w.Close()
+		n = len(toks)
+		return nil
+	})
+	return n, err
 }

@@ -15,9 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
-	"github.com/synbatch/synbatch/formats"
 	"github.com/synbatch/synbatch/mas"
 	"github.com/synbatch/synbatch/synapse"
 
@@ -109,128 +106,129 @@ type UsersResult struct {
 // resumes without fetching them again; the output appears, whole, at the end.
 func Users(ctx context.Context, c *synapse.Client, cfg UsersConfig) (UsersResult, error) {
 	var res UsersResult
-	stage := cfg.Out + ".partial.jsonl"
-	if cfg.Out == "-" {
-		f, err := nofollow.CreateTemp("", "synbatch-export-*.jsonl")
-		if err != nil {
-			return res, fmt.Errorf("staging file: %w", err)
-		}
-		f.Close()
-		stage = f.Name()
-		defer nofollow.Remove(stage)
-	}
-	done, err := readStage(stage)
+	st, err := openStage(cfg.Out, cfg.Progress)
 	if err != nil {
 		return res, err
 	}
-	sf, err := nofollow.OpenFile(stage, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return res, fmt.Errorf("staging file: %w", err)
-	}
-	var mu sync.Mutex
-	stageWrite := func(r *UserRecord) error {
-		b, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if _, err := sf.Write(append(b, '\n')); err != nil {
-			return fmt.Errorf("write staging file: %w", err)
-		}
-		res.Fetched++
-		if cfg.Progress != nil {
-			cfg.Progress(1)
-		}
-		return nil
-	}
-
-	ctx, workers := inFlight(ctx, cfg.Concurrency, cfg.MaxConcurrency)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
-	pageSize := cfg.PageSize
-	if pageSize <= 0 {
-		pageSize = 250
-	}
-	from := ""
-	var listErr error
+	defer st.cleanup()
 	var ml *masLister
 	if cfg.MAS != nil {
 		ml = &masLister{m: cfg.MAS, c: c, f: cfg.Filter, users: map[string]*mas.User{}}
 	}
-	for {
-		var page []synapse.ListedUser
-		var next string
-		err := listRetry(gctx, func() error {
-			var err error
-			if ml != nil {
-				page, next, err = ml.page(gctx, from, pageSize)
-				return err
-			}
-			page, next, err = c.ListUsers(gctx, cfg.Filter, from, pageSize)
-			return err
-		})
-		if err != nil {
-			listErr = fmt.Errorf("list users: %w", err)
-			break
-		}
-		for _, lu := range page {
-			// The list pages by offset: a user can come twice.
-			if done[lu.Name] {
-				continue
-			}
-			done[lu.Name] = true
-			g.Go(func() error {
-				var rec *UserRecord
+	werr := userPager(c, ml, cfg, st.done).run(ctx, func(lu synapse.ListedUser) pageJob {
+		var rec *UserRecord
+		return pageJob{
+			fetch: func(ctx context.Context) error {
 				var err error
 				if ml != nil {
-					rec, err = ml.fetch(gctx, lu)
+					rec, err = ml.fetch(ctx, lu)
 				} else {
-					rec, err = fetchUser(gctx, c, lu)
+					rec, err = fetchUser(ctx, c, lu)
 				}
 				if synapse.IsNotFound(err) {
-					return nil // deleted since the list was read
+					rec = nil // deleted since the list was read
+					return nil
 				}
-				if err != nil {
-					return fmt.Errorf("read %s: %w", lu.Name, err)
-				}
-				return stageWrite(rec)
-			})
+				return err
+			},
+			keep: func() error { return st.write(rec) },
 		}
-		// MAS's pages may be empty after filtering; its cursor says the end.
-		if next == "" || (len(page) == 0 && ml == nil) {
-			break
-		}
-		from = next
-		if err := gctx.Err(); err != nil {
-			break
-		}
-	}
-	werr := g.Wait()
-	cerr := sf.Close()
+	})
+	cerr := st.f.Close()
+	res.Fetched = st.fetched
 	if werr != nil {
 		return res, werr
-	}
-	if listErr != nil {
-		return res, listErr
-	}
-	if err := ctx.Err(); err != nil {
-		return res, err
 	}
 	if cerr != nil {
 		return res, fmt.Errorf("staging file: %w", cerr)
 	}
-	n, err := writeUsers(stage, cfg)
+	n, err := writeUsers(st.path, cfg)
 	res.Users = n
 	if err != nil {
 		return res, err
 	}
 	if cfg.Out != "-" {
-		if err := nofollow.Remove(stage); err != nil {
+		if err := nofollow.Remove(st.path); err != nil {
 			return res, fmt.Errorf("remove staging file: %w", err)
 		}
 	}
 	return res, nil
+}
+
+// userPager pages through Synapse's user list, or MAS's when ml is set;
+// done holds the users an interrupted run staged.
+func userPager(c *synapse.Client, ml *masLister, cfg UsersConfig, done map[string]bool) *pager[synapse.ListedUser] {
+	pageSize := cfg.PageSize
+	if pageSize <= 0 {
+		pageSize = 250
+	}
+	return &pager[synapse.ListedUser]{what: "users", id: func(lu synapse.ListedUser) string { return lu.Name },
+		seen: done, emptyPagesGoOn: ml != nil, concurrency: cfg.Concurrency, maxConcurrency: cfg.MaxConcurrency,
+		list: func(ctx context.Context, from string) ([]synapse.ListedUser, string, error) {
+			if ml != nil {
+				return ml.page(ctx, from, pageSize)
+			}
+			return c.ListUsers(ctx, cfg.Filter, from, pageSize)
+		}}
+}
+
+// stage is the staging file of `export users`: OUT.partial.jsonl, or for
+// stdout a temporary file, that the workers append fetched users to.
+type stage struct {
+	path     string
+	f        *os.File
+	done     map[string]bool // users an interrupted run staged
+	progress func(n int)     // may be nil
+	cleanup  func()          // removes a temporary staging file
+
+	mu      sync.Mutex
+	fetched int // users staged by this run
+}
+
+// openStage opens the staging file of an export to out for appending,
+// and reads which users it already holds.
+func openStage(out string, progress func(n int)) (*stage, error) {
+	st := &stage{path: out + ".partial.jsonl", progress: progress, cleanup: func() {}}
+	if out == "-" {
+		f, err := nofollow.CreateTemp("", "synbatch-export-*.jsonl")
+		if err != nil {
+			return nil, fmt.Errorf("staging file: %w", err)
+		}
+		f.Close()
+		st.path = f.Name()
+		st.cleanup = func() { nofollow.Remove(st.path) }
+	}
+	var err error
+	if st.done, err = readStage(st.path); err != nil {
+		st.cleanup()
+		return nil, err
+	}
+	if st.f, err = nofollow.OpenFile(st.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
+		st.cleanup()
+		return nil, fmt.Errorf("staging file: %w", err)
+	}
+	return st, nil
+}
+
+// write appends one fetched user (nil: none, it was deleted meanwhile).
+func (st *stage) write(r *UserRecord) error {
+	if r == nil {
+		return nil
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, err := st.f.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("write staging file: %w", err)
+	}
+	st.fetched++
+	if st.progress != nil {
+		st.progress(1)
+	}
+	return nil
 }
 
 func fetchUser(ctx context.Context, c *synapse.Client, lu synapse.ListedUser) (*UserRecord, error) {
@@ -329,27 +327,20 @@ func writeUsers(stage string, cfg UsersConfig) (int, error) {
 	if jsonl {
 		cols = jsonlColumns
 	}
-	var w formats.Writer
-	if cfg.Out == "-" {
-		w, err = formats.NewStreamWriter(cfg.Stdout, cfg.Format, cols)
-	} else {
-		w, err = formats.Create(cfg.Out, cols)
-	}
-	if err != nil {
-		return 0, err
-	}
 	n := 0
-	for i := range recs {
-		if i > 0 && recs[i].UserID == recs[i-1].UserID {
-			continue
+	err = tableOut{cfg.Out, cfg.Format, cfg.Stdout}.write(cols, func(write func([]any) error) error {
+		for i := range recs {
+			if i > 0 && recs[i].UserID == recs[i-1].UserID {
+				continue
+			}
+			if err := write(recs[i].values(jsonl)); err != nil {
+				return err
+			}
+			n++
 		}
-		if err := w.Write(recs[i].values(jsonl)); err != nil {
-			w.Close()
-			return n, err
-		}
-		n++
-	}
-	return n, w.Close()
+		return nil
+	})
+	return n, err
 }
 
 // listRetry runs f until it succeeds, fails for good, or a few tries of a
