@@ -78,7 +78,9 @@ func (s *Summary) read(path string, latest map[string]Record, begun map[string]b
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	var off, next int64
+	var no int
 	for sc.Scan() {
+		no++
 		// The scanner drops each newline: the offset is counted by hand.
 		b := sc.Bytes()
 		off, next = next, next+int64(len(b))+1
@@ -95,10 +97,10 @@ func (s *Summary) read(path string, latest map[string]Record, begun map[string]b
 			if !sc.Scan() { // a torn last line: the next run repairs it
 				break
 			}
-			return damaged(path, off, err)
+			return damaged(path, no, off, err)
 		}
 		if err := checkRecord(r.Type, r.Key, r.Row, r.Outcome, r.Task, r.Tool); err != nil {
-			return damaged(path, off, err)
+			return damaged(path, no, off, err)
 		}
 		switch r.Type {
 		case "run":
