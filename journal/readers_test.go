@@ -2,6 +2,7 @@ package journal
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,17 @@ var readers = []struct {
 		}
 		return n, err
 	}},
+	{"Merge", func(p string) (int, error) {
+		out := p + ".merged"
+		if err := Merge(out, []string{p}); err != nil {
+			return 0, err
+		}
+		st, err := Load(out)
+		if err != nil {
+			return 0, fmt.Errorf("the merged journal: %w", err)
+		}
+		return st.Records, nil
+	}},
 	// Load last: it cuts a torn tail off the file.
 	{"Load", func(p string) (int, error) {
 		st, err := Load(p)
@@ -46,7 +58,8 @@ const (
 
 // TestEveryReaderCountsTheRowsLoadCountsOfATornTail: a last line without
 // its newline is torn for every reader, even when it parses, so summary,
-// the failed run's own count and a merge hold the rows a resume finds.
+// the failed run's own count and a merge hold the rows a resume finds
+// (and a merged journal loads).
 func TestEveryReaderCountsTheRowsLoadCountsOfATornTail(t *testing.T) {
 	t.Parallel()
 	for _, tail := range []string{
