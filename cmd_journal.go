@@ -1,14 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/synbatch/synbatch/internal/nofollow"
 	"github.com/synbatch/synbatch/journal"
 )
 
@@ -58,7 +57,11 @@ func journalCommand(stdout io.Writer) *cli.Command {
 					return usageErr("%v", err)
 				}
 				if out := c.String("out"); out != "" {
-					if err := concatJournals(out, c.Args().Slice()); err != nil {
+					err := journal.Merge(out, c.Args().Slice())
+					if errors.Is(err, journal.ErrMergeOutput) {
+						return usageErr("%v", err)
+					}
+					if err != nil {
 						return err
 					}
 				}
@@ -72,34 +75,6 @@ func journalCommand(stdout io.Writer) *cli.Command {
 			reportCommand(stdout),
 		},
 	}
-}
-
-// concatJournals writes the journals one after the other into a new file:
-// each keeps its run headers, so the result reads like one journal of
-// several runs.
-func concatJournals(out string, paths []string) error {
-	f, err := nofollow.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return usageErr("merged journal: %v", err)
-	}
-	for _, p := range paths {
-		in, err := os.Open(p)
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("merge %s: %w", p, err)
-		}
-		_, err = io.Copy(f, in)
-		in.Close()
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("merge %s: %w", p, err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("merged journal: %w", err)
-	}
-	return f.Close()
 }
 
 func printSummary(w io.Writer, s *journal.Summary) {

@@ -55,12 +55,12 @@ func openNoFollow(path string, flag int, what string) (*os.File, error) {
 // first, and Header's first field is its type.
 const runPrefix = `{"type":"run"`
 
-// checkIsJournal reads the first record of the open file at path: an empty
-// file is a new journal, a first line torn by a kill is a journal's, and
-// anything else must be a synbatch run header. It reads from offset 0
-// whatever f's own offset is.
+// checkIsJournal reads the first record of the open file at path, by the
+// rules Scan reads it with: an empty file is a new journal, a first line
+// torn by a kill is a journal's, and anything else must be a synbatch run
+// header. It reads from offset 0 whatever f's own offset is. Create judges
+// a file with it before writing there, without reading the whole journal.
 func checkIsJournal(f *os.File, path string) error {
-	foreign := fmt.Errorf("%w: %s does not begin with a synbatch run record, so synbatch did not write it and leaves it alone: give --journal a new path", ErrForeign, path)
 	var head [len(runPrefix)]byte
 	n, err := f.ReadAt(head[:], 0)
 	if err != nil && err != io.EOF {
@@ -70,7 +70,7 @@ func checkIsJournal(f *os.File, path string) error {
 		return nil
 	}
 	if !bytes.HasPrefix([]byte(runPrefix), head[:n]) {
-		return foreign
+		return notJournal(path)
 	}
 	// It begins like a journal: the whole first line must be a run header.
 	line, err := bufio.NewReader(io.NewSectionReader(f, 0, 1<<62)).ReadBytes('\n')
@@ -80,11 +80,20 @@ func checkIsJournal(f *os.File, path string) error {
 	case err != nil:
 		return fmt.Errorf("read journal: %w", err)
 	}
+	return checkHeader(path, line)
+}
+
+// checkHeader judges a journal's whole first line: synbatch's run header.
+func checkHeader(path string, line []byte) error {
 	var h struct{ Type, Tool string }
 	if json.Unmarshal(line, &h) != nil || h.Type != "run" || (h.Tool != "" && h.Tool != "synbatch") {
-		return foreign
+		return notJournal(path)
 	}
 	return nil
+}
+
+func notJournal(path string) error {
+	return fmt.Errorf("%w: %s does not begin with a synbatch run record, so synbatch did not write it and leaves it alone: give --journal a new path", ErrForeign, path)
 }
 
 // checkRecord refuses a decoded record that holds what Writer never writes:
@@ -136,7 +145,7 @@ func validKey(k string) bool {
 }
 
 // damaged is the error of a record that cannot be trusted, and so neither
-// can the rest: it names the byte where the record starts.
-func damaged(path string, off int64, why error) error {
-	return fmt.Errorf("%w %s: record at byte %d: %v; nothing was sent: keep the file for inspection and give --journal a new path (the rows it finished are then planned again)", ErrDamaged, path, off, why)
+// can the rest: it names the byte where the record starts, and its line.
+func damaged(path string, line int, off int64, why error) error {
+	return fmt.Errorf("%w %s: record at byte %d: %v (line %d); nothing was sent: keep the file for inspection and give --journal a new path (the rows it finished are then planned again)", ErrDamaged, path, off, why, line)
 }

@@ -6,7 +6,6 @@
 package journal
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -99,9 +98,10 @@ type State struct {
 	Repaired  string // path of the saved torn tail, when one was cut
 }
 
-// Load reads the journal at path (a missing file is an empty journal). A last
-// line torn by a kill is cut off and kept in path+".torn"; damage before the
-// last line is an error with its byte offset, since the rest cannot be trusted.
+// Load reads the journal at path (a missing file is an empty journal), by
+// Scan's rules. A last line torn by a kill is cut off and kept in
+// path+".torn"; damage before the last line is an error naming its line and
+// byte offset, since the rest cannot be trusted.
 func Load(path string) (*State, error) {
 	st := &State{Final: &Finished{}, Begun: map[string]bool{}, Tasks: map[string]string{}, Uncertain: map[string]bool{}}
 	f, err := openNoFollow(path, os.O_RDWR, "journal")
@@ -112,82 +112,33 @@ func Load(path string) (*State, error) {
 		return nil, err
 	}
 	defer f.Close()
-	// Before anything is read as a result, let alone cut: a file synbatch
-	// did not write is left as it is.
-	if err := checkIsJournal(f, path); err != nil {
+	// Scan judges the header before anything is read as a result, let
+	// alone cut: a file synbatch did not write is left as it is.
+	tail, err := Scan(f, path, st.add)
+	if err != nil {
 		return nil, err
 	}
-	r := bufio.NewReaderSize(f, 1<<20)
-	var off int64
-	var long []byte
-	for {
-		line, rerr := readLine(r, &long)
-		if rerr != nil && rerr != io.EOF {
-			return nil, fmt.Errorf("read journal: %w", rerr)
-		}
-		if len(line) > 0 {
-			// A line without its newline is torn even if it parses: it is
-			// cut off (and its row planned again), never half counted.
-			var perr error
-			complete := line[len(line)-1] == '\n'
-			if complete {
-				perr = st.add(bytes.TrimSpace(line))
-			}
-			if perr != nil || !complete {
-				line = bytes.Clone(line) // Peek may refill the buffer under it
-				last := rerr == io.EOF
-				if !last {
-					_, peekErr := r.Peek(1)
-					last = peekErr == io.EOF
-				}
-				// A whole line of valid JSON holding what synbatch never
-				// writes was not torn by a kill: it is damage wherever it is.
-				if !last || (complete && json.Valid(line)) {
-					return nil, damaged(path, off, perr)
-				}
-				// A kill can tear only the record being written, the last one.
-				// A live run may be writing it right now: repair only under
-				// the journal's lock.
-				lock, _, err := takeLock(path + ".lock")
-				if err != nil {
-					return nil, err
-				}
-				defer releaseLock(lock)
-				if err := saveTorn(path, line); err != nil {
-					return nil, err
-				}
-				if err := f.Truncate(off); err != nil {
-					return nil, fmt.Errorf("repair journal: %w", err)
-				}
-				if err := f.Sync(); err != nil {
-					return nil, fmt.Errorf("repair journal: %w", err)
-				}
-				st.Repaired = path + ".torn"
-				return st, nil
-			}
-			off += int64(len(line))
-		}
-		if rerr == io.EOF {
-			return st, nil
-		}
+	if tail == nil {
+		return st, nil
 	}
-}
-
-// readLine reads up to and including the next newline, as ReadBytes does,
-// but a line the buffer holds is returned in place: a million records read
-// without a million allocations. The line is good until the next read;
-// long holds one that outgrew the buffer.
-func readLine(r *bufio.Reader, long *[]byte) ([]byte, error) {
-	line, err := r.ReadSlice('\n')
-	if err != bufio.ErrBufferFull {
-		return line, err
+	// A kill can tear only the record being written, the last one. A live
+	// run may be writing it right now: repair only under the journal's lock.
+	lock, _, err := takeLock(path + ".lock")
+	if err != nil {
+		return nil, err
 	}
-	*long = append((*long)[:0], line...)
-	for err == bufio.ErrBufferFull {
-		line, err = r.ReadSlice('\n')
-		*long = append(*long, line...)
+	defer releaseLock(lock)
+	if err := saveTorn(path, tail.Line); err != nil {
+		return nil, err
 	}
-	return *long, err
+	if err := f.Truncate(tail.Offset); err != nil {
+		return nil, fmt.Errorf("repair journal: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("repair journal: %w", err)
+	}
+	st.Repaired = path + ".torn"
+	return st, nil
 }
 
 func saveTorn(path string, line []byte) error {

@@ -1,38 +1,16 @@
 package journal
 
-import (
-	"bufio"
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"os"
-)
-
 // LastRunOutcomes counts the row results the journal at path holds for its
 // last run (the records after its last run header), the latest result of a
 // row winning. A run whose journal failed uses it to report only what a
-// resume will find.
+// resume will find: Scan's rules are Load's, so a torn last line counts
+// for nothing here as it will not for the resume.
 func LastRunOutcomes(path string) (map[string]int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read journal: %w", err)
-	}
-	defer f.Close()
 	latest := map[string]Outcome{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 || line[len(line)-1] != '}' {
-			continue // a torn tail holds nothing
-		}
-		var r struct {
-			Type    string  `json:"type"`
-			Key     string  `json:"key"`
-			Outcome Outcome `json:"outcome"`
-		}
-		if json.Unmarshal(line, &r) != nil {
-			continue
+	_, err := ScanFile(path, func(b []byte) error {
+		r, err := decodeEntry(b)
+		if err != nil {
+			return err
 		}
 		switch r.Type {
 		case "run":
@@ -40,9 +18,10 @@ func LastRunOutcomes(path string) (map[string]int, error) {
 		case "row":
 			latest[r.Key] = r.Outcome
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read journal: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := map[string]int{}
 	for _, o := range latest {

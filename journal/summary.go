@@ -1,11 +1,8 @@
 package journal
 
 import (
-	"bufio"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 )
@@ -70,35 +67,10 @@ func SummarizeAll(paths ...string) (*Summary, error) {
 }
 
 func (s *Summary) read(path string, latest map[string]Record, begun map[string]bool) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("open journal: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	var off, next int64
-	for sc.Scan() {
-		// The scanner drops each newline: the offset is counted by hand.
-		b := sc.Bytes()
-		off, next = next, next+int64(len(b))+1
-		if len(b) == 0 {
-			continue
-		}
-		var r struct {
-			Record
-			Tool     string `json:"tool"`
-			Manifest string `json:"manifest"`
-			Server   string `json:"server"`
-		}
-		if err := json.Unmarshal(b, &r); err != nil {
-			if !sc.Scan() { // a torn last line: the next run repairs it
-				break
-			}
-			return damaged(path, off, err)
-		}
-		if err := checkRecord(r.Type, r.Key, r.Row, r.Outcome, r.Task, r.Tool); err != nil {
-			return damaged(path, off, err)
+	_, err := ScanFile(path, func(b []byte) error {
+		r, err := decodeEntry(b)
+		if err != nil {
+			return err
 		}
 		switch r.Type {
 		case "run":
@@ -114,9 +86,25 @@ func (s *Summary) read(path string, latest map[string]Record, begun map[string]b
 		case "row":
 			latest[r.Key] = r.Record
 		}
+		return nil
+	})
+	return err
+}
+
+// entry is any record as the readers that report on a journal decode it.
+type entry struct {
+	Record
+	Tool     string `json:"tool"`
+	Manifest string `json:"manifest"`
+	Server   string `json:"server"`
+}
+
+// decodeEntry decodes one of Scan's lines and refuses what Writer never
+// writes, as Load does.
+func decodeEntry(line []byte) (entry, error) {
+	var r entry
+	if err := json.Unmarshal(line, &r); err != nil {
+		return entry{}, err
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read journal %s: %w", path, err)
-	}
-	return nil
+	return r, checkRecord(r.Type, r.Key, r.Row, r.Outcome, r.Task, r.Tool)
 }

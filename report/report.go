@@ -8,10 +8,7 @@
 package report
 
 import (
-	"bufio"
 	"encoding/json"
-	"fmt"
-	"os"
 	"sort"
 	"time"
 
@@ -139,13 +136,6 @@ func Read(paths ...string) (*Report, error) {
 // readRuns reads the run headers, closing records and row results of one
 // journal (already checked by SummarizeAll).
 func readRuns(path string, r *Report, latest map[string]journal.Record, manifests map[string]string, rows *[]journal.Record) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("open journal: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	first := len(r.Runs)          // this journal's runs start here
 	var actions map[string]string // row key -> its action, for the run being read
 	closeRun := func() {
@@ -162,13 +152,14 @@ func readRuns(path string, r *Report, latest map[string]journal.Record, manifest
 		}
 		actions = map[string]string{}
 	}
-	for sc.Scan() {
-		b := sc.Bytes()
+	// Scan drops a torn last line, as summary does, so both count the
+	// same rows; records summary accepted decode here.
+	_, err := journal.ScanFile(path, func(b []byte) error {
 		var kind struct {
 			Type string `json:"type"`
 		}
-		if len(b) == 0 || json.Unmarshal(b, &kind) != nil {
-			continue // a torn last line, which summary already allowed
+		if err := json.Unmarshal(b, &kind); err != nil {
+			return err
 		}
 		switch kind.Type {
 		case "run":
@@ -197,11 +188,12 @@ func readRuns(path string, r *Report, latest map[string]journal.Record, manifest
 				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	closeRun()
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read journal %s: %w", path, err)
-	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,5 +146,63 @@ func TestReportNamesTheActorAndTheAffectedUsers(t *testing.T) {
 	}
 	if strings.Contains(page, "@user07:example.org</td><td class=\"n\">9</td>") {
 		t.Error("the failed row's user is listed as affected")
+	}
+}
+
+// TestReportOfATornTailCountsTheRowsLoadCounts: a last line without its
+// newline is torn for the report as for Load and summary, even when it
+// parses: its row is in no count, action or list of affected users.
+func TestReportOfATornTailCountsTheRowsLoadCounts(t *testing.T) {
+	t.Parallel()
+	path := writeSampleJournal(t, t.TempDir())
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString(`{"type":"row","row":99,"key":"row-99","user_id":"@user99:example.org","action":"deactivate","outcome":"done","ts":1772355630000}`)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := journal.Load(path)
+	if err != nil || st.Repaired == "" {
+		t.Fatalf("Load did not find the torn tail: %v", err)
+	}
+	if r.Rows != st.Records || r.Rows != 40 {
+		t.Errorf("the report counts %d rows, Load %d; want the 40 whole ones", r.Rows, st.Records)
+	}
+	if len(r.Actions) == 0 || r.Actions[0].Action != "deactivate" || r.Actions[0].Total != 39 {
+		t.Errorf("actions %+v, want the torn row in none", r.Actions)
+	}
+	for _, a := range r.Runs[0].Affected {
+		if a.UserID == "@user99:example.org" {
+			t.Errorf("the torn row's user is listed as affected")
+		}
+	}
+}
+
+// TestReportOfADamagedLineNamesIt: damage before the end is an error
+// naming the journal and the line, as in every reader.
+func TestReportOfADamagedLineNamesIt(t *testing.T) {
+	t.Parallel()
+	path := writeSampleJournal(t, t.TempDir())
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	lines[4] = "garbage\n"
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Read(path)
+	if !errors.Is(err, journal.ErrDamaged) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "(line 5)") {
+		t.Fatalf("err = %v, want damage naming %s and line 5", err, path)
 	}
 }
