@@ -16,7 +16,7 @@ RELEASE_ALLOW_MISSING ?=
 # RELEASE_TARGETS: GOOS/GOARCH pairs to build; empty builds every target.
 RELEASE_TARGETS ?=
 
-.PHONY: print-pg-tests build release deb image version image-tag test unit integration integration-pg integration-mas demo bench synapse-up synapse-down synapse-reset synapse-pg-up synapse-pg-down synapse-pg-reset synapse-mas-up synapse-mas-down synapse-mas-reset fuzz vet clean
+.PHONY: print-pg-tests print-pg-balance build release deb image version image-tag test unit integration integration-pg integration-mas demo bench synapse-up synapse-down synapse-reset synapse-pg-up synapse-pg-down synapse-pg-reset synapse-mas-up synapse-mas-down synapse-mas-reset fuzz vet clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o synbatch .
@@ -89,6 +89,14 @@ integration-pg: synapse-pg-up
 # print-pg-tests: the -run pattern of integration-pg, for .ci/run.
 print-pg-tests:
 	@echo '$(PG_TESTS)'
+
+# PG_BALANCE: long SQLite-tier tests that .ci/run runs on the PostgreSQL
+# Synapse instead (still a real Synapse, still every commit), so that the
+# two Synapse processes share the work: on SQLite alone they were the tier's
+# longest poles while the PostgreSQL Synapse sat idle.
+PG_BALANCE := ^(TestEuropeanExcelCSVOnboardsEveryField|TestRosterThreeMonthsInSync)$$
+print-pg-balance:
+	@echo '$(PG_BALANCE)'
 
 # integration-mas: the tests in ./integration/mas against the real Synapse in
 # MAS mode beside the MAS stand-in (scripts/synapse --mas: Synapse on 18028,
