@@ -186,7 +186,8 @@ func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]Bundle
 		cfg.Progress(done)
 	}
 
-	ctx, workers := inFlight(ctx, cfg.Concurrency, cfg.MaxConcurrency)
+	var workers int
+	b.c, workers = inFlight(c, cfg.Concurrency, cfg.MaxConcurrency)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	for i, u := range users {

@@ -79,7 +79,7 @@ func Rooms(ctx context.Context, c *synapse.Client, cfg RoomsConfig) (RoomsResult
 	}
 	var recs []*roomRecord
 	seen := map[string]bool{}
-	ctx, workers := inFlight(ctx, cfg.Concurrency, cfg.MaxConcurrency)
+	c, workers := inFlight(c, cfg.Concurrency, cfg.MaxConcurrency)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	from := ""

@@ -145,7 +145,7 @@ func Users(ctx context.Context, c *synapse.Client, cfg UsersConfig) (UsersResult
 		return nil
 	}
 
-	ctx, workers := inFlight(ctx, cfg.Concurrency, cfg.MaxConcurrency)
+	c, workers := inFlight(c, cfg.Concurrency, cfg.MaxConcurrency)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	pageSize := cfg.PageSize
