@@ -8,6 +8,7 @@ import (
 )
 
 func TestReorderArgs(t *testing.T) {
+	t.Parallel()
 	app := newApp(context.Background(), context.Background(), nil, io.Discard, io.Discard)
 	for _, c := range []struct{ in, want []string }{
 		{[]string{"apply", "m.csv", "--journal", "j", "--concurrency", "3"}, []string{"apply", "--journal", "j", "--concurrency", "3", "m.csv"}},
@@ -28,6 +29,7 @@ func TestReorderArgs(t *testing.T) {
 }
 
 func TestSuggest(t *testing.T) {
+	t.Parallel()
 	app := newApp(context.Background(), context.Background(), nil, io.Discard, io.Discard)
 	for _, c := range []struct{ in, want string }{
 		{"aply", "apply"},

@@ -307,24 +307,9 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 	// Checking only reads (the manifest, whoami): the first stop ends it.
 	var extra []*jobs.Job
 	client, checked, src, err := checkManifest(soft, o.runOptions, stderr, state, sum, func(client *synapse.Client, src pipeline.Source, ch *pipeline.Checked) error {
-		if n := ch.Generate - ch.Tokens; n > 0 && o.passwordsOut == "" {
-			return usageErr("%d rows generate a password: give --passwords-out FILE to keep them", n)
-		}
-		if ch.Tokens > 0 && o.tokensOut == "" && o.passwordsOut == "" {
-			return usageErr("%d rows generate a registration token: give --tokens-out FILE to keep them beside their labels", ch.Tokens)
-		}
 		var err error
-		if extra, err = syncJobs(soft, client, o.runOptions, src, ch); err != nil {
-			return err
-		}
-		if o.sync != nil {
-			if err := pipeline.CheckSyncMax(*o.sync, len(extra)); err != nil {
-				return usageErr("%v; nothing was sent", err)
-			}
-		}
-		cfg := o.cfg
-		cfg.Source, cfg.Checked, cfg.MatchBy, cfg.Extra, cfg.MAS = src, ch, src.Parse.MatchBy, extra, o.conn.masClient()
-		return confirmDestructive(soft, client, cfg, ch, o.yes, stdin, stderr)
+		extra, err = o.checkBeforeApply(soft, client, src, ch, stdin, stderr)
+		return err
 	})
 	if err != nil {
 		return err
@@ -335,33 +320,10 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 	}
 	defer release()
 	cfg := o.cfg
-	if o.passwordsOut != "" {
-		_, statErr := os.Stat(o.journal)
-		pf, err := jobs.OpenPasswordFile(o.passwordsOut, statErr == nil)
-		if err != nil {
-			return usageErr("%v", err)
-		}
-		defer pf.Close()
-		if n := len(pf.NotInEffect); n > 0 {
-			fmt.Fprintf(stderr, "synbatch: %s: %d generated %s never took effect (their last line has an empty password): %s\n",
-				o.passwordsOut, n, plural(n, "password", "passwords"), names(pf.NotInEffect))
-		}
-		defer func() {
-			if m := pf.Marked(); len(m) > 0 {
-				fmt.Fprintf(stderr, "synbatch: %s: %d generated %s never took effect (the server refused the writes that carried them, or none was sent) and %s marked so with an empty password: %s\n",
-					o.passwordsOut, len(m), plural(len(m), "password", "passwords"), plural(len(m), "is", "are"), names(m))
-			}
-		}()
-		cfg.Passwords = pf
-	}
-	if o.tokensOut != "" {
-		_, statErr := os.Stat(o.journal)
-		tf, err := jobs.OpenTokenFile(o.tokensOut, statErr == nil)
-		if err != nil {
-			return usageErr("%v", err)
-		}
-		defer tf.Close()
-		cfg.Tokens = tf
+	closeFiles, err := o.openSecretFiles(&cfg, stderr)
+	defer closeFiles()
+	if err != nil {
+		return err
 	}
 	cfg.Source, cfg.Checked, cfg.MatchBy, cfg.Extra, cfg.MAS = src, checked, src.Parse.MatchBy, extra, o.conn.masClient()
 	cfg.Journal, cfg.State, cfg.Log = o.journal, state, stderr
@@ -384,14 +346,86 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 	if runErr != nil {
 		return runErr
 	}
-	if stats.Failed() > 0 {
-		what := fmt.Sprintf("%d rows failed", stats.Failed())
-		if n := stats.Outcomes[string(journal.Uncertain)]; n > 0 {
-			what = fmt.Sprintf("%d rows failed or uncertain (%d uncertain: listed above; each later run checks them again, --resend-uncertain sends them)", stats.Failed(), n)
-		}
-		return &exitError{code: exitFailed, err: fmt.Errorf("%s: synbatch journal summary %s", what, o.journal)}
+	return failedRowsErr(stats, o.journal)
+}
+
+// checkBeforeApply is what apply checks once the manifest is valid and
+// before it takes the lock: that generated secrets have a file to go to,
+// the accounts --sync would close (returned) within --sync's limit, and the
+// admin's confirmation of what the run takes.
+func (o applyOptions) checkBeforeApply(ctx context.Context, client *synapse.Client, src pipeline.Source, ch *pipeline.Checked, stdin io.Reader, stderr io.Writer) ([]*jobs.Job, error) {
+	if n := ch.Generate - ch.Tokens; n > 0 && o.passwordsOut == "" {
+		return nil, usageErr("%d rows generate a password: give --passwords-out FILE to keep them", n)
 	}
-	return nil
+	if ch.Tokens > 0 && o.tokensOut == "" && o.passwordsOut == "" {
+		return nil, usageErr("%d rows generate a registration token: give --tokens-out FILE to keep them beside their labels", ch.Tokens)
+	}
+	extra, err := syncJobs(ctx, client, o.runOptions, src, ch)
+	if err != nil {
+		return nil, err
+	}
+	if o.sync != nil {
+		if err := pipeline.CheckSyncMax(*o.sync, len(extra)); err != nil {
+			return nil, usageErr("%v; nothing was sent", err)
+		}
+	}
+	cfg := o.cfg
+	cfg.Source, cfg.Checked, cfg.MatchBy, cfg.Extra, cfg.MAS = src, ch, src.Parse.MatchBy, extra, o.conn.masClient()
+	return extra, confirmDestructive(ctx, client, cfg, ch, o.yes, stdin, stderr)
+}
+
+// openSecretFiles opens --passwords-out and --tokens-out into cfg (a file
+// resumed when the journal exists). closeAll, never nil, even with an
+// error, closes what was opened and says which generated passwords never
+// took effect.
+func (o applyOptions) openSecretFiles(cfg *pipeline.Config, stderr io.Writer) (closeAll func(), err error) {
+	var closers []func()
+	closeAll = func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}
+	_, statErr := os.Stat(o.journal)
+	resume := statErr == nil
+	if o.passwordsOut != "" {
+		pf, err := jobs.OpenPasswordFile(o.passwordsOut, resume)
+		if err != nil {
+			return closeAll, usageErr("%v", err)
+		}
+		if n := len(pf.NotInEffect); n > 0 {
+			fmt.Fprintf(stderr, "synbatch: %s: %d generated %s never took effect (their last line has an empty password): %s\n",
+				o.passwordsOut, n, plural(n, "password", "passwords"), names(pf.NotInEffect))
+		}
+		closers = append(closers, func() { pf.Close() }, func() {
+			if m := pf.Marked(); len(m) > 0 {
+				fmt.Fprintf(stderr, "synbatch: %s: %d generated %s never took effect (the server refused the writes that carried them, or none was sent) and %s marked so with an empty password: %s\n",
+					o.passwordsOut, len(m), plural(len(m), "password", "passwords"), plural(len(m), "is", "are"), names(m))
+			}
+		})
+		cfg.Passwords = pf
+	}
+	if o.tokensOut != "" {
+		tf, err := jobs.OpenTokenFile(o.tokensOut, resume)
+		if err != nil {
+			return closeAll, usageErr("%v", err)
+		}
+		closers = append(closers, func() { tf.Close() })
+		cfg.Tokens = tf
+	}
+	return closeAll, nil
+}
+
+// failedRowsErr is the error of a run that ended with failed or uncertain
+// rows (exit status exitFailed), nil when none.
+func failedRowsErr(stats *pipeline.Stats, journalPath string) error {
+	if stats.Failed() == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("%d rows failed", stats.Failed())
+	if n := stats.Outcomes[string(journal.Uncertain)]; n > 0 {
+		what = fmt.Sprintf("%d rows failed or uncertain (%d uncertain: listed above; each later run checks them again, --resend-uncertain sends them)", stats.Failed(), n)
+	}
+	return &exitError{code: exitFailed, err: fmt.Errorf("%s: synbatch journal summary %s", what, journalPath)}
 }
 
 // rowPrinter prints a line for each row as it is journaled (with list),
@@ -424,11 +458,11 @@ const confirmPlanMax = 100
 // would take anything, there is nothing to confirm.
 func confirmDestructive(ctx context.Context, client *synapse.Client, cfg pipeline.Config, ch *pipeline.Checked,
 	yes bool, stdin io.Reader, stderr io.Writer) error {
-	counts := map[jobs.Action]int{}
+	t := runTakes{counts: map[jobs.Action]int{}}
 	some := len(cfg.Extra) > 0
 	for _, a := range jobs.Actions() {
 		if a.Destructive() && ch.Actions[a] > 0 {
-			counts[a], some = ch.Actions[a], true
+			t.counts[a], some = ch.Actions[a], true
 		}
 	}
 	if !some {
@@ -436,74 +470,21 @@ func confirmDestructive(ctx context.Context, client *synapse.Client, cfg pipelin
 	}
 	// Accounts --sync closes are counted apart: the admin confirms how
 	// many people the roster does not name.
-	synced := len(cfg.Extra)
-	var erasing []string
-	erases, rooms, media, mappings := 0, 0, 0, 0
+	t.synced = len(cfg.Extra)
 	rows := 0
-	for _, n := range counts {
+	for _, n := range t.counts {
 		rows += n
 	}
 	if !yes || rows <= confirmPlanMax {
-		clear(counts)
-		synced = 0
-		_, err := pipeline.PlanOf(ctx, client, cfg, jobs.Action.Destructive, func(p pipeline.PlannedRow) {
-			if p.Kind != jobs.KindUpdate && p.Kind != jobs.KindCreate {
-				return
-			}
-			if p.Sync {
-				synced++
-				return
-			}
-			counts[p.Action]++
-			rooms += p.RedactRooms
-			media += p.MediaFiles
-			mappings += p.MappingsRemoved
-			if p.Erases {
-				if erases++; erases <= 10 {
-					erasing = append(erasing, fmt.Sprintf("row %d %s", p.Row, p.UserID))
-				}
-			}
-		})
-		if err != nil {
+		clear(t.counts)
+		t.synced = 0
+		if _, err := pipeline.PlanOf(ctx, client, cfg, jobs.Action.Destructive, t.add); err != nil {
 			return fmt.Errorf("%w: plan the rows to confirm: %w", pipeline.ErrStopped, err)
 		}
 	}
-	var parts []string
-	if synced > 0 {
-		parts = append(parts, fmt.Sprintf("%s %d %s (%s)", cfg.Extra[0].Action, synced, plural(synced, "account", "accounts"), cfg.Extra[0].Why()))
-	}
-	for _, a := range jobs.Actions() {
-		if n := counts[a]; n > 0 {
-			one, many := "user", "users"
-			if a.Room() {
-				one, many = "room", "rooms"
-			}
-			parts = append(parts, fmt.Sprintf("%s %d %s", a, n, plural(n, one, many)))
-		}
-	}
-	if len(parts) == 0 {
+	what := t.describe(cfg.Extra)
+	if what == "" {
 		return nil
-	}
-	what := strings.Join(parts, ", ")
-	if erases > 0 {
-		more := ""
-		if erases > len(erasing) {
-			more = fmt.Sprintf(" and %d more", erases-len(erasing))
-		}
-		what += " (erasing " + strings.Join(erasing, ", ") + more + ")"
-	}
-	var effects []string
-	if rooms > 0 {
-		effects = append(effects, fmt.Sprintf("redact their events in %d %s", rooms, plural(rooms, "room", "rooms")))
-	}
-	if media > 0 {
-		effects = append(effects, fmt.Sprintf("delete %d media %s", media, plural(media, "file", "files")))
-	}
-	if mappings > 0 {
-		effects = append(effects, fmt.Sprintf("remove %d SSO %s", mappings, plural(mappings, "mapping", "mappings")))
-	}
-	if len(effects) > 0 {
-		what += "; in all: " + strings.Join(effects, ", ")
 	}
 	if yes {
 		fmt.Fprintf(stderr, "synbatch: this run will %s (--yes given)\n", what)
@@ -519,6 +500,79 @@ func confirmDestructive(ctx context.Context, client *synapse.Client, cfg pipelin
 		return usageErr("not confirmed: nothing was sent")
 	}
 	return nil
+}
+
+// runTakes is what a run takes from users, as confirmDestructive tells it.
+type runTakes struct {
+	counts                 map[jobs.Action]int // rows by action
+	synced                 int                 // accounts --sync closes
+	erases                 int                 // rows that erase an account
+	erasing                []string            // the first ten of them
+	rooms, media, mappings int                 // effects, summed over rows
+}
+
+// add counts a planned destructive row that takes something (one that
+// creates or updates).
+func (t *runTakes) add(p pipeline.PlannedRow) {
+	if p.Kind != jobs.KindUpdate && p.Kind != jobs.KindCreate {
+		return
+	}
+	if p.Sync {
+		t.synced++
+		return
+	}
+	t.counts[p.Action]++
+	t.rooms += p.RedactRooms
+	t.media += p.MediaFiles
+	t.mappings += p.MappingsRemoved
+	if p.Erases {
+		if t.erases++; t.erases <= 10 {
+			t.erasing = append(t.erasing, fmt.Sprintf("row %d %s", p.Row, p.UserID))
+		}
+	}
+}
+
+// describe says what the run takes, in a phrase that follows "this run
+// will"; "" when it takes nothing. extra are the --sync jobs.
+func (t *runTakes) describe(extra []*jobs.Job) string {
+	var parts []string
+	if t.synced > 0 {
+		parts = append(parts, fmt.Sprintf("%s %d %s (%s)", extra[0].Action, t.synced, plural(t.synced, "account", "accounts"), extra[0].Why()))
+	}
+	for _, a := range jobs.Actions() {
+		if n := t.counts[a]; n > 0 {
+			one, many := "user", "users"
+			if a.Room() {
+				one, many = "room", "rooms"
+			}
+			parts = append(parts, fmt.Sprintf("%s %d %s", a, n, plural(n, one, many)))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	what := strings.Join(parts, ", ")
+	if t.erases > 0 {
+		more := ""
+		if t.erases > len(t.erasing) {
+			more = fmt.Sprintf(" and %d more", t.erases-len(t.erasing))
+		}
+		what += " (erasing " + strings.Join(t.erasing, ", ") + more + ")"
+	}
+	var effects []string
+	if t.rooms > 0 {
+		effects = append(effects, fmt.Sprintf("redact their events in %d %s", t.rooms, plural(t.rooms, "room", "rooms")))
+	}
+	if t.media > 0 {
+		effects = append(effects, fmt.Sprintf("delete %d media %s", t.media, plural(t.media, "file", "files")))
+	}
+	if t.mappings > 0 {
+		effects = append(effects, fmt.Sprintf("remove %d SSO %s", t.mappings, plural(t.mappings, "mapping", "mappings")))
+	}
+	if len(effects) > 0 {
+		what += "; in all: " + strings.Join(effects, ", ")
+	}
+	return what
 }
 
 // printStats sums a run up; commandLine is the command that resumes it.

@@ -26,6 +26,7 @@ func (s statInfo) Sys() any           { return &syscall.Stat_t{Uid: s.uid} }
 // TestConfigOthersCanChangeIsRefused: a config file that someone but the
 // caller (or root) can change is refused, with what to do about it.
 func TestConfigOthersCanChangeIsRefused(t *testing.T) {
+	t.Parallel()
 	const me = 1000
 	for _, c := range []struct {
 		name string

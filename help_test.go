@@ -13,6 +13,7 @@ import (
 // TestHelpExamplesUseRealFlags: every flag a worked example passes is a
 // flag of the command it runs, so the help never teaches a typo.
 func TestHelpExamplesUseRealFlags(t *testing.T) {
+	t.Parallel()
 	app := newApp(context.Background(), context.Background(), strings.NewReader(""), io.Discard, io.Discard)
 	var walk func(cmds []*cli.Command, parent string)
 	seen := 0
@@ -53,6 +54,7 @@ func TestHelpExamplesUseRealFlags(t *testing.T) {
 // TestEveryFlagHasACategory: apply's flags, and every other command's that
 // takes any of the shared ones, are grouped, none left in a flat list.
 func TestEveryFlagHasACategory(t *testing.T) {
+	t.Parallel()
 	app := newApp(context.Background(), context.Background(), strings.NewReader(""), io.Discard, io.Discard)
 	var walk func(cmds []*cli.Command, parent string)
 	walk = func(cmds []*cli.Command, parent string) {

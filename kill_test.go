@@ -39,6 +39,7 @@ func selfAsSynbatch(t *testing.T) string {
 // password set twice), the journal parses, and each row is journaled
 // finished exactly once.
 func TestKillNineFiftyTimes(t *testing.T) {
+	t.Parallel()
 	bin := selfAsSynbatch(t)
 	fake := fakesynapse.New("hs.test")
 	defer fake.Close()
@@ -58,7 +59,8 @@ func TestKillNineFiftyTimes(t *testing.T) {
 	manifest := filepath.Join(dir, "m.csv")
 	os.WriteFile(manifest, []byte(b.String()), 0o600)
 	jpath := manifest + ".journal.jsonl"
-	env := append(os.Environ(), "SYNBATCH_SERVER="+fake.URL, "SYNBATCH_TOKEN_FILE="+tok, "HOME="+dir)
+	// A home and config directory of its own: it runs beside other tests.
+	env := append(os.Environ(), "SYNBATCH_SERVER="+fake.URL, "SYNBATCH_TOKEN_FILE="+tok, "HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"))
 
 	for i := range 50 {
 		cmd := exec.Command(bin, "apply", manifest, "--concurrency", "8", "--rate", "0")

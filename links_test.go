@@ -62,6 +62,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // RELIABILITY.md and docs/*.md names a file that exists and, with a
 // #fragment, a heading in it.
 func TestEveryDocLinkResolves(t *testing.T) {
+	t.Parallel()
 	pages, _ := filepath.Glob("docs/*.md")
 	pages = append([]string{"README.md", "RELIABILITY.md"}, pages...)
 	texts := map[string]string{}
@@ -110,6 +111,7 @@ func TestEveryDocLinkResolves(t *testing.T) {
 }
 
 func TestAnchorOf(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"Onboarding from an HR export": "onboarding-from-an-hr-export",
 		"Exit codes (and what to do)":  "exit-codes-and-what-to-do",

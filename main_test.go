@@ -29,6 +29,7 @@ func TestMain(m *testing.M) {
 // gets a fresh fake Synapse (server name hs.test) in SYNBATCH_SERVER and an
 // admin token file in SYNBATCH_TOKEN_FILE; `fakeuser` inspects its accounts.
 func TestScripts(t *testing.T) {
+	t.Parallel()
 	testscript.Run(t, testscript.Params{
 		Dir: filepath.Join("testdata", "script"),
 		Setup: func(env *testscript.Env) error {

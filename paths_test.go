@@ -36,6 +36,7 @@ func windowsPathProblem(path string) string {
 }
 
 func TestWindowsPathProblem(t *testing.T) {
+	t.Parallel()
 	for path, bad := range map[string]bool{
 		"@admin:synbatch.test/index.csv": true,
 		"docs/a?b.md":                    true,
@@ -59,6 +60,7 @@ func TestWindowsPathProblem(t *testing.T) {
 // once), and two paths that differ only in case are one file on Windows and
 // macOS.
 func TestEveryTrackedPathChecksOutOnWindowsAndMacOS(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("git", "ls-files", "-z").Output()
 	if err != nil {
 		t.Skipf("not a git checkout (a release archive?): %v", err)

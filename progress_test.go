@@ -12,6 +12,7 @@ import (
 // TestProgressPlainLine: piped, each line has the rows done, the share,
 // the rate, the time left and the rows actually in flight.
 func TestProgressPlainLine(t *testing.T) {
+	t.Parallel()
 	p := newProgressTo(&bytes.Buffer{}, false, "apply")
 	p.total, p.inFlight = 1000, func() int { return 7 }
 	p.done.Store(250)
@@ -34,6 +35,7 @@ func TestProgressPlainLine(t *testing.T) {
 // TestProgressPlainLinesWritten: the lines come every few seconds while
 // the run goes, through Start and Finish.
 func TestProgressPlainLinesWritten(t *testing.T) {
+	t.Parallel()
 	out := &lockedBuffer{}
 	p := newProgressTo(out, false, "export users")
 	p.every = 10 * time.Millisecond
@@ -72,6 +74,7 @@ func (l *lockedBuffer) String() string {
 // TestProgressInFlightWidth: the figure beside the bar keeps its width as
 // it changes, so the bar does not move.
 func TestProgressInFlightWidth(t *testing.T) {
+	t.Parallel()
 	p := newProgressTo(&bytes.Buffer{}, true, "apply")
 	widths := map[int]bool{}
 	for _, n := range []int{1, 9, 10, 99, 100, 256} {

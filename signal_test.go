@@ -95,6 +95,7 @@ func TestFirstSIGTERMStopsValidationPromptly(t *testing.T) {
 // read until the stop is announced on stderr, so the signal comes while
 // rows are in flight, with no sleep.
 func TestFirstSIGTERMStopsPlan(t *testing.T) {
+	t.Parallel()
 	bin := selfAsSynbatch(t)
 	for _, args := range [][]string{{"plan"}, {"apply", "--dry-run"}} {
 		t.Run(args[0], func(t *testing.T) {

@@ -105,9 +105,7 @@ func benchSynadm(out io.Writer, dir, bin string, db synapseDB, env []string, val
 		"Each way creates %d new users of its own, each with a password, a display name and an email, then renames them (display name only). "+
 		"`users.csv` holds `user,password,display name,email` lines; synbatch gets the same users as a manifest (`user_id,password,displayname,emails`, then `user_id,displayname`) and runs with its defaults. "+
 		"Timed from the first process started to the last one finished.\n\n", synadmVersion(), db.name, n)
-	ways := []struct {
-		name, create, update string
-	}{
+	ways := []synadmWay{
 		{"synadm, one process per user (a shell loop)", synadmLoopCreate, synadmLoopUpdate},
 		{"synadm under `xargs -P 8`", synadmXargsCreate, synadmXargsUpdate},
 		{"synbatch (default settings)", "synbatch apply users-manifest.csv", "synbatch apply rename-manifest.csv"},
@@ -115,46 +113,18 @@ func benchSynadm(out io.Writer, dir, bin string, db synapseDB, env []string, val
 	var createRates, updateRates [3]float64
 	for wi, w := range ways {
 		wdir := filepath.Join(dir, fmt.Sprintf("%s-synadm-%d", db.name, wi))
-		if err := os.MkdirAll(wdir, 0o700); err != nil {
+		prefix := randomRun(fmt.Sprintf("s%d", wi))
+		if err := writeSynadmInputs(wdir, prefix, n); err != nil {
 			return nil, err
 		}
-		prefix := randomRun(fmt.Sprintf("s%d", wi))
-		var lines, man, ren strings.Builder
-		man.WriteString("user_id,password,displayname,emails\n")
-		ren.WriteString("user_id,displayname\n")
-		for i := range n {
-			u := fmt.Sprintf("%s-%d", prefix, i)
-			fmt.Fprintf(&lines, "%s,pw-%s-Xy9,Bench User %d,%s@bench.example.org\n", u, u, i, u)
-			fmt.Fprintf(&man, "%s,pw-%s-Xy9,Bench User %d,%s@bench.example.org\n", u, u, i, u)
-			fmt.Fprintf(&ren, "%s,Renamed Bench User %d\n", u, i)
-		}
-		for name, s := range map[string]string{"users.csv": lines.String(), "users-manifest.csv": man.String(), "rename-manifest.csv": ren.String()} {
-			if err := os.WriteFile(filepath.Join(wdir, name), []byte(s), 0o600); err != nil {
-				return nil, err
-			}
-		}
-		vars := []string{"CFG=" + cfg, "SRV=" + srv}
 		var ct, ut time.Duration
 		if wi < 2 {
-			if ct, err = shell(wdir, w.create, vars...); err != nil {
-				return nil, err
-			}
-			if ut, err = shell(wdir, w.update, vars...); err != nil {
-				return nil, err
-			}
+			ct, ut, err = w.timeShell(wdir, "CFG="+cfg, "SRV="+srv)
 		} else {
-			p := filepath.Join(wdir, "users-manifest.csv")
-			start := time.Now()
-			if _, err := applyJSON(bin, env, n, p, "--journal", p+".journal"); err != nil {
-				return nil, err
-			}
-			ct = time.Since(start)
-			p = filepath.Join(wdir, "rename-manifest.csv")
-			start = time.Now()
-			if _, err := applyJSON(bin, env, n, p, "--journal", p+".journal"); err != nil {
-				return nil, err
-			}
-			ut = time.Since(start)
+			ct, ut, err = timeSynbatchWay(wdir, bin, env, n)
+		}
+		if err != nil {
+			return nil, err
 		}
 		if got, err := countUsers(vals, prefix); err != nil || got != n {
 			return nil, fmt.Errorf("%s: %d users with prefix %s on the server, want %d (%v)", w.name, got, prefix, n, err)
@@ -175,11 +145,73 @@ func benchSynadm(out io.Writer, dir, bin string, db synapseDB, env []string, val
 	}
 	fmt.Fprintf(out, "\nThe commands (bash, in a directory holding `users.csv`):\n\n```sh\n# creates\n%s\n%s\nsynbatch apply users-manifest.csv\n# renames\n%s\n%s\nsynbatch apply rename-manifest.csv\n```\n\n",
 		synadmLoopCreate, synadmXargsCreate, synadmLoopUpdate, synadmXargsUpdate)
+	if err := benchSynadmList(out, dir, bin, db, env, procs, o, cpu, res, "CFG="+cfg, "SRV="+srv); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
 
-	// The user list: seed listUsers users (display name and email, no password).
+// synadmWay is one way of creating and renaming the users: shell commands
+// (for synadm) or a description (for synbatch, run by timeSynbatchWay).
+type synadmWay struct {
+	name, create, update string
+}
+
+// timeShell runs the way's create and then its update commands in wdir.
+func (w synadmWay) timeShell(wdir string, vars ...string) (create, update time.Duration, err error) {
+	if create, err = shell(wdir, w.create, vars...); err != nil {
+		return 0, 0, err
+	}
+	update, err = shell(wdir, w.update, vars...)
+	return create, update, err
+}
+
+// timeSynbatchWay times synbatch applying the create and then the rename
+// manifest in wdir.
+func timeSynbatchWay(wdir, bin string, env []string, n int) (create, update time.Duration, err error) {
+	times := [2]time.Duration{}
+	for i, name := range []string{"users-manifest.csv", "rename-manifest.csv"} {
+		p := filepath.Join(wdir, name)
+		start := time.Now()
+		if _, err := applyJSON(bin, env, n, p, "--journal", p+".journal"); err != nil {
+			return 0, 0, err
+		}
+		times[i] = time.Since(start)
+	}
+	return times[0], times[1], nil
+}
+
+// writeSynadmInputs writes n users named prefix-<i> into wdir: users.csv
+// for synadm, and the same users as synbatch's create and rename
+// manifests.
+func writeSynadmInputs(wdir, prefix string, n int) error {
+	if err := os.MkdirAll(wdir, 0o700); err != nil {
+		return err
+	}
+	var lines, man, ren strings.Builder
+	man.WriteString("user_id,password,displayname,emails\n")
+	ren.WriteString("user_id,displayname\n")
+	for i := range n {
+		u := fmt.Sprintf("%s-%d", prefix, i)
+		fmt.Fprintf(&lines, "%s,pw-%s-Xy9,Bench User %d,%s@bench.example.org\n", u, u, i, u)
+		fmt.Fprintf(&man, "%s,pw-%s-Xy9,Bench User %d,%s@bench.example.org\n", u, u, i, u)
+		fmt.Fprintf(&ren, "%s,Renamed Bench User %d\n", u, i)
+	}
+	for name, s := range map[string]string{"users.csv": lines.String(), "users-manifest.csv": man.String(), "rename-manifest.csv": ren.String()} {
+		if err := os.WriteFile(filepath.Join(wdir, name), []byte(s), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchSynadmList seeds o.listUsers users (display name and email, no
+// password), then times synadm's user list and per-user details against
+// synbatch's export users. vars are CFG and SRV for synadm.
+func benchSynadmList(out io.Writer, dir, bin string, db synapseDB, env []string, procs *serverProcSet, o synapseOpts, cpu *cpuCosts, res *synadmResult, vars ...string) error {
 	ldir := filepath.Join(dir, db.name+"-list")
 	if err := os.MkdirAll(ldir, 0o700); err != nil {
-		return nil, err
+		return err
 	}
 	prefix := randomRun("l")
 	var man, sample strings.Builder
@@ -193,43 +225,32 @@ func benchSynadm(out io.Writer, dir, bin string, db synapseDB, env []string, val
 	}
 	p := filepath.Join(ldir, "seed.csv")
 	if err := os.WriteFile(p, []byte(man.String()), 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(ldir, "sample.txt"), []byte(sample.String()), 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	before := procs.cpu()
 	seed, err := applyJSON(bin, env, o.listUsers, p, "--journal", p+".journal")
 	if err != nil {
-		return nil, fmt.Errorf("seeding the list: %w", err)
+		return fmt.Errorf("seeding the list: %w", err)
 	}
 	after := procs.cpu()
 	cpu.synapseNoPassword = (after.synapse - before.synapse) / float64(o.listUsers)
 	cpu.dbNoPassword = (after.db - before.db) / float64(o.listUsers)
 
-	vars := []string{"CFG=" + cfg, "SRV=" + srv, "PREFIX=" + prefix, fmt.Sprintf("N=%d", o.listUsers)}
-	if res.listSynadm, err = shell(ldir, synadmList, vars...); err != nil {
-		return nil, err
+	vars = append(vars, "PREFIX="+prefix, fmt.Sprintf("N=%d", o.listUsers))
+	if err := timeSynadmList(ldir, o, res, vars...); err != nil {
+		return err
 	}
-	var lj struct {
-		Users []json.RawMessage `json:"users"`
-	}
-	if b, err := os.ReadFile(filepath.Join(ldir, "list.json")); err != nil || json.Unmarshal(b, &lj) != nil || len(lj.Users) != o.listUsers {
-		return nil, fmt.Errorf("synadm user list gave %d users, want %d (%v)", len(lj.Users), o.listUsers, err)
-	}
-	d, err := shell(ldir, synadmDetails, vars...)
-	if err != nil {
-		return nil, err
-	}
-	res.detailsSynadm = time.Duration(float64(d) * float64(o.listUsers) / float64(o.detailsSample))
 	exp := filepath.Join(ldir, "export.csv")
 	m, err := runBin(bin, env, "export", "users", "--name", prefix, "--out", exp)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	res.exportSynbatch = m.elapsed
 	if rows, err := countLines(exp); err != nil || rows-1 != o.listUsers {
-		return nil, fmt.Errorf("export users wrote %d rows, want %d (%v)", rows-1, o.listUsers, err)
+		return fmt.Errorf("export users wrote %d rows, want %d (%v)", rows-1, o.listUsers, err)
 	}
 	fmt.Fprintf(out, "The user list: %d users (created by synbatch at %.1f users/s, display name and email, no password), listed by a name filter that matches only them.\n\n", o.listUsers, seed.RowsPerS)
 	fmt.Fprintf(out, "| command | gives | time |\n| --- | --- | --- |\n")
@@ -238,7 +259,29 @@ func benchSynadm(out io.Writer, dir, bin string, db synapseDB, env []string, val
 	fmt.Fprintf(out, "| `synbatch export users --name \"$PREFIX\" --out users.csv` | a manifest with emails, msisdns and external ids that apply takes back | %.2fs |\n\n", res.exportSynbatch.Seconds())
 	fmt.Fprintf(out, "synbatch's export takes %.1fx the time of synadm's one-request list, which leaves out the emails and external ids; it is %.0fx faster than getting them with synadm, one process per user.\n\n",
 		res.exportSynbatch.Seconds()/res.listSynadm.Seconds(), res.detailsSynadm.Seconds()/res.exportSynbatch.Seconds())
-	return res, nil
+	return nil
+}
+
+// timeSynadmList times synadm's one-request user list (checking it lists
+// every seeded user) and its per-user details over the sample, scaled to
+// all of them.
+func timeSynadmList(ldir string, o synapseOpts, res *synadmResult, vars ...string) error {
+	var err error
+	if res.listSynadm, err = shell(ldir, synadmList, vars...); err != nil {
+		return err
+	}
+	var lj struct {
+		Users []json.RawMessage `json:"users"`
+	}
+	if b, err := os.ReadFile(filepath.Join(ldir, "list.json")); err != nil || json.Unmarshal(b, &lj) != nil || len(lj.Users) != o.listUsers {
+		return fmt.Errorf("synadm user list gave %d users, want %d (%v)", len(lj.Users), o.listUsers, err)
+	}
+	d, err := shell(ldir, synadmDetails, vars...)
+	if err != nil {
+		return err
+	}
+	res.detailsSynadm = time.Duration(float64(d) * float64(o.listUsers) / float64(o.detailsSample))
+	return nil
 }
 
 func synadmVersion() string {

@@ -134,35 +134,81 @@ func benchOneSynapse(out io.Writer, dir, bin string, db synapseDB, idx int, o sy
 		return nil, err
 	}
 	res := &synapseResult{db: db, sweep: map[string]float64{}}
-	server := vals["SYNBATCH_SERVER"]
-	// Other work on this machine may be restarting the server: wait for it.
-	var procs *serverProcSet
-	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(2 * time.Second) {
-		if procs, err = serverProcs(db, server); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
+	procs, err := waitServerProcs(db, vals["SYNBATCH_SERVER"])
 	if err != nil {
 		return nil, err
 	}
-	run := randomRun("b")
-	manifest := func(name string, from, n int) (string, error) {
-		p := filepath.Join(dir, db.name+"-"+name+".csv")
-		f, err := os.Create(p)
-		if err != nil {
-			return "", err
-		}
-		w := bufio.NewWriter(f)
-		fmt.Fprintln(w, "user_id,password,emails,external_ids")
-		for i := from; i < from+n; i++ {
-			fmt.Fprintf(w, "%s-%d,pw-%s-%d-Xy9,%s-%d@bench.example.org,oidc:%s-%d\n", run, i, run, i, run, i, run, i)
-		}
-		w.Flush()
-		return p, f.Close()
-	}
+	mf := benchManifests{dir: dir, db: db.name, run: randomRun("b")}
 	sec := fmt.Sprintf("4%c", 'a'+idx)
 	fmt.Fprintf(out, "## %s. Real Synapse on %s\n\n", sec, db.label)
 	fmt.Fprintf(out, "Synapse 1.160 from Debian sid (`scripts/synapse --db %s up`, %s), `bcrypt_rounds: 4`; server, database and client share the machine's cores. Load average at the start of this section: %s.\n\n", db.name, dbDescription(db), loadAvg())
+	next, err := sweepConcurrency(out, bin, env, db, o, procs, mf, res)
+	if err != nil {
+		return nil, err
+	}
+	// One synbatch process per user: what a shell loop around a CLI does.
+	n := min(o.users, 40)
+	start := time.Now()
+	for i := range n {
+		p, err := mf.write(fmt.Sprintf("one-%d", i), next+i, 1)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := runBin(bin, env, "apply", p, "--journal", p+".journal"); err != nil {
+			return nil, err
+		}
+	}
+	el := time.Since(start)
+	fmt.Fprintf(out, "One `synbatch apply` process per user (%d users, one after another): %.1f users/s.\n\n", n, float64(n)/el.Seconds())
+
+	if !o.skipSynadm {
+		res.synadm, err = benchSynadm(out, dir, bin, db, env, vals, procs, o, &res.cpu)
+		if err != nil {
+			return nil, fmt.Errorf("synadm: %w", err)
+		}
+	}
+	writeUserCosts(out, db, res.cpu)
+	return res, nil
+}
+
+// waitServerProcs finds the server's processes, waiting up to three
+// minutes: other work on this machine may be restarting the server.
+func waitServerProcs(db synapseDB, server string) (*serverProcSet, error) {
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(2 * time.Second) {
+		procs, err := serverProcs(db, server)
+		if err == nil || time.Now().After(deadline) {
+			return procs, err
+		}
+	}
+}
+
+// benchManifests writes the benchmark's manifests of new users, named for
+// the run so that no two runs share a user.
+type benchManifests struct {
+	dir, db, run string
+}
+
+// write writes n users numbered from, each with a password, an email and an
+// external id, to a manifest called name; it returns its path.
+func (mf benchManifests) write(name string, from, n int) (string, error) {
+	p := filepath.Join(mf.dir, mf.db+"-"+name+".csv")
+	f, err := os.Create(p)
+	if err != nil {
+		return "", err
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprintln(w, "user_id,password,emails,external_ids")
+	run := mf.run
+	for i := from; i < from+n; i++ {
+		fmt.Fprintf(w, "%s-%d,pw-%s-%d-Xy9,%s-%d@bench.example.org,oidc:%s-%d\n", run, i, run, i, run, i, run, i)
+	}
+	w.Flush()
+	return p, f.Close()
+}
+
+// sweepConcurrency runs every concurrency setting once a round and writes
+// the table of their median rates; it returns the number of users it made.
+func sweepConcurrency(out io.Writer, bin string, env []string, db synapseDB, o synapseOpts, procs *serverProcSet, mf benchManifests, res *synapseResult) (int, error) {
 	fmt.Fprintf(out, "### Concurrency\n\n`go run ./bench -only synapse -synapse-db %s -synapse-users %d -synapse-rounds %d`: %d new users per run, each with a password, an email and an external id; %d rounds, each running every setting once in turn, so that a slow spell of the shared machine falls on all settings alike. A setting's figure is the median of its rounds.\n\n",
 		db.name, o.users, o.rounds, o.users, o.rounds)
 	fmt.Fprintf(out, "| setting | users/s (median) | rounds |\n| --- | --- | --- |\n")
@@ -172,9 +218,9 @@ func benchOneSynapse(out io.Writer, dir, bin string, db synapseDB, idx int, o sy
 	next := 0
 	for range o.rounds {
 		for _, c := range settings {
-			p, err := manifest(fmt.Sprintf("c%s-%d", c, next), next, o.users)
+			p, err := mf.write(fmt.Sprintf("c%s-%d", c, next), next, o.users)
 			if err != nil {
-				return nil, err
+				return next, err
 			}
 			next += o.users
 			args := []string{p, "--journal", p + ".journal"}
@@ -184,7 +230,7 @@ func benchOneSynapse(out io.Writer, dir, bin string, db synapseDB, idx int, o sy
 			before := procs.cpu()
 			st, err := applyJSON(bin, env, o.users, args...)
 			if err != nil {
-				return nil, fmt.Errorf("concurrency %s: %w", c, err)
+				return next, fmt.Errorf("concurrency %s: %w", c, err)
 			}
 			after := procs.cpu()
 			if c == "default" {
@@ -213,27 +259,12 @@ func benchOneSynapse(out io.Writer, dir, bin string, db synapseDB, idx int, o sy
 	}
 	gap := 1 - res.sweep["default"]/res.sweep[res.best]
 	fmt.Fprintf(out, "\nThe default against the best fixed setting (--concurrency %s): %s.\n\n", res.best, underOver(gap))
-	// One synbatch process per user: what a shell loop around a CLI does.
-	n := min(o.users, 40)
-	start := time.Now()
-	for i := range n {
-		p, err := manifest(fmt.Sprintf("one-%d", i), next+i, 1)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := runBin(bin, env, "apply", p, "--journal", p+".journal"); err != nil {
-			return nil, err
-		}
-	}
-	el := time.Since(start)
-	fmt.Fprintf(out, "One `synbatch apply` process per user (%d users, one after another): %.1f users/s.\n\n", n, float64(n)/el.Seconds())
+	return next, nil
+}
 
-	if !o.skipSynadm {
-		res.synadm, err = benchSynadm(out, dir, bin, db, env, vals, procs, o, &res.cpu)
-		if err != nil {
-			return nil, fmt.Errorf("synadm: %w", err)
-		}
-	}
+// writeUserCosts writes the table of the server's CPU time per created
+// user.
+func writeUserCosts(out io.Writer, db synapseDB, cpu cpuCosts) {
 	fmt.Fprintf(out, "### What a user costs the server\n\nCPU time of the Synapse process")
 	if db.name == "postgres" {
 		fmt.Fprintf(out, " and of the PostgreSQL server's processes")
@@ -246,12 +277,11 @@ func benchOneSynapse(out io.Writer, dir, bin string, db synapseDB, idx int, o sy
 		}
 		return ms(v)
 	}
-	fmt.Fprintf(out, "| password (bcrypt 4), email, external id | %s | %s |\n", ms(res.cpu.synapseWithPassword), dbCPU(res.cpu.dbWithPassword))
-	if res.cpu.synapseNoPassword > 0 {
-		fmt.Fprintf(out, "| display name and email, no password | %s | %s |\n", ms(res.cpu.synapseNoPassword), dbCPU(res.cpu.dbNoPassword))
+	fmt.Fprintf(out, "| password (bcrypt 4), email, external id | %s | %s |\n", ms(cpu.synapseWithPassword), dbCPU(cpu.dbWithPassword))
+	if cpu.synapseNoPassword > 0 {
+		fmt.Fprintf(out, "| display name and email, no password | %s | %s |\n", ms(cpu.synapseNoPassword), dbCPU(cpu.dbNoPassword))
 	}
 	fmt.Fprintln(out)
-	return res, nil
 }
 
 func dbDescription(db synapseDB) string {

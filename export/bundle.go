@@ -203,7 +203,8 @@ func (b *bundler) notRunResults(users []string, folderOf map[string]string) []Bu
 // places in results. It returns only a fatal error (see Bundles).
 func (b *bundler) all(ctx context.Context, users []string, folderOf map[string]string, results []BundleResult) error {
 	finished := doneCounter(b.cfg.Progress)
-	ctx, workers := inFlight(ctx, b.cfg.Concurrency, b.cfg.MaxConcurrency)
+	var workers int
+	b.c, workers = inFlight(b.c, b.cfg.Concurrency, b.cfg.MaxConcurrency)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	for i, u := range users {

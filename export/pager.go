@@ -27,8 +27,10 @@ type pager[T any] struct {
 	// emptyPagesGoOn: an empty page is not the end, only an empty next is
 	// (MAS's filtered cursor pages). Synapse's empty page ends the list.
 	emptyPagesGoOn bool
-	// concurrency and maxConcurrency are the export's, as inFlight takes them.
-	concurrency, maxConcurrency int
+	// workers is how many items are worked on at once, as inFlight gives
+	// it with the client (limited by the adaptive level) that list and
+	// the jobs send through.
+	workers int
 }
 
 // pageJob is the work on one listed item, done on a worker: fetch reads
@@ -50,9 +52,8 @@ func (p *pager[T]) run(ctx context.Context, visit func(T) pageJob) error {
 	if p.seen == nil {
 		p.seen = map[string]bool{}
 	}
-	ctx, workers := inFlight(ctx, p.concurrency, p.maxConcurrency)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
+	g.SetLimit(max(p.workers, 1))
 	listErr := p.pages(gctx, func(item T) {
 		id := p.id(item)
 		if p.seen[id] {

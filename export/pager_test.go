@@ -26,7 +26,7 @@ func (f *fakeList) list(_ context.Context, from string) ([]string, string, error
 }
 
 func (f *fakeList) pager(concurrency int) *pager[string] {
-	return &pager[string]{what: "things", list: f.list, id: func(s string) string { return s }, concurrency: concurrency}
+	return &pager[string]{what: "things", list: f.list, id: func(s string) string { return s }, workers: concurrency}
 }
 
 // visitAll runs p with jobs that succeed, and returns the items visited.
@@ -153,7 +153,7 @@ func TestPagerEmptyPages(t *testing.T) {
 func TestPagerListErrorSaysWhichList(t *testing.T) {
 	t.Parallel()
 	refused := errors.New("refused")
-	p := &pager[string]{what: "things", id: func(s string) string { return s }, concurrency: 1,
+	p := &pager[string]{what: "things", id: func(s string) string { return s }, workers: 1,
 		list: func(context.Context, string) ([]string, string, error) { return nil, "", refused }}
 	err := p.run(context.Background(), func(string) pageJob { t.Error("visited an item of no page"); return pageJob{} })
 	if !errors.Is(err, refused) || !strings.HasPrefix(err.Error(), "list things: ") {

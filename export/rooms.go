@@ -74,8 +74,9 @@ func Rooms(ctx context.Context, c *synapse.Client, cfg RoomsConfig) (RoomsResult
 		pageSize = 250
 	}
 	var recs []*roomRecord
+	c, workers := inFlight(c, cfg.Concurrency, cfg.MaxConcurrency)
 	p := &pager[synapse.RoomInfo]{what: "rooms", id: func(info synapse.RoomInfo) string { return info.RoomID },
-		concurrency: cfg.Concurrency, maxConcurrency: cfg.MaxConcurrency,
+		workers: workers,
 		list: func(ctx context.Context, from string) ([]synapse.RoomInfo, string, error) {
 			page, next, _, err := c.ListRooms(ctx, cfg.Filter, from, pageSize)
 			return page, next, err

@@ -111,11 +111,12 @@ func Users(ctx context.Context, c *synapse.Client, cfg UsersConfig) (UsersResult
 		return res, err
 	}
 	defer st.cleanup()
+	c, workers := inFlight(c, cfg.Concurrency, cfg.MaxConcurrency)
 	var ml *masLister
 	if cfg.MAS != nil {
 		ml = &masLister{m: cfg.MAS, c: c, f: cfg.Filter, users: map[string]*mas.User{}}
 	}
-	werr := userPager(c, ml, cfg, st.done).run(ctx, func(lu synapse.ListedUser) pageJob {
+	werr := userPager(c, ml, cfg, st.done, workers).run(ctx, func(lu synapse.ListedUser) pageJob {
 		var rec *UserRecord
 		return pageJob{
 			fetch: func(ctx context.Context) error {
@@ -157,13 +158,13 @@ func Users(ctx context.Context, c *synapse.Client, cfg UsersConfig) (UsersResult
 
 // userPager pages through Synapse's user list, or MAS's when ml is set;
 // done holds the users an interrupted run staged.
-func userPager(c *synapse.Client, ml *masLister, cfg UsersConfig, done map[string]bool) *pager[synapse.ListedUser] {
+func userPager(c *synapse.Client, ml *masLister, cfg UsersConfig, done map[string]bool, workers int) *pager[synapse.ListedUser] {
 	pageSize := cfg.PageSize
 	if pageSize <= 0 {
 		pageSize = 250
 	}
 	return &pager[synapse.ListedUser]{what: "users", id: func(lu synapse.ListedUser) string { return lu.Name },
-		seen: done, emptyPagesGoOn: ml != nil, concurrency: cfg.Concurrency, maxConcurrency: cfg.MaxConcurrency,
+		seen: done, emptyPagesGoOn: ml != nil, workers: workers,
 		list: func(ctx context.Context, from string) ([]synapse.ListedUser, string, error) {
 			if ml != nil {
 				return ml.page(ctx, from, pageSize)

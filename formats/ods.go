@@ -332,15 +332,7 @@ func (r *odsReader) cell(se xml.StartElement) (val, bad string, err error) {
 // and text:line-break as the characters they stand for. Comments
 // (office:annotation) are not part of it.
 func odsCellText(d *xml.Decoder) (string, error) {
-	var b strings.Builder
-	paras, inPara := 0, 0
-	grow := func(s string) error {
-		if b.Len()+len(s) > maxXMLRun {
-			return fmt.Errorf("a text of more than %s", byteSize(maxXMLRun))
-		}
-		b.WriteString(s)
-		return nil
-	}
+	var o odsText
 	for depth := 1; depth > 0; {
 		tok, err := d.Token()
 		if err != nil {
@@ -356,51 +348,69 @@ func odsCellText(d *xml.Decoder) (string, error) {
 				depth--
 				continue
 			}
-			if t.Name.Space != nsText {
-				continue
-			}
-			switch t.Name.Local {
-			case "p", "h":
-				inPara++
-				if paras++; paras > 1 {
-					if err := grow("\n"); err != nil {
-						return "", err
-					}
-				}
-			case "s":
-				n := 1
-				if v, ok := attrNS(t, nsText, "c"); ok {
-					if n, err = strconv.Atoi(v); err != nil || n < 0 || n > maxXMLRun {
-						return "", fmt.Errorf("text:c=%q: the file is damaged", Clip(v))
-					}
-				}
-				if err := grow(strings.Repeat(" ", min(n, maxXMLRun-b.Len()+1))); err != nil {
-					return "", err
-				}
-			case "tab":
-				if err := grow("\t"); err != nil {
-					return "", err
-				}
-			case "line-break":
-				if err := grow("\n"); err != nil {
-					return "", err
-				}
+			if err := o.start(t); err != nil {
+				return "", err
 			}
 		case xml.EndElement:
 			depth--
 			if t.Name.Space == nsText && (t.Name.Local == "p" || t.Name.Local == "h") {
-				inPara--
+				o.inPara--
 			}
 		case xml.CharData:
-			if inPara == 0 {
+			if o.inPara == 0 {
 				continue // the layout between paragraphs
 			}
-			if err := grow(string(t)); err != nil {
+			if err := o.grow(string(t)); err != nil {
 				return "", err
 			}
 		}
 	}
-	return b.String(), nil
+	return o.b.String(), nil
+}
+
+// odsText is the text of an ODS cell as odsCellText reads it.
+type odsText struct {
+	b      strings.Builder
+	paras  int // paragraphs begun
+	inPara int // depth of paragraphs now open: text outside is layout
+}
+
+// grow adds s, refusing a text over maxXMLRun.
+func (o *odsText) grow(s string) error {
+	if o.b.Len()+len(s) > maxXMLRun {
+		return fmt.Errorf("a text of more than %s", byteSize(maxXMLRun))
+	}
+	o.b.WriteString(s)
+	return nil
+}
+
+// start takes an element begun inside the cell: a paragraph, or a text:
+// element that stands for characters. Others are markup around the text.
+func (o *odsText) start(t xml.StartElement) error {
+	if t.Name.Space != nsText {
+		return nil
+	}
+	switch t.Name.Local {
+	case "p", "h":
+		o.inPara++
+		if o.paras++; o.paras > 1 {
+			return o.grow("\n")
+		}
+	case "s":
+		n := 1
+		if v, ok := attrNS(t, nsText, "c"); ok {
+			var err error
+			if n, err = strconv.Atoi(v); err != nil || n < 0 || n > maxXMLRun {
+				return fmt.Errorf("text:c=%q: the file is damaged", Clip(v))
+			}
+		}
+		return o.grow(strings.Repeat(" ", min(n, maxXMLRun-o.b.Len()+1)))
+	case "tab":
+		return o.grow("\t")
+	case "line-break":
+		return o.grow("\n")
+	}
+	return nil
 }
 
 // attrNS returns the value of the attribute local in namespace space.

@@ -329,51 +329,73 @@ func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 	if s, ok := attr(se, "s"); ok {
 		style, _ = strconv.Atoi(s)
 	}
-	var v, inline []byte
-	formula := false
-	for depth := 1; depth > 0; {
-		tok, err := r.dec.Token()
-		if err != nil {
-			return "", "", err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			switch t.Name.Local {
-			case "v":
-				if v, err = elementText(r.dec); err != nil {
-					return "", "", err
-				}
-			case "is":
-				if err := richText(r.dec, &inline); err != nil {
-					return "", "", err
-				}
-			case "f":
-				formula = true
-				if err := r.dec.Skip(); err != nil {
-					return "", "", err
-				}
-			default: // an extension
-				if err := r.dec.Skip(); err != nil {
-					return "", "", err
-				}
-			}
-		case xml.EndElement:
-			depth--
-		}
+	c, err := r.cellParts()
+	if err != nil {
+		return "", "", err
 	}
-	if formula && typ != "str" && typ != "inlineStr" && len(bytes.TrimSpace(v)) == 0 {
+	if c.formula && typ != "str" && typ != "inlineStr" && len(bytes.TrimSpace(c.v)) == 0 {
 		// openpyxl (and pandas through it) writes a formula with an empty
 		// <v>: it cannot compute it. Read as empty, the row would create
 		// accounts without the value the formula stands for. A formula
 		// that computed an empty text is saved t="str", and stays empty.
 		return "", errFormulaNoValue, nil
 	}
-	if formula && r.wb.recalc {
+	if c.formula && r.wb.recalc {
 		// XlsxWriter (pandas' other engine) saves 0 for every formula
 		// and asks the spreadsheet to recompute on load: the 0 is not
 		// the value.
 		return "", errFormulaNoValue + " (the program that wrote it saved a placeholder and asked for a recalculation)", nil
 	}
+	return r.cellValue(typ, style, c)
+}
+
+// xlsxCell is what a <c> element holds: its stored value <v>, its inline
+// rich text <is>, and whether it has a formula <f>.
+type xlsxCell struct {
+	v, inline []byte
+	formula   bool
+}
+
+// cellParts reads the <c> element just started up to its end.
+func (r *xlsxReader) cellParts() (xlsxCell, error) {
+	var c xlsxCell
+	for depth := 1; depth > 0; {
+		tok, err := r.dec.Token()
+		if err != nil {
+			return c, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			switch t.Name.Local {
+			case "v":
+				if c.v, err = elementText(r.dec); err != nil {
+					return c, err
+				}
+			case "is":
+				if err := richText(r.dec, &c.inline); err != nil {
+					return c, err
+				}
+			case "f":
+				c.formula = true
+				if err := r.dec.Skip(); err != nil {
+					return c, err
+				}
+			default: // an extension
+				if err := r.dec.Skip(); err != nil {
+					return c, err
+				}
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+	return c, nil
+}
+
+// cellValue is the value of a cell of type typ (the t attribute) and
+// style, as cell describes it.
+func (r *xlsxReader) cellValue(typ string, style int, c xlsxCell) (val, bad string, err error) {
+	v := c.v
 	switch typ {
 	case "s":
 		s := strings.TrimSpace(string(v))
@@ -386,7 +408,7 @@ func (r *xlsxReader) cell(se xml.StartElement) (val, bad string, err error) {
 		}
 		return r.keepQuote(r.sst.get(i), style), "", nil
 	case "inlineStr":
-		return r.keepQuote(string(unescapeBSTR(inline)), style), "", nil
+		return r.keepQuote(string(unescapeBSTR(c.inline)), style), "", nil
 	case "e":
 		return "", fmt.Sprintf("error cell %s (a formula that failed in the spreadsheet): fix or empty the cell", Clip(string(v))), nil
 	case "b":

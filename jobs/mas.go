@@ -156,77 +156,15 @@ func planProfileMAS(ctx context.Context, j *Job, env Env, st *State, p *Plan) er
 // account; su is Synapse's view of an existing one (nil while MAS has not
 // provisioned it).
 func (pr *profile) planMAS(ctx context.Context, j *Job, env Env, st *State, p *Plan, t *masUser, u *mas.User, su *synapse.User, create bool) error {
-	m := env.MAS
 	if create {
-		var dn, av *string
-		if pr.Displayname != nil && *pr.Displayname != "" {
-			dn = pr.Displayname
-			p.Changes = append(p.Changes, FieldChange{Field: "displayname", New: *dn})
-		}
-		if pr.AvatarURL != nil && *pr.AvatarURL != "" {
-			av = pr.AvatarURL
-			p.Changes = append(p.Changes, FieldChange{Field: "avatar_url", New: *av})
-		}
-		p.Changes = append(p.Changes, FieldChange{Field: "account", New: "created in MAS"})
-		p.steps = append(p.steps, step{fields: []string{"account"}, do: func(ctx context.Context) (int, error) {
-			nu, err := m.CreateUser(ctx, t.username, dn, av)
-			if mas.IsConflict(err) {
-				// The plan read no such user: another's, or a name the
-				// homeserver reserves. A lost answer of ours is not a 409:
-				// it is retried, and the retry's plan reads the user back.
-				return 0, &RowError{Msg: fmt.Sprintf("the name %s is taken in MAS: %v", t.username, err), Conflict: true, cause: err}
-			}
-			if err != nil {
-				return 0, err
-			}
-			t.id = nu.ID
-			return 201, nil
-		}})
+		pr.planCreateMAS(env, p, t)
 	} else {
-		var b putter
-		if su != nil {
-			if pr.Displayname != nil && *pr.Displayname != deref(su.Displayname) {
-				b.set("displayname", *pr.Displayname, deref(su.Displayname), *pr.Displayname)
-			}
-			if pr.AvatarURL != nil && *pr.AvatarURL != deref(su.AvatarURL) {
-				b.set("avatar_url", *pr.AvatarURL, deref(su.AvatarURL), *pr.AvatarURL)
-			}
-		} else if pr.Displayname != nil || pr.AvatarURL != nil {
-			p.note("display name and avatar: Synapse has not provisioned %s yet; a later run sets them", p.UserID)
-		}
-		if b.body != nil {
-			b.step(j, nil, env, st, p, false)
-		}
+		pr.planNamesMAS(j, env, st, p, su)
 	}
 	if pr.UserType != nil && (create || su != nil) {
-		cur := ""
-		if su != nil {
-			cur = deref(su.UserType)
-		}
-		if *pr.UserType != cur {
-			var v any = *pr.UserType
-			if *pr.UserType == "" {
-				v = nil
-			}
-			putStep(env, p, "user_type", v, cur, *pr.UserType)
-		}
+		pr.planUserTypeMAS(env, p, su)
 	}
-	// The password: a new account's, an update row's, and on a create or
-	// upsert row that began (its account may have been made without it).
-	// On MAS a password write ends no session, so sending it again is safe.
-	if j.HasPassword() && (create || j.spec.setsPassword || st.Begun) {
-		p.Changes = append(p.Changes, FieldChange{Field: "password", New: "set"})
-		id := p.UserID
-		p.steps = append(p.steps, step{fields: []string{"password"}, do: func(ctx context.Context) (int, error) {
-			pw, err := j.passwordFor(env, st, id)
-			if err != nil {
-				return 0, err
-			}
-			return 200, m.SetPassword(ctx, t.id, pw)
-		}})
-	} else if j.HasPassword() {
-		p.note("password: kept (account exists)")
-	}
+	planPasswordMAS(j, env, st, p, t, create)
 	if err := planEmailsMAS(ctx, env, p, t, pr.Emails, u); err != nil {
 		return err
 	}
@@ -235,21 +173,118 @@ func (pr *profile) planMAS(ctx context.Context, j *Job, env Env, st *State, p *P
 			return err
 		}
 	}
-	if pr.Admin != nil && (u == nil || u.Admin != *pr.Admin) {
-		old := ""
-		if u != nil {
-			old = fmt.Sprint(u.Admin)
-		}
-		want := *pr.Admin
-		p.Changes = append(p.Changes, FieldChange{Field: "admin", Old: old, New: fmt.Sprint(want)})
-		p.steps = append(p.steps, step{fields: []string{"admin"}, do: func(ctx context.Context) (int, error) {
-			return 200, m.SetAdmin(ctx, t.id, want)
-		}})
-	}
+	pr.planAdminMAS(env, p, t, u)
 	if create && !j.HasPassword() && len(pr.ExternalIDs) == 0 {
 		p.note("warning: nobody can log in to it (no password, no external id)")
 	}
 	return nil
+}
+
+// planCreateMAS adds the step that creates a new account in MAS, with the
+// row's display name and avatar.
+func (pr *profile) planCreateMAS(env Env, p *Plan, t *masUser) {
+	m := env.MAS
+	var dn, av *string
+	if pr.Displayname != nil && *pr.Displayname != "" {
+		dn = pr.Displayname
+		p.Changes = append(p.Changes, FieldChange{Field: "displayname", New: *dn})
+	}
+	if pr.AvatarURL != nil && *pr.AvatarURL != "" {
+		av = pr.AvatarURL
+		p.Changes = append(p.Changes, FieldChange{Field: "avatar_url", New: *av})
+	}
+	p.Changes = append(p.Changes, FieldChange{Field: "account", New: "created in MAS"})
+	p.steps = append(p.steps, step{fields: []string{"account"}, do: func(ctx context.Context) (int, error) {
+		nu, err := m.CreateUser(ctx, t.username, dn, av)
+		if mas.IsConflict(err) {
+			// The plan read no such user: another's, or a name the
+			// homeserver reserves. A lost answer of ours is not a 409:
+			// it is retried, and the retry's plan reads the user back.
+			return 0, &RowError{Msg: fmt.Sprintf("the name %s is taken in MAS: %v", t.username, err), Conflict: true, cause: err}
+		}
+		if err != nil {
+			return 0, err
+		}
+		t.id = nu.ID
+		return 201, nil
+	}})
+}
+
+// planNamesMAS changes an existing account's display name and avatar,
+// through Synapse, once Synapse has provisioned it (su not nil).
+func (pr *profile) planNamesMAS(j *Job, env Env, st *State, p *Plan, su *synapse.User) {
+	var b putter
+	if su != nil {
+		if pr.Displayname != nil && *pr.Displayname != deref(su.Displayname) {
+			b.set("displayname", *pr.Displayname, deref(su.Displayname), *pr.Displayname)
+		}
+		if pr.AvatarURL != nil && *pr.AvatarURL != deref(su.AvatarURL) {
+			b.set("avatar_url", *pr.AvatarURL, deref(su.AvatarURL), *pr.AvatarURL)
+		}
+	} else if pr.Displayname != nil || pr.AvatarURL != nil {
+		p.note("display name and avatar: Synapse has not provisioned %s yet; a later run sets them", p.UserID)
+	}
+	if b.body != nil {
+		b.step(j, nil, env, st, p, false)
+	}
+}
+
+// planUserTypeMAS sets the user type through Synapse when it differs from
+// Synapse's (su is nil for a new account: no type yet).
+func (pr *profile) planUserTypeMAS(env Env, p *Plan, su *synapse.User) {
+	cur := ""
+	if su != nil {
+		cur = deref(su.UserType)
+	}
+	if *pr.UserType == cur {
+		return
+	}
+	var v any = *pr.UserType
+	if *pr.UserType == "" {
+		v = nil
+	}
+	putStep(env, p, "user_type", v, cur, *pr.UserType)
+}
+
+// planPasswordMAS sets the password of a new account, of an update row,
+// and of a create or upsert row that began (its account may have been made
+// without it). On MAS a password write ends no session, so sending it
+// again is safe.
+func planPasswordMAS(j *Job, env Env, st *State, p *Plan, t *masUser, create bool) {
+	if !j.HasPassword() {
+		return
+	}
+	if !create && !j.spec.setsPassword && !st.Begun {
+		p.note("password: kept (account exists)")
+		return
+	}
+	m := env.MAS
+	p.Changes = append(p.Changes, FieldChange{Field: "password", New: "set"})
+	id := p.UserID
+	p.steps = append(p.steps, step{fields: []string{"password"}, do: func(ctx context.Context) (int, error) {
+		pw, err := j.passwordFor(env, st, id)
+		if err != nil {
+			return 0, err
+		}
+		return 200, m.SetPassword(ctx, t.id, pw)
+	}})
+}
+
+// planAdminMAS sets MAS's admin flag when the row gives one that differs.
+func (pr *profile) planAdminMAS(env Env, p *Plan, t *masUser, u *mas.User) {
+	if pr.Admin == nil || u != nil && u.Admin == *pr.Admin {
+		return
+	}
+	m := env.MAS
+	old := ""
+	if u != nil {
+		old = fmt.Sprint(u.Admin)
+	}
+	want := *pr.Admin
+	p.Changes = append(p.Changes, FieldChange{Field: "admin", Old: old, New: fmt.Sprint(want)})
+	p.steps = append(p.steps, step{fields: []string{"admin"}, do: func(ctx context.Context) (int, error) {
+		return 200, m.SetAdmin(ctx, t.id, want)
+	}})
 }
 
 // planEmailsMAS adds and (with replace) removes addresses. MAS keeps each
@@ -381,46 +416,21 @@ func planLinksMAS(ctx context.Context, env Env, p *Plan, t *masUser, ids []synap
 			return fmt.Errorf("read the upstream links of %s in MAS: %w", p.UserID, err)
 		}
 	}
-	text := func(l masLink) string { return names[l.provider] + ":" + l.subject }
-	var curText, newText []string
-	for _, l := range cur {
-		curText = append(curText, text(masLink{l.ProviderID, l.Subject}))
-	}
-	var adds []masLink
-	for _, x := range ids {
-		pid, err := resolveMASProvider(ps, x.AuthProvider)
-		if err != nil {
-			return fmt.Errorf("external_ids: %w", err)
-		}
-		l := masLink{pid, x.ExternalID}
-		if slices.ContainsFunc(cur, func(c mas.Link) bool { return c.ProviderID == pid && c.Subject == x.ExternalID }) {
-			continue
-		}
-		owner, err := m.LinkBySubject(ctx, pid, x.ExternalID)
-		if err != nil {
-			return fmt.Errorf("look up owner of external id %s:%s in MAS: %w", x.AuthProvider, x.ExternalID, err)
-		}
-		if owner != nil && owner.Owner() != "" && (u == nil || owner.Owner() != u.ID) {
-			return conflict("external id %s:%s belongs to another MAS user (%s)", x.AuthProvider, x.ExternalID, owner.Owner())
-		}
-		adds = append(adds, l)
+	adds, err := masLinksToAdd(ctx, m, ps, cur, ids, u)
+	if err != nil {
+		return err
 	}
 	var dels []mas.Link
 	if replace {
-		for _, c := range cur {
-			keep := slices.ContainsFunc(ids, func(x synapse.ExternalID) bool {
-				pid, _ := masProvider(ps, x.AuthProvider)
-				return pid == c.ProviderID && x.ExternalID == c.Subject
-			})
-			if !keep {
-				dels = append(dels, c)
-			}
-		}
+		dels = masLinksToRemove(ps, cur, ids)
 	}
 	if len(adds) == 0 && len(dels) == 0 {
 		return nil
 	}
+	text := func(l masLink) string { return names[l.provider] + ":" + l.subject }
+	var curText, newText []string
 	for _, c := range cur {
+		curText = append(curText, text(masLink{c.ProviderID, c.Subject}))
 		if !slices.ContainsFunc(dels, func(d mas.Link) bool { return d.ID == c.ID }) {
 			newText = append(newText, text(masLink{c.ProviderID, c.Subject}))
 		}
@@ -443,6 +453,46 @@ func planLinksMAS(ctx context.Context, env Env, p *Plan, t *masUser, ids []synap
 		return 200, nil
 	}})
 	return nil
+}
+
+// masLinksToAdd is the row's links the user lacks (cur), each checked to be
+// free: a subject linked to another user (u nil: any user) is a conflict.
+func masLinksToAdd(ctx context.Context, m *mas.Client, ps []mas.Provider, cur []mas.Link, ids []synapse.ExternalID, u *mas.User) ([]masLink, error) {
+	var adds []masLink
+	for _, x := range ids {
+		pid, err := resolveMASProvider(ps, x.AuthProvider)
+		if err != nil {
+			return nil, fmt.Errorf("external_ids: %w", err)
+		}
+		if slices.ContainsFunc(cur, func(c mas.Link) bool { return c.ProviderID == pid && c.Subject == x.ExternalID }) {
+			continue
+		}
+		owner, err := m.LinkBySubject(ctx, pid, x.ExternalID)
+		if err != nil {
+			return nil, fmt.Errorf("look up owner of external id %s:%s in MAS: %w", x.AuthProvider, x.ExternalID, err)
+		}
+		if owner != nil && owner.Owner() != "" && (u == nil || owner.Owner() != u.ID) {
+			return nil, conflict("external id %s:%s belongs to another MAS user (%s)", x.AuthProvider, x.ExternalID, owner.Owner())
+		}
+		adds = append(adds, masLink{pid, x.ExternalID})
+	}
+	return adds, nil
+}
+
+// masLinksToRemove is the user's links (cur) that the row's ids do not
+// name, for a replace.
+func masLinksToRemove(ps []mas.Provider, cur []mas.Link, ids []synapse.ExternalID) []mas.Link {
+	var dels []mas.Link
+	for _, c := range cur {
+		keep := slices.ContainsFunc(ids, func(x synapse.ExternalID) bool {
+			pid, _ := masProvider(ps, x.AuthProvider)
+			return pid == c.ProviderID && x.ExternalID == c.Subject
+		})
+		if !keep {
+			dels = append(dels, c)
+		}
+	}
+	return dels
 }
 
 // addLinkOnce adds a link; a 409 is read back by subject: linked to this

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -310,5 +311,60 @@ func TestMASRegistrationTokenRowRevokesAndUnrevokesOnce(t *testing.T) {
 	}
 	if _, probs := Parse(row("action", "registration-token", "revoked", "true"), ParseOptions{File: "m.csv", ServerName: "hs"}); len(probs) != 1 || probs[0].Column != "revoked" {
 		t.Errorf("revoked=true with a generated token: problems %v, want one on revoked", probs)
+	}
+}
+
+// A replace keeps the links the row names and removes only the others,
+// whether the row names the provider by id or by its human name.
+func TestMASLinksToRemoveAreTheOnesTheRowDoesNotName(t *testing.T) {
+	t.Parallel()
+	human := "Keycloak"
+	ps := []mas.Provider{{ID: testProvider, HumanName: &human}, {ID: "01JPR0V1DER0000000000000GG"}}
+	cur := []mas.Link{
+		{ID: "l1", ProviderID: testProvider, Subject: "sub|1"},
+		{ID: "l2", ProviderID: testProvider, Subject: "sub|2"},
+		{ID: "l3", ProviderID: "01JPR0V1DER0000000000000GG", Subject: "sub|1"},
+	}
+	for _, c := range []struct {
+		ids  []synapse.ExternalID
+		want []string
+	}{
+		{[]synapse.ExternalID{{AuthProvider: "Keycloak", ExternalID: "sub|1"}}, []string{"l2", "l3"}},
+		{[]synapse.ExternalID{{AuthProvider: testProvider, ExternalID: "sub|2"}, {AuthProvider: "01JPR0V1DER0000000000000GG", ExternalID: "sub|1"}}, []string{"l1"}},
+		{nil, []string{"l1", "l2", "l3"}},
+	} {
+		var got []string
+		for _, l := range masLinksToRemove(ps, cur, c.ids) {
+			got = append(got, l.ID)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("row names %v: removes %v, want %v", c.ids, got, c.want)
+		}
+	}
+}
+
+// A new MAS account's user type is set through Synapse, as a change the
+// plan shows; a row without one plans no user_type write.
+func TestMASCreatePlansTheUserTypeThroughSynapse(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		kv   []string
+		want bool
+	}{
+		{[]string{"action", "create", "user_id", "a", "user_type", "bot"}, true},
+		{[]string{"action", "create", "user_id", "a"}, false},
+	} {
+		j, env, _, _ := masEnv(t, c.kv...)
+		p, err := j.Plan(context.Background(), env, &State{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(p.Changes, func(fc FieldChange) bool { return fc.Field == "user_type" })
+		if got := i >= 0; got != c.want {
+			t.Fatalf("%v: user_type planned %v, want %v (changes %+v)", c.kv, got, c.want, p.Changes)
+		}
+		if c.want && (p.Changes[i].New != "bot" || p.Changes[i].Old != "") {
+			t.Errorf("user_type change %+v, want none to bot", p.Changes[i])
+		}
 	}
 }

@@ -342,39 +342,18 @@ func (j *Job) run(ctx context.Context, env Env, st *State, p *Plan) (Result, err
 	// settled by reading the account (it exists: the create, password
 	// included, landed; it does not: send it again).
 	create := p.Kind == KindCreate
-	var sent []step
-	for _, s := range p.steps {
-		if s.password && st.PasswordUnsure && !create {
-			continue
-		}
-		sent = append(sent, s)
-	}
+	sent := stepsToSend(p.steps, st, create)
 	if len(sent) == 0 {
 		return j.settled(st, res), nil
 	}
-	if env.Begin != nil && !st.Begun {
-		durable := j.spec.Destructive
-		for _, s := range sent {
-			durable = durable || s.password
-		}
-		if err := env.Begin(durable); err != nil {
-			return res, err
-		}
+	if err := j.begin(env, st, sent); err != nil {
+		return res, err
 	}
-	st.Begun = true
 	res.Status = 200
 	for _, s := range sent {
 		status, err := s.do(ctx)
 		if err != nil {
-			if s.password && !create && synapse.Uncertain(err) {
-				st.PasswordUnsure = true
-			}
-			if s.password {
-				var se *synapse.Error
-				refused := errors.As(err, &se) && se.Status >= 400 && se.Status < 500
-				st.pwRefused = st.pwRefused || refused
-				st.pwMaybeSent = st.pwMaybeSent || !refused && st.generated != ""
-			}
+			st.noteFailedWrite(s, create, err)
 			return res, fmt.Errorf("write %s of %s: %w", strings.Join(s.fields, ", "), p.UserID, err)
 		}
 		res.Changed = append(res.Changed, s.fields...)
@@ -390,6 +369,54 @@ func (j *Job) run(ctx context.Context, env Env, st *State, p *Plan) (Result, err
 		res.Note = passwordConfirmed
 	}
 	return res, nil
+}
+
+// stepsToSend leaves out, on an existing account, a password write whose
+// earlier answer was lost (State.PasswordUnsure): that row is settled
+// without sending it again.
+func stepsToSend(steps []step, st *State, create bool) []step {
+	var sent []step
+	for _, s := range steps {
+		if s.password && st.PasswordUnsure && !create {
+			continue
+		}
+		sent = append(sent, s)
+	}
+	return sent
+}
+
+// begin tells the pipeline, once a row, that writes are about to go out;
+// durable asks it to journal that first, for a write that cannot be undone
+// or repeated blindly (a destructive action, a password).
+func (j *Job) begin(env Env, st *State, sent []step) error {
+	if env.Begin != nil && !st.Begun {
+		durable := j.spec.Destructive
+		for _, s := range sent {
+			durable = durable || s.password
+		}
+		if err := env.Begin(durable); err != nil {
+			return err
+		}
+	}
+	st.Begun = true
+	return nil
+}
+
+// noteFailedWrite records what a failed password write leaves unknown: a
+// lost answer on an existing account makes the password unsure, a 4xx
+// refusal means it was not set, and anything else may have set a generated
+// one.
+func (st *State) noteFailedWrite(s step, create bool, err error) {
+	if !s.password {
+		return
+	}
+	if !create && synapse.Uncertain(err) {
+		st.PasswordUnsure = true
+	}
+	var se *synapse.Error
+	refused := errors.As(err, &se) && se.Status >= 400 && se.Status < 500
+	st.pwRefused = st.pwRefused || refused
+	st.pwMaybeSent = st.pwMaybeSent || !refused && st.generated != ""
 }
 
 const passwordConfirmed = "the password write's answer was lost; a login with the new password showed it is set (that session was removed at once)"

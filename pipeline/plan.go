@@ -49,24 +49,11 @@ func PlanOf(ctx context.Context, client *synapse.Client, cfg Config, keep func(j
 	counts := map[jobs.Kind]int{}
 
 	// Results arrive out of order; hold each until those before it are out.
-	var mu sync.Mutex
-	pending := map[int]PlannedRow{}
-	next := 0
-	deliver := func(seq int, pr PlannedRow) {
-		mu.Lock()
-		defer mu.Unlock()
-		pending[seq] = pr
-		for {
-			p, ok := pending[next]
-			if !ok {
-				return
-			}
-			delete(pending, next)
-			next++
-			counts[p.Kind]++
-			emit(p)
-		}
-	}
+	out := &inOrder{emit: func(p PlannedRow) {
+		counts[p.Kind]++
+		emit(p)
+	}}
+	deliver := out.deliver
 
 	g, gctx := errgroup.WithContext(ctx)
 	// Plan sends only reads: a fixed pool is enough (8 unless told).
@@ -128,6 +115,36 @@ func PlanOf(ctx context.Context, client *synapse.Client, cfg Config, keep func(j
 		return counts, err
 	}
 	return counts, ctx.Err()
+}
+
+// inOrder passes rows numbered 0, 1, 2… to emit in that order, whatever
+// order they are delivered in, holding each until those before it are out.
+// It is safe for concurrent use; emit runs under its lock.
+type inOrder struct {
+	emit    func(PlannedRow)
+	mu      sync.Mutex
+	pending map[int]PlannedRow
+	next    int
+}
+
+// deliver hands over row seq, and emits it and every held row after it
+// that is now next.
+func (o *inOrder) deliver(seq int, pr PlannedRow) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pending == nil {
+		o.pending = map[int]PlannedRow{}
+	}
+	o.pending[seq] = pr
+	for {
+		p, ok := o.pending[o.next]
+		if !ok {
+			return
+		}
+		delete(o.pending, o.next)
+		o.next++
+		o.emit(p)
+	}
 }
 
 // planWithRetry plans one row, trying again after a 429 or a lost

@@ -51,6 +51,15 @@ type Config struct {
 
 // Client talks to one homeserver. It is safe for concurrent use.
 type Client struct {
+	*shared
+	// inFlight bounds this client's requests (WithInFlight); nil: no
+	// bound of its own.
+	inFlight *adaptive.Limit
+}
+
+// shared is what every Client made from one New shares: the connections,
+// the rate limit, the pause after a 429 and the counters.
+type shared struct {
 	base      string
 	adminPath string
 	token     string
@@ -65,8 +74,6 @@ type Client struct {
 	writes     atomic.Int64
 	// failing counts requests in a row that got no HTTP answer at all.
 	failing atomic.Int64
-
-	inFlight *adaptive.Limit // nil: no bound of the client's own
 
 	// self caches Self's answer: the token's user does not change.
 	selfMu sync.Mutex
@@ -155,14 +162,14 @@ func New(cfg Config) (*Client, error) {
 	if ua == "" {
 		ua = "synbatch"
 	}
-	return &Client{
+	return &Client{shared: &shared{
 		base:      u.String(),
 		adminPath: "/" + strings.Trim(admin, "/"),
 		token:     cfg.Token,
 		http:      &http.Client{Transport: rt, Timeout: timeout},
 		limiter:   lim,
 		userAgent: ua,
-	}, nil
+	}}, nil
 }
 
 // Requests is how many requests the client has sent.
@@ -217,15 +224,14 @@ func (c *Client) doUnlimited(ctx context.Context, method, path string, in, out a
 	return c.do(context.WithValue(ctx, unlimited{}, true), method, path, in, out)
 }
 
-// inFlight carries the limit a request waits in (WithInFlight).
-type inFlight struct{}
-
-// WithInFlight bounds the requests made under ctx by lim: each waits for
-// room in it and tells it how long the server took and whether it was
-// overloaded (a 429, a 5xx, no answer), so an adaptive limit follows the
-// server. The exports use it for all their requests; apply limits rows.
-func WithInFlight(ctx context.Context, lim *adaptive.Limit) context.Context {
-	return context.WithValue(ctx, inFlight{}, lim)
+// WithInFlight returns a client whose requests are bounded by lim: each
+// waits for room in it and tells it how long the server took and whether
+// it was overloaded (a 429, a 5xx, no answer), so an adaptive limit follows
+// the server. It shares c's connections, rate limit, pause after a 429 and
+// counters; c itself stays unbounded by lim. The exports use it for all
+// their requests; apply limits rows.
+func (c *Client) WithInFlight(lim *adaptive.Limit) *Client {
+	return &Client{shared: c.shared, inFlight: lim}
 }
 
 // Error is an answer from Synapse other than 2xx.
@@ -362,7 +368,7 @@ func (c *Client) send(ctx context.Context, k call) (status int, err error) {
 	if err := c.wait(ctx); err != nil {
 		return 0, err
 	}
-	if lim, ok := ctx.Value(inFlight{}).(*adaptive.Limit); ok {
+	if lim := c.inFlight; lim != nil {
 		if err := lim.Acquire(ctx); err != nil {
 			return 0, err
 		}

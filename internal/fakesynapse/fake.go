@@ -54,6 +54,8 @@ type Server struct {
 	purges  map[string]*task  // history purges by purge id
 	seq     int               // ids of events, tasks and generated tokens
 
+	open, admin []route // the endpoints without and with the admin's token
+
 	// Writes counts PUTs to /v2/users and suspensions.
 	Writes atomic.Int64
 	// Requests counts every request.
@@ -84,6 +86,7 @@ func New(name string) *Server {
 		rooms: map[string]*Room{}, blocked: map[string]bool{}, tokens: map[string]*Token{}, txns: map[string]string{},
 		deletes: map[string]*task{}, purges: map[string]*task{}}
 	s.users["@admin:"+name] = &User{Name: "@admin:" + name, Admin: true}
+	s.open, s.admin = s.openRoutes(), s.adminRoutes()
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -124,79 +127,74 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if f := s.Fault; f != nil && f(w, r) {
 		return
 	}
-	switch r.URL.Path {
-	case "/_matrix/client/v3/login":
-		if r.Method == http.MethodGet {
-			s.loginFlows(w)
-			return
-		}
-		s.login(w, r)
-		return
-	case "/_matrix/client/v3/logout":
-		s.logout(w, r)
-		return
-	case "/_matrix/client/v1/auth_metadata", "/_matrix/client/unstable/org.matrix.msc2965/auth_issuer":
-		// A Synapse that keeps its own accounts registers neither (no token needed).
-		errJSON(w, 404, "M_UNRECOGNIZED", "Unrecognized request")
+	seg := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+	for i := range seg {
+		seg[i], _ = url.PathUnescape(seg[i])
+	}
+	if dispatch(s.open, w, r, seg) {
 		return
 	}
 	if r.Header.Get("Authorization") != "Bearer "+s.Token {
 		errJSON(w, 401, "M_UNKNOWN_TOKEN", "Invalid access token passed.")
 		return
 	}
-	p := r.URL.EscapedPath()
-	seg := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	for i := range seg {
-		seg[i], _ = url.PathUnescape(seg[i])
-	}
-	if s.serveRooms(w, r, seg) {
-		return
-	}
-	switch {
-	case p == "/_matrix/client/v3/account/whoami":
-		writeJSON(w, 200, map[string]string{"user_id": "@admin:" + s.Name})
-	case len(seg) == 6 && seg[2] == "v1" && seg[3] == "users" && seg[5] == "admin":
-		u := s.User(seg[4])
-		if u == nil {
-			errJSON(w, 404, "M_NOT_FOUND", "User not found")
-			return
-		}
-		writeJSON(w, 200, map[string]bool{"admin": u.Admin})
-	case len(seg) == 4 && seg[2] == "v2" && seg[3] == "users" && r.Method == http.MethodGet:
-		s.listUsers(w, r)
-	case len(seg) == 5 && seg[2] == "v2" && seg[3] == "users":
-		switch r.Method {
-		case http.MethodGet:
-			s.getUser(w, seg[4])
-		case http.MethodPut:
-			s.putUser(w, r, seg[4])
-		default:
-			errJSON(w, 405, "M_UNRECOGNIZED", "Unrecognized request")
-		}
-	case len(seg) == 6 && seg[2] == "v2" && seg[3] == "users" && (seg[5] == "devices" || seg[5] == "delete_devices"):
-		// Sessions a password login opened are logged out by their token;
-		// the fake lists no devices of its own.
-		if s.User(seg[4]) == nil {
-			errJSON(w, 404, "M_NOT_FOUND", "User not found")
-			return
-		}
-		writeJSON(w, 200, map[string]any{"devices": []any{}, "total": 0})
-	case len(seg) == 5 && seg[2] == "v1" && seg[3] == "reset_password" && r.Method == http.MethodPost:
-		s.resetPassword(w, r, seg[4])
-	case len(seg) == 5 && seg[2] == "v1" && seg[3] == "suspend" && r.Method == http.MethodPut:
-		s.suspend(w, r, seg[4])
-	case p == "/_synapse/admin/v1/username_available":
-		s.usernameAvailable(w, r.URL.Query().Get("username"))
-	case len(seg) == 6 && seg[2] == "v1" && seg[3] == "threepid" && seg[5] == "users":
-		// .../v1/threepid/<medium>/users/<address>
-		errJSON(w, 404, "M_NOT_FOUND", "bad path")
-	case len(seg) == 7 && seg[2] == "v1" && seg[3] == "threepid" && seg[5] == "users":
-		s.owner(w, func(u *User) bool { return slices.Contains(u.Threepids, [2]string{seg[4], seg[6]}) })
-	case len(seg) == 7 && seg[2] == "v1" && seg[3] == "auth_providers" && seg[5] == "users":
-		s.owner(w, func(u *User) bool { return slices.Contains(u.ExternalIDs, [2]string{seg[4], seg[6]}) })
-	default:
+	if !dispatch(s.admin, w, r, seg) {
 		errJSON(w, 404, "M_UNRECOGNIZED", "Unrecognized request")
 	}
+}
+
+// userRoutes are the account endpoints.
+func (s *Server) userRoutes() []route {
+	owner := func(list func(*User) [][2]string) func(http.ResponseWriter, *http.Request, []string) {
+		// .../<kind>/<medium or provider>/users/<address or id>
+		return func(w http.ResponseWriter, _ *http.Request, seg []string) {
+			s.owner(w, func(u *User) bool { return slices.Contains(list(u), [2]string{seg[4], seg[6]}) })
+		}
+	}
+	return []route{
+		{"", "_matrix/client/v3/account/whoami", func(w http.ResponseWriter, _ *http.Request, _ []string) {
+			writeJSON(w, 200, map[string]string{"user_id": "@admin:" + s.Name})
+		}},
+		{"", "_synapse/admin/v1/users/*/admin", func(w http.ResponseWriter, _ *http.Request, seg []string) { s.isAdmin(w, seg[4]) }},
+		{"GET", "_synapse/admin/v2/users", func(w http.ResponseWriter, r *http.Request, _ []string) { s.listUsers(w, r) }},
+		{"GET", "_synapse/admin/v2/users/*", func(w http.ResponseWriter, _ *http.Request, seg []string) { s.getUser(w, seg[4]) }},
+		{"PUT", "_synapse/admin/v2/users/*", func(w http.ResponseWriter, r *http.Request, seg []string) { s.putUser(w, r, seg[4]) }},
+		{"", "_synapse/admin/v2/users/*", func(w http.ResponseWriter, _ *http.Request, _ []string) {
+			errJSON(w, 405, "M_UNRECOGNIZED", "Unrecognized request")
+		}},
+		{"", "_synapse/admin/v2/users/*/devices", func(w http.ResponseWriter, _ *http.Request, seg []string) { s.devices(w, seg[4]) }},
+		{"", "_synapse/admin/v2/users/*/delete_devices", func(w http.ResponseWriter, _ *http.Request, seg []string) { s.devices(w, seg[4]) }},
+		{"POST", "_synapse/admin/v1/reset_password/*", func(w http.ResponseWriter, r *http.Request, seg []string) { s.resetPassword(w, r, seg[4]) }},
+		{"PUT", "_synapse/admin/v1/suspend/*", func(w http.ResponseWriter, r *http.Request, seg []string) { s.suspend(w, r, seg[4]) }},
+		{"", "_synapse/admin/v1/username_available", func(w http.ResponseWriter, r *http.Request, _ []string) {
+			s.usernameAvailable(w, r.URL.Query().Get("username"))
+		}},
+		{"", "_synapse/admin/v1/threepid/*/users", func(w http.ResponseWriter, _ *http.Request, _ []string) {
+			errJSON(w, 404, "M_NOT_FOUND", "bad path")
+		}},
+		{"", "_synapse/admin/v1/threepid/*/users/*", owner(func(u *User) [][2]string { return u.Threepids })},
+		{"", "_synapse/admin/v1/auth_providers/*/users/*", owner(func(u *User) [][2]string { return u.ExternalIDs })},
+	}
+}
+
+func (s *Server) isAdmin(w http.ResponseWriter, id string) {
+	u := s.User(id)
+	if u == nil {
+		errJSON(w, 404, "M_NOT_FOUND", "User not found")
+		return
+	}
+	writeJSON(w, 200, map[string]bool{"admin": u.Admin})
+}
+
+// devices answers a device list or deletion: sessions a password login
+// opened are logged out by their token; the fake lists no devices of its
+// own.
+func (s *Server) devices(w http.ResponseWriter, id string) {
+	if s.User(id) == nil {
+		errJSON(w, 404, "M_NOT_FOUND", "User not found")
+		return
+	}
+	writeJSON(w, 200, map[string]any{"devices": []any{}, "total": 0})
 }
 
 func (s *Server) owner(w http.ResponseWriter, match func(*User) bool) {

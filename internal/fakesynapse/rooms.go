@@ -144,44 +144,36 @@ func (s *Server) noticeRoom(userID string) string {
 	return "!notices-" + local + ":" + s.Name
 }
 
-// serveRooms answers the room, token and notice endpoints; false when the
-// path is none of them.
-func (s *Server) serveRooms(w http.ResponseWriter, r *http.Request, seg []string) bool {
-	if len(seg) < 4 || seg[0] != "_synapse" || seg[1] != "admin" {
-		return false
-	}
-	v, what := seg[2], seg[3]
-	switch {
-	case v == "v1" && what == "registration_tokens":
-		s.registrationTokens(w, r, seg[4:])
-	case v == "v1" && what == "send_server_notice" && (len(seg) == 4 && r.Method == http.MethodPost || len(seg) == 5 && r.Method == http.MethodPut):
+// roomRoutes are the room, token and notice endpoints.
+func (s *Server) roomRoutes() []route {
+	const a = "_synapse/admin/"
+	notice := func(w http.ResponseWriter, r *http.Request, seg []string) {
 		txn := ""
 		if len(seg) == 5 {
 			txn = seg[4]
 		}
 		s.sendNotice(w, r, txn)
-	case v == "v1" && what == "users" && len(seg) == 6 && seg[5] == "memberships":
-		s.memberships(w, seg[4])
-	case v == "v1" && what == "join" && len(seg) == 5 && r.Method == http.MethodPost:
-		s.join(w, r, seg[4])
-	case v == "v1" && what == "purge_history" && len(seg) == 5 && r.Method == http.MethodPost:
-		s.purgeHistory(w, r, seg[4])
-	case v == "v1" && what == "purge_history_status" && len(seg) == 5:
-		s.taskStatus(w, s.purges, seg[4], func(t *task) any { return map[string]string{"status": t.status()} })
-	case v == "v1" && what == "scheduled_tasks" && len(seg) == 4 && r.Method == http.MethodGet:
-		s.scheduledTasks(w, r)
-	case v == "v2" && what == "rooms" && len(seg) == 6 && seg[4] == "delete_status":
-		s.taskStatus(w, s.deletes, seg[5], func(t *task) any { return deleteStatus(t) })
-	case v == "v2" && what == "rooms" && len(seg) == 6 && seg[5] == "delete_status":
-		s.roomDeleteTasks(w, seg[4])
-	case v == "v2" && what == "rooms" && len(seg) == 5 && r.Method == http.MethodDelete:
-		s.deleteRoom(w, r, seg[4])
-	case v == "v1" && what == "rooms" && len(seg) >= 5:
-		s.room(w, r, seg[4], strings.Join(seg[5:], "/"))
-	default:
-		return false
 	}
-	return true
+	return []route{
+		{"", a + "v1/registration_tokens/**", func(w http.ResponseWriter, r *http.Request, seg []string) { s.registrationTokens(w, r, seg[4:]) }},
+		{"POST", a + "v1/send_server_notice", notice},
+		{"PUT", a + "v1/send_server_notice/*", notice},
+		{"", a + "v1/users/*/memberships", func(w http.ResponseWriter, _ *http.Request, seg []string) { s.memberships(w, seg[4]) }},
+		{"POST", a + "v1/join/*", func(w http.ResponseWriter, r *http.Request, seg []string) { s.join(w, r, seg[4]) }},
+		{"POST", a + "v1/purge_history/*", func(w http.ResponseWriter, r *http.Request, seg []string) { s.purgeHistory(w, r, seg[4]) }},
+		{"", a + "v1/purge_history_status/*", func(w http.ResponseWriter, _ *http.Request, seg []string) {
+			s.taskStatus(w, s.purges, seg[4], func(t *task) any { return map[string]string{"status": t.status()} })
+		}},
+		{"GET", a + "v1/scheduled_tasks", func(w http.ResponseWriter, r *http.Request, _ []string) { s.scheduledTasks(w, r) }},
+		{"", a + "v2/rooms/delete_status/*", func(w http.ResponseWriter, _ *http.Request, seg []string) {
+			s.taskStatus(w, s.deletes, seg[5], func(t *task) any { return deleteStatus(t) })
+		}},
+		{"", a + "v2/rooms/*/delete_status", func(w http.ResponseWriter, _ *http.Request, seg []string) { s.roomDeleteTasks(w, seg[4]) }},
+		{"DELETE", a + "v2/rooms/*", func(w http.ResponseWriter, r *http.Request, seg []string) { s.deleteRoom(w, r, seg[4]) }},
+		{"", a + "v1/rooms/*/**", func(w http.ResponseWriter, r *http.Request, seg []string) {
+			s.room(w, r, seg[4], strings.Join(seg[5:], "/"))
+		}},
+	}
 }
 
 var tokenChars = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
@@ -194,13 +186,7 @@ func tokenJSON(t *Token) map[string]any {
 // registrationTokens serves /v1/registration_tokens[/new|/<token>].
 func (s *Server) registrationTokens(w http.ResponseWriter, r *http.Request, rest []string) {
 	if len(rest) == 0 && r.Method == http.MethodGet {
-		s.mu.Lock()
-		list := []map[string]any{}
-		for _, k := range slices.Sorted(maps.Keys(s.tokens)) {
-			list = append(list, tokenJSON(s.tokens[k]))
-		}
-		s.mu.Unlock()
-		writeJSON(w, 200, map[string]any{"registration_tokens": list})
+		s.listTokens(w)
 		return
 	}
 	if len(rest) != 1 {
@@ -215,69 +201,10 @@ func (s *Server) registrationTokens(w http.ResponseWriter, r *http.Request, rest
 			return
 		}
 	}
-	// optInt reads uses_allowed or expiry_time: absent (set false), null, or an integer.
-	optInt := func(key string) (v *int64, set bool, ok bool) {
-		raw, has := b[key]
-		if !has {
-			return nil, false, true
-		}
-		if string(raw) == "null" {
-			return nil, true, true
-		}
-		var n int64
-		if json.Unmarshal(raw, &n) != nil {
-			return nil, true, false
-		}
-		return &n, true, true
-	}
-	check := func() (uses, exp *int64, usesSet, expSet bool, ok bool) {
-		var good bool
-		if uses, usesSet, good = optInt("uses_allowed"); !good || uses != nil && *uses < 0 {
-			errJSON(w, 400, "M_INVALID_PARAM", "uses_allowed must be a non-negative integer or null")
-			return
-		}
-		if exp, expSet, good = optInt("expiry_time"); !good {
-			errJSON(w, 400, "M_INVALID_PARAM", "expiry_time must be an integer or null")
-			return
-		}
-		if exp != nil && *exp < time.Now().UnixMilli() {
-			errJSON(w, 400, "M_INVALID_PARAM", "expiry_time must not be in the past")
-			return
-		}
-		return uses, exp, usesSet, expSet, true
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if rest[0] == "new" && r.Method == http.MethodPost {
-		var tok string
-		if raw, has := b["token"]; has {
-			if json.Unmarshal(raw, &tok) != nil {
-				errJSON(w, 400, "M_INVALID_PARAM", "token must be a string")
-				return
-			}
-			if tok == "" || len(tok) > 64 {
-				errJSON(w, 400, "M_INVALID_PARAM", "token must not be empty and must not be longer than 64 characters")
-				return
-			}
-			if !tokenChars.MatchString(tok) {
-				errJSON(w, 400, "M_INVALID_PARAM", "token must consist only of characters matched by the regex [A-Za-z0-9-_]")
-				return
-			}
-		} else {
-			s.seq++
-			tok = fmt.Sprintf("gen%013d", s.seq)
-		}
-		uses, exp, _, _, ok := check()
-		if !ok {
-			return
-		}
-		if _, dup := s.tokens[tok]; dup {
-			errJSON(w, 400, "M_INVALID_PARAM", "Token already exists: "+tok)
-			return
-		}
-		t := &Token{Token: tok, UsesAllowed: uses, ExpiryTime: exp}
-		s.tokens[tok] = t
-		writeJSON(w, 200, tokenJSON(t))
+		s.newToken(w, b)
 		return
 	}
 	t := s.tokens[rest[0]]
@@ -289,15 +216,15 @@ func (s *Server) registrationTokens(w http.ResponseWriter, r *http.Request, rest
 	case http.MethodGet:
 		writeJSON(w, 200, tokenJSON(t))
 	case http.MethodPut:
-		uses, exp, usesSet, expSet, ok := check()
+		l, ok := readTokenLimits(w, b)
 		if !ok {
 			return
 		}
-		if usesSet {
-			t.UsesAllowed = uses
+		if l.usesSet {
+			t.UsesAllowed = l.uses
 		}
-		if expSet {
-			t.ExpiryTime = exp
+		if l.expSet {
+			t.ExpiryTime = l.exp
 		}
 		writeJSON(w, 200, tokenJSON(t))
 	case http.MethodDelete:
@@ -307,6 +234,94 @@ func (s *Server) registrationTokens(w http.ResponseWriter, r *http.Request, rest
 	default:
 		errJSON(w, 405, "M_UNRECOGNIZED", "Unrecognized request")
 	}
+}
+
+func (s *Server) listTokens(w http.ResponseWriter) {
+	s.mu.Lock()
+	list := []map[string]any{}
+	for _, k := range slices.Sorted(maps.Keys(s.tokens)) {
+		list = append(list, tokenJSON(s.tokens[k]))
+	}
+	s.mu.Unlock()
+	writeJSON(w, 200, map[string]any{"registration_tokens": list})
+}
+
+// newToken makes the token body b asks for, or one named by the fake;
+// s.mu is held.
+func (s *Server) newToken(w http.ResponseWriter, b map[string]json.RawMessage) {
+	var tok string
+	if raw, has := b["token"]; has {
+		if json.Unmarshal(raw, &tok) != nil {
+			errJSON(w, 400, "M_INVALID_PARAM", "token must be a string")
+			return
+		}
+		if tok == "" || len(tok) > 64 {
+			errJSON(w, 400, "M_INVALID_PARAM", "token must not be empty and must not be longer than 64 characters")
+			return
+		}
+		if !tokenChars.MatchString(tok) {
+			errJSON(w, 400, "M_INVALID_PARAM", "token must consist only of characters matched by the regex [A-Za-z0-9-_]")
+			return
+		}
+	} else {
+		s.seq++
+		tok = fmt.Sprintf("gen%013d", s.seq)
+	}
+	l, ok := readTokenLimits(w, b)
+	if !ok {
+		return
+	}
+	if _, dup := s.tokens[tok]; dup {
+		errJSON(w, 400, "M_INVALID_PARAM", "Token already exists: "+tok)
+		return
+	}
+	t := &Token{Token: tok, UsesAllowed: l.uses, ExpiryTime: l.exp}
+	s.tokens[tok] = t
+	writeJSON(w, 200, tokenJSON(t))
+}
+
+// tokenLimits are a token body's uses_allowed and expiry_time, each nil for
+// null or absent, and whether the body gave it.
+type tokenLimits struct {
+	uses, exp       *int64
+	usesSet, expSet bool
+}
+
+// readTokenLimits reads and checks the limits in body b as Synapse does;
+// false when it has answered 400.
+func readTokenLimits(w http.ResponseWriter, b map[string]json.RawMessage) (tokenLimits, bool) {
+	var l tokenLimits
+	var good bool
+	if l.uses, l.usesSet, good = optInt(b, "uses_allowed"); !good || l.uses != nil && *l.uses < 0 {
+		errJSON(w, 400, "M_INVALID_PARAM", "uses_allowed must be a non-negative integer or null")
+		return l, false
+	}
+	if l.exp, l.expSet, good = optInt(b, "expiry_time"); !good {
+		errJSON(w, 400, "M_INVALID_PARAM", "expiry_time must be an integer or null")
+		return l, false
+	}
+	if l.exp != nil && *l.exp < time.Now().UnixMilli() {
+		errJSON(w, 400, "M_INVALID_PARAM", "expiry_time must not be in the past")
+		return l, false
+	}
+	return l, true
+}
+
+// optInt reads key of body b: absent (set false), null, or an integer
+// (ok false for anything else).
+func optInt(b map[string]json.RawMessage, key string) (v *int64, set bool, ok bool) {
+	raw, has := b[key]
+	if !has {
+		return nil, false, true
+	}
+	if string(raw) == "null" {
+		return nil, true, true
+	}
+	var n int64
+	if json.Unmarshal(raw, &n) != nil {
+		return nil, true, false
+	}
+	return &n, true, true
 }
 
 // sendNotice sends a server notice into the user's notice room (made on

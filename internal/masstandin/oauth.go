@@ -342,24 +342,9 @@ func (s *Server) handleCompatLogin(w http.ResponseWriter, r *http.Request) {
 	lock.Lock()
 	defer lock.Unlock()
 
-	s.mu.Lock()
-	u := s.userByUsernameLocked(name)
-	ok := u != nil && u.PasswordHash != "" &&
-		subtle.ConstantTimeCompare([]byte(hashPassword(u.PasswordSalt, body.Password)), []byte(u.PasswordHash)) == 1
-	var deactivated, locked bool
-	if ok {
-		deactivated, locked = u.DeactivatedAt != nil, u.LockedAt != nil
-	}
-	s.mu.Unlock()
-	switch {
-	case !ok:
-		matrixError(w, http.StatusForbidden, "M_FORBIDDEN", "Invalid username/password")
-		return
-	case deactivated:
-		matrixError(w, http.StatusForbidden, "M_USER_DEACTIVATED", "This account has been deactivated")
-		return
-	case locked:
-		matrixError(w, http.StatusUnauthorized, "M_USER_LOCKED", "This account has been locked")
+	u, status, code, msg := s.passwordLogin(name, body.Password)
+	if u == nil {
+		matrixError(w, status, code, msg)
 		return
 	}
 	device := body.DeviceID
@@ -376,20 +361,7 @@ func (s *Server) handleCompatLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	tok := randomToken("mct_")
-	now := s.now()
-	s.mu.Lock()
-	sess := &compatSession{ID: s.newID(), UserID: u.ID, DeviceID: device, CreatedAt: now, LastActiveAt: &now}
-	if ua := r.UserAgent(); ua != "" {
-		sess.UserAgent = &ua
-	}
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		sess.LastActiveIP = &ip
-	}
-	s.st.CompatSessions[sess.ID] = sess
-	s.st.Tokens[tok] = &accessToken{Kind: kindCompat, SessionID: sess.ID, Scope: ScopeMatrixAPI}
-	err := s.saveLocked()
-	s.mu.Unlock()
+	tok, err := s.openCompatSession(r, u, device)
 	if err != nil {
 		matrixError(w, http.StatusInternalServerError, "M_UNKNOWN", err.Error())
 		return
@@ -400,4 +372,41 @@ func (s *Server) handleCompatLogin(w http.ResponseWriter, r *http.Request) {
 		"device_id":    device,
 		"home_server":  s.cfg.ServerName,
 	})
+}
+
+// passwordLogin checks a password login of user name: the user, or nil and
+// the status, errcode and message that refuse it.
+func (s *Server) passwordLogin(name, password string) (u *user, status int, code, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u = s.userByUsernameLocked(name)
+	switch {
+	case u == nil || u.PasswordHash == "" ||
+		subtle.ConstantTimeCompare([]byte(hashPassword(u.PasswordSalt, password)), []byte(u.PasswordHash)) != 1:
+		return nil, http.StatusForbidden, "M_FORBIDDEN", "Invalid username/password"
+	case u.DeactivatedAt != nil:
+		return nil, http.StatusForbidden, "M_USER_DEACTIVATED", "This account has been deactivated"
+	case u.LockedAt != nil:
+		return nil, http.StatusUnauthorized, "M_USER_LOCKED", "This account has been locked"
+	}
+	return u, 0, "", ""
+}
+
+// openCompatSession records a compat session of u on device, seen from r,
+// and returns its new access token.
+func (s *Server) openCompatSession(r *http.Request, u *user, device string) (string, error) {
+	tok := randomToken("mct_")
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := &compatSession{ID: s.newID(), UserID: u.ID, DeviceID: device, CreatedAt: now, LastActiveAt: &now}
+	if ua := r.UserAgent(); ua != "" {
+		sess.UserAgent = &ua
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		sess.LastActiveIP = &ip
+	}
+	s.st.CompatSessions[sess.ID] = sess
+	s.st.Tokens[tok] = &accessToken{Kind: kindCompat, SessionID: sess.ID, Scope: ScopeMatrixAPI}
+	return tok, s.saveLocked()
 }

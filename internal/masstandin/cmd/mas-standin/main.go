@@ -216,55 +216,94 @@ func bootstrap(args []string) error {
 	if clientID == "" {
 		return errors.New("the config lists no admin client")
 	}
-	base := strings.TrimRight(cfg.Issuer, "/")
-	hc := &http.Client{Timeout: 60 * time.Second}
+	api := adminAPI{base: strings.TrimRight(cfg.Issuer, "/"), hc: &http.Client{Timeout: 60 * time.Second}}
+	if api.token, err = api.clientCredentials(clientID, cfg.AdminClients[clientID]); err != nil {
+		return err
+	}
+	id, err := api.ensureAdmin(*admin, *passwordFile)
+	if err != nil {
+		return err
+	}
+	token, err := api.personalSession(id)
+	if err != nil {
+		return err
+	}
+	tmp := *tokenOut + ".new"
+	if err := os.WriteFile(tmp, []byte(token+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, *tokenOut)
+}
 
+// adminAPI calls the stand-in's admin API at base with an admin token.
+type adminAPI struct {
+	base, token string
+	hc          *http.Client
+}
+
+// clientCredentials gets an admin API token for the admin client.
+func (a adminAPI) clientCredentials(clientID, secret string) (string, error) {
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {masstandin.ScopeMASAdmin}}
-	req, _ := http.NewRequest("POST", base+"/oauth2/token", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest("POST", a.base+"/oauth2/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(clientID, cfg.AdminClients[clientID])
+	req.SetBasicAuth(clientID, secret)
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
-	if code, err := doJSON(hc, req, &tok); err != nil || code != 200 {
-		return fmt.Errorf("client credentials: HTTP %d: %v", code, err)
+	if code, err := doJSON(a.hc, req, &tok); err != nil || code != 200 {
+		return "", fmt.Errorf("client credentials: HTTP %d: %v", code, err)
 	}
-	api := func(method, path string, body, out any) (int, error) {
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, base+path, rd)
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		req.Header.Set("Content-Type", "application/json")
-		return doJSON(hc, req, out)
+	return tok.AccessToken, nil
+}
+
+// call sends body as JSON and decodes the answer into out.
+func (a adminAPI) call(method, path string, body, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
 	}
+	req, _ := http.NewRequest(method, a.base+path, rd)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "application/json")
+	return doJSON(a.hc, req, out)
+}
+
+// ensureAdmin makes the user named admin exist, be an admin and (with a
+// password file) have that password; it returns the user's id.
+func (a adminAPI) ensureAdmin(admin, passwordFile string) (string, error) {
 	var u struct {
 		Data struct {
 			ID string `json:"id"`
 		} `json:"data"`
 	}
-	code, err := api("GET", "/api/admin/v1/users/by-username/"+url.PathEscape(*admin), nil, &u)
+	code, err := a.call("GET", "/api/admin/v1/users/by-username/"+url.PathEscape(admin), nil, &u)
 	if code == 404 {
 		// The admin exists in Synapse already: skip the availability check.
-		code, err = api("POST", "/api/admin/v1/users", map[string]any{"username": *admin, "skip_homeserver_check": true}, &u)
+		code, err = a.call("POST", "/api/admin/v1/users", map[string]any{"username": admin, "skip_homeserver_check": true}, &u)
 	}
 	if err != nil || (code != 200 && code != 201) {
-		return fmt.Errorf("admin user %s: HTTP %d: %v", *admin, code, err)
+		return "", fmt.Errorf("admin user %s: HTTP %d: %v", admin, code, err)
 	}
-	if code, err := api("POST", "/api/admin/v1/users/"+u.Data.ID+"/set-admin", map[string]any{"admin": true}, nil); err != nil || code != 200 {
-		return fmt.Errorf("set-admin: HTTP %d: %v", code, err)
+	if code, err := a.call("POST", "/api/admin/v1/users/"+u.Data.ID+"/set-admin", map[string]any{"admin": true}, nil); err != nil || code != 200 {
+		return "", fmt.Errorf("set-admin: HTTP %d: %v", code, err)
 	}
-	if *passwordFile != "" {
-		pw, err := readSecret(".", *passwordFile)
-		if err != nil {
-			return err
-		}
-		if code, err := api("POST", "/api/admin/v1/users/"+u.Data.ID+"/set-password", map[string]any{"password": pw, "skip_password_check": true}, nil); err != nil || code != 204 {
-			return fmt.Errorf("set-password: HTTP %d: %v", code, err)
-		}
+	if passwordFile == "" {
+		return u.Data.ID, nil
 	}
+	pw, err := readSecret(".", passwordFile)
+	if err != nil {
+		return "", err
+	}
+	if code, err := a.call("POST", "/api/admin/v1/users/"+u.Data.ID+"/set-password", map[string]any{"password": pw, "skip_password_check": true}, nil); err != nil || code != 204 {
+		return "", fmt.Errorf("set-password: HTTP %d: %v", code, err)
+	}
+	return u.Data.ID, nil
+}
+
+// personalSession opens a personal session for user id with Synapse admin
+// scope and returns its access token.
+func (a adminAPI) personalSession(id string) (string, error) {
 	var ps struct {
 		Data struct {
 			Attributes struct {
@@ -272,18 +311,14 @@ func bootstrap(args []string) error {
 			} `json:"attributes"`
 		} `json:"data"`
 	}
-	code, err = api("POST", "/api/admin/v1/personal-sessions", map[string]any{
-		"actor_user_id": u.Data.ID, "human_name": "scripts/synapse test admin",
+	code, err := a.call("POST", "/api/admin/v1/personal-sessions", map[string]any{
+		"actor_user_id": id, "human_name": "scripts/synapse test admin",
 		"scope": masstandin.ScopeMatrixAPI + " " + masstandin.ScopeSynapseAdmin,
 	}, &ps)
 	if err != nil || code != 201 || ps.Data.Attributes.AccessToken == "" {
-		return fmt.Errorf("personal session: HTTP %d: %v", code, err)
+		return "", fmt.Errorf("personal session: HTTP %d: %v", code, err)
 	}
-	tmp := *tokenOut + ".new"
-	if err := os.WriteFile(tmp, []byte(ps.Data.Attributes.AccessToken+"\n"), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, *tokenOut)
+	return ps.Data.Attributes.AccessToken, nil
 }
 
 func doJSON(hc *http.Client, req *http.Request, out any) (int, error) {
