@@ -16,7 +16,7 @@ RELEASE_ALLOW_MISSING ?=
 # RELEASE_TARGETS: GOOS/GOARCH pairs to build; empty builds every target.
 RELEASE_TARGETS ?=
 
-.PHONY: print-pg-tests print-pg-balance build release deb image version image-tag test unit integration integration-pg integration-mas demo bench synapse-up synapse-down synapse-reset synapse-pg-up synapse-pg-down synapse-pg-reset synapse-mas-up synapse-mas-down synapse-mas-reset fuzz vet clean
+.PHONY: print-pg-tests print-pg-balance print-stop-tests build release deb image version image-tag test unit integration integration-pg integration-mas demo bench synapse-up synapse-down synapse-reset synapse-pg-up synapse-pg-down synapse-pg-reset synapse-mas-up synapse-mas-down synapse-mas-reset fuzz vet clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o synbatch .
@@ -97,6 +97,12 @@ print-pg-tests:
 PG_BALANCE := ^(TestEuropeanExcelCSVOnboardsEveryField|TestRosterThreeMonthsInSync)$$
 print-pg-balance:
 	@echo '$(PG_BALANCE)'
+
+# STOP_TESTS: the integration tests that stop and restart the Synapse they
+# test (not parallel); .ci/run gives them a SQLite Synapse of their own.
+STOP_TESTS := ^(TestSynapseStoppedForAMinuteMidRun|TestSynapseDownBehindProxyFailsNoRow)$$
+print-stop-tests:
+	@echo '$(STOP_TESTS)'
 
 # integration-mas: the tests in ./integration/mas against the real Synapse in
 # MAS mode beside the MAS stand-in (scripts/synapse --mas: Synapse on 18028,
