@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/synbatch/synbatch/mas"
 	"github.com/synbatch/synbatch/synapse"
@@ -11,8 +12,21 @@ import (
 
 // tokenColumns are the columns of `export registration-tokens`: a manifest
 // of registration-token rows that apply takes back (pending and completed
-// are read-only columns it ignores).
-var tokenColumns = []string{"action", "token", "uses_allowed", "expiry_time", "pending", "completed"}
+// are read-only columns it ignores). masTokenColumns add revoked, which
+// only MAS can set: a plain Synapse's export leaves it out rather than
+// write false, so that applying an old Synapse export to a server that
+// moved to MAS never brings back a token MAS revoked since.
+var (
+	tokenColumns    = []string{"action", "token", "uses_allowed", "expiry_time", "pending", "completed"}
+	masTokenColumns = []string{"action", "token", "uses_allowed", "expiry_time", "revoked", "pending", "completed"}
+)
+
+// exportedToken is one row of the export: Synapse's fields for a token,
+// and on MAS whether it is revoked.
+type exportedToken struct {
+	synapse.RegistrationToken
+	revoked bool
+}
 
 // TokensConfig is one `export registration-tokens` run.
 type TokensConfig struct {
@@ -26,13 +40,17 @@ type TokensConfig struct {
 // RegistrationTokens writes every registration token, valid or not, and
 // returns how many. Synapse lists them in one unpaged answer.
 func RegistrationTokens(ctx context.Context, c *synapse.Client, cfg TokensConfig) (int, error) {
-	var toks []synapse.RegistrationToken
+	var toks []exportedToken
 	err := listRetry(ctx, func() error {
-		var err error
 		if cfg.MAS != nil {
+			var err error
 			toks, err = masRegistrationTokens(ctx, cfg.MAS)
-		} else {
-			toks, err = c.RegistrationTokens(ctx)
+			return err
+		}
+		ts, err := c.RegistrationTokens(ctx)
+		toks = make([]exportedToken, len(ts))
+		for i, t := range ts {
+			toks[i] = exportedToken{RegistrationToken: t}
 		}
 		return err
 	})
@@ -45,10 +63,18 @@ func RegistrationTokens(ctx context.Context, c *synapse.Client, cfg TokensConfig
 		}
 		return *p
 	}
+	cols := tokenColumns
+	if cfg.MAS != nil {
+		cols = masTokenColumns
+	}
 	n := 0
-	err = tableOut{cfg.Out, cfg.Format, cfg.Stdout}.write(tokenColumns, func(write func([]any) error) error {
+	err = tableOut{cfg.Out, cfg.Format, cfg.Stdout}.write(cols, func(write func([]any) error) error {
 		for _, t := range toks {
-			if err := write([]any{"registration-token", t.Token, orNil(t.UsesAllowed), orNil(t.ExpiryTime), t.Pending, t.Completed}); err != nil {
+			row := []any{"registration-token", t.Token, orNil(t.UsesAllowed), orNil(t.ExpiryTime), t.Pending, t.Completed}
+			if cfg.MAS != nil {
+				row = slices.Insert(row, 4, any(t.revoked))
+			}
+			if err := write(row); err != nil {
 				return err
 			}
 		}
