@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -230,5 +231,80 @@ func TestMASRegistrationTokenRevokedByARowAndBroughtBack(t *testing.T) {
 	back := r.synbatch(t, dir, env, "apply", "--yes", "--journal", filepath.Join(dir, "j3.jsonl"), sheet("false"))
 	if back.code != 0 || revokedAt() != nil {
 		t.Fatalf("revoked=false: exit %d, MAS revoked_at %v\n%s\n%s", back.code, revokedAt(), back.stdout, back.stderr)
+	}
+}
+
+// The export of MAS's registration tokens (limits, expiries, one revoked),
+// applied back as a manifest with a new journal, plans every row unchanged
+// and writes nothing to MAS, in every format the export writes; MAS reads
+// back as it was, the revoked token still revoked. Not parallel: it
+// applies a manifest of every token MAS holds, and a token another test
+// changed between the export and the apply would be changed back by it.
+func TestMASRegistrationTokenExportAppliedBackWritesNothing(t *testing.T) {
+	r := theRigFor(t)
+	dir := t.TempDir()
+	pre := "tok-" + uniq(t)
+	made := []map[string]any{
+		{"token": pre + "-limited", "usage_limit": 4, "expires_at": "2031-03-04T05:06:07Z"},
+		{"token": pre + "-open"},
+		{"token": pre + "-revoked", "usage_limit": 2, "expires_at": "2032-01-01T00:00:00Z"},
+	}
+	for _, body := range made {
+		code, res := r.mas(t, "POST", "/user-registration-tokens", body)
+		if code != 201 {
+			t.Fatalf("MAS create %s: HTTP %d %v", body["token"], code, res)
+		}
+		if body["token"] == pre+"-revoked" {
+			if code, res := r.mas(t, "POST", "/user-registration-tokens/"+resourceOf(res).ID+"/revoke", nil); code != 200 {
+				t.Fatalf("MAS revoke %s: HTTP %d %v", body["token"], code, res)
+			}
+		}
+	}
+	before := r.masTokens(t)
+	if before[pre+"-revoked"]["revoked_at"] == nil {
+		t.Fatalf("MAS shows %s not revoked: %v", pre+"-revoked", before[pre+"-revoked"])
+	}
+	n := len(before)
+
+	for _, ext := range []string{"csv", "tsv", "xlsx", "ods", "jsonl"} {
+		exported := filepath.Join(dir, "tokens."+ext)
+		if res := r.synbatch(t, dir, r.env(dir, true), "export", "registration-tokens", "--out", exported); res.code != 0 {
+			t.Fatalf("export %s: exit %d\n%s", ext, res.code, res.stderr)
+		}
+		if ext == "csv" {
+			eb, err := os.ReadFile(exported)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{
+				"action,token,uses_allowed,expiry_time,revoked,pending,completed\n",
+				"registration-token," + pre + "-limited,4,1930367167000,false,",
+				"registration-token," + pre + "-open,,,false,",
+				"registration-token," + pre + "-revoked,2,1956528000000,true,",
+			} {
+				if !strings.Contains(string(eb), want) {
+					t.Errorf("the export lacks %q:\n%s", want, eb)
+				}
+			}
+		}
+
+		counter := r.newMASFaultProxy(t, 0)
+		env := append(r.env(dir, true), "SYNBATCH_MAS_URL="+counter.URL())
+		journal := filepath.Join(dir, "apply-"+ext+".jsonl")
+		res := r.synbatch(t, dir, env, "apply", "--yes", "--journal", journal, exported)
+		if res.code != 0 || !strings.Contains(res.stdout, fmt.Sprintf("%d rows: %d unchanged", n, n)) {
+			t.Errorf("apply of the %s export: exit %d, want %d rows unchanged\n%s\n%s", ext, res.code, n, tail(res.stdout), res.stderr)
+		}
+		noFailedRows(t, journal)
+		if got := counter.Forwarded(); len(got) != 0 {
+			t.Errorf("applying the %s export wrote to MAS: %v", ext, got)
+		}
+	}
+	if after := r.masTokens(t); !reflect.DeepEqual(after, before) {
+		for _, body := range made {
+			v := body["token"].(string)
+			t.Logf("%s: before %v, after %v", v, before[v], after[v])
+		}
+		t.Errorf("MAS's tokens changed: %d before, %d after", len(before), len(after))
 	}
 }
