@@ -18,7 +18,8 @@ func exportTokensCommand(hard context.Context, stdout, stderr io.Writer) *cli.Co
 		Name:  "registration-tokens",
 		Usage: "write the registration tokens as a manifest of registration-token rows",
 		Description: "Lists every registration token, valid or not, with uses_allowed, expiry_time (unix ms),\n" +
-			"pending and completed registrations. apply takes the file back: plan on it shows every row\n" +
+			"pending and completed registrations; on a server whose accounts live in MAS, revoked tokens\n" +
+			"too, with revoked (true or false). apply takes the file back: plan on it shows every row\n" +
 			"unchanged. The tokens let anyone register: the file is created 0600.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
