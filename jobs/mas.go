@@ -23,13 +23,9 @@ import (
 // failed row. MAS's set-password ends no session, so a password is sent
 // again rather than left uncertain.
 
-// masOnly is the reason a user action MAS would own is refused at plan.
-func masRefused(a Action) error {
-	return rowErr("%s is not available on a server whose accounts live in MAS (synbatch does not map it to MAS's admin API yet)", a)
-}
-
 // masPlanFor is the plan an action has on a MAS server: its MAS plan when
-// MAS owns what it writes, its own when Synapse still does, or a refusal.
+// MAS owns what it writes, its own when Synapse still does. (Every user
+// action MAS owns is mapped: none is refused.)
 func masPlanFor(s *Spec) planFunc {
 	switch s.Name {
 	case Create, Update, Upsert:
