@@ -194,6 +194,17 @@ func describe(a, b jobs.ParseOptions, old bool) string {
 	return strings.Join(parts, ", ")
 }
 
+// Identities returns the hashes of the identities of the rows this run may
+// write: those validation collected, or, when no validation ran this time
+// (Revalidated: a journal's record keeps counts, not identities), those
+// of a read of the manifest.
+func (c *Checked) Identities(ctx context.Context, src Source) ([]uint64, error) {
+	if c != nil && c.hasIDs {
+		return c.IDs, nil
+	}
+	return Identities(ctx, src)
+}
+
 // Identities returns a hash of the identity of every row this run may
 // write (its shard's, within --rows): the users, rooms and tokens the run
 // lock holds. The manifest was validated: a row that does not parse is
