@@ -29,7 +29,7 @@ func lockManifest(ctx context.Context, server, sum string, src pipeline.Source, 
 		fmt.Fprintf(stderr, "synbatch: warning: %v: a second run of this manifest against this server would not be stopped\n", err)
 		return func() {}, nil
 	}
-	ids, err := ch.Identities(ctx, src)
+	ids, err := ch.TakeIdentities(ctx, src)
 	if err != nil {
 		l.Release()
 		return nil, err

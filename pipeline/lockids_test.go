@@ -45,7 +45,7 @@ func TestLockIDsSameWhetherValidatedOrRevalidated(t *testing.T) {
 	if err != nil || back == nil {
 		t.Fatalf("the journal's record was not reused: %v", err)
 	}
-	fromJournal, err := back.Identities(context.Background(), src)
+	fromJournal, err := back.TakeIdentities(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestLockIDsSameWhetherValidatedOrRevalidated(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	validated, err := ch.Identities(context.Background(), src)
+	validated, err := ch.TakeIdentities(context.Background(), src)
 	if err != nil {
 		t.Fatalf("validated ids read the manifest again: %v", err)
 	}
@@ -61,7 +61,14 @@ func TestLockIDsSameWhetherValidatedOrRevalidated(t *testing.T) {
 		t.Fatalf("lock ids differ: validated %x, from the journal %x, read %x", validated, fromJournal, reread)
 	}
 	// The journal's record keeps no ids: that path reads the manifest.
-	if _, err := back.Identities(context.Background(), src); err == nil {
+	if _, err := back.TakeIdentities(context.Background(), src); err == nil {
 		t.Fatal("a revalidated run took its ids without reading the manifest")
+	}
+	// Taken, validation's ids are let go: a second take reads the manifest.
+	if ch.IDs != nil {
+		t.Fatalf("validation still holds %d ids once the lock took them", len(ch.IDs))
+	}
+	if _, err := ch.TakeIdentities(context.Background(), src); err == nil {
+		t.Fatal("a second take of validation's ids did not read the manifest")
 	}
 }

@@ -194,13 +194,17 @@ func describe(a, b jobs.ParseOptions, old bool) string {
 	return strings.Join(parts, ", ")
 }
 
-// Identities returns the hashes of the identities of the rows this run may
-// write: those validation collected, or, when no validation ran this time
-// (Revalidated: a journal's record keeps counts, not identities), those
-// of a read of the manifest.
-func (c *Checked) Identities(ctx context.Context, src Source) ([]uint64, error) {
+// TakeIdentities returns the hashes of the identities of the rows this
+// run may write: those validation collected, or, when no validation ran
+// this time (Revalidated: a journal's record keeps counts, not an id a
+// row), those of a read of the manifest. It lets go of validation's ids:
+// the lock keeps its own copy, and a long run does not carry 8 bytes a
+// row to its end (a second call reads the manifest).
+func (c *Checked) TakeIdentities(ctx context.Context, src Source) ([]uint64, error) {
 	if c != nil && c.hasIDs {
-		return c.IDs, nil
+		ids := c.IDs
+		c.IDs, c.hasIDs = nil, false
+		return ids, nil
 	}
 	return Identities(ctx, src)
 }
