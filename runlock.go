@@ -17,8 +17,10 @@ import (
 //
 // It then takes the lock of the users (rooms, tokens) the run's rows name
 // on server: a run of another file (an edited copy of the sheet) that
-// names one of them is refused too, whatever its bytes.
-func lockManifest(ctx context.Context, server, sum string, src pipeline.Source, jpath string, stderr io.Writer) (release func(), err error) {
+// names one of them is refused too, whatever its bytes. The users are
+// those validation (ch) collected: the manifest is read again only when
+// ch comes from a journal's record.
+func lockManifest(ctx context.Context, server, sum string, src pipeline.Source, ch *pipeline.Checked, jpath string, stderr io.Writer) (release func(), err error) {
 	l, err := lockRun(server, sum, src, jpath)
 	switch {
 	case errors.Is(err, journal.ErrLocked), errors.Is(err, journal.ErrForeign):
@@ -27,7 +29,7 @@ func lockManifest(ctx context.Context, server, sum string, src pipeline.Source, 
 		fmt.Fprintf(stderr, "synbatch: warning: %v: a second run of this manifest against this server would not be stopped\n", err)
 		return func() {}, nil
 	}
-	ids, err := pipeline.Identities(ctx, src)
+	ids, err := ch.TakeIdentities(ctx, src)
 	if err != nil {
 		l.Release()
 		return nil, err

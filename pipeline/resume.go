@@ -194,6 +194,21 @@ func describe(a, b jobs.ParseOptions, old bool) string {
 	return strings.Join(parts, ", ")
 }
 
+// TakeIdentities returns the hashes of the identities of the rows this
+// run may write: those validation collected, or, when no validation ran
+// this time (Revalidated: a journal's record keeps counts, not an id a
+// row), those of a read of the manifest. It lets go of validation's ids:
+// the lock keeps its own copy, and a long run does not carry 8 bytes a
+// row to its end (a second call reads the manifest).
+func (c *Checked) TakeIdentities(ctx context.Context, src Source) ([]uint64, error) {
+	if c != nil && c.hasIDs {
+		ids := c.IDs
+		c.IDs, c.hasIDs = nil, false
+		return ids, nil
+	}
+	return Identities(ctx, src)
+}
+
 // Identities returns a hash of the identity of every row this run may
 // write (its shard's, within --rows): the users, rooms and tokens the run
 // lock holds. The manifest was validated: a row that does not parse is

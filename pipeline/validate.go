@@ -74,6 +74,13 @@ type Checked struct {
 	Named map[string]bool
 	// ByMatch counts the rows that name their user by --match-by.
 	ByMatch int
+	// IDs are the hashes of the identities of this shard's valid rows
+	// within --rows: what apply's user lock holds, 8 bytes a row, kept
+	// so that the lock does not read and parse the manifest again.
+	IDs []uint64
+	// hasIDs is set when this validation collected IDs (a journal's
+	// record of a validation keeps none).
+	hasIDs bool
 }
 
 // IgnoredColumn is a column that closing rows carry and ignore.
@@ -140,7 +147,7 @@ func ValidateContext(ctx context.Context, src Source) (*Checked, error) {
 	}
 	defer r.Close()
 	v := &validator{src: src, out: &Checked{DupOf: map[int]int{}, Actions: map[jobs.Action]int{}, Providers: map[string]ProviderRows{},
-		Ignored: map[string]IgnoredColumn{}}}
+		Ignored: map[string]IgnoredColumn{}, hasIDs: true}}
 	if src.Names {
 		v.out.Named = map[string]bool{}
 	}
@@ -281,7 +288,8 @@ func (v *validator) row(row formats.Row) {
 	if j.UserID != "" && j.UserID[0] != '@' {
 		out.Bare = true
 	}
-	if v.src.Mine(j) {
+	mine := v.src.Mine(j)
+	if mine {
 		out.Rows++
 		out.Actions[j.Action]++
 		if j.Generates() {
@@ -318,6 +326,10 @@ func (v *validator) row(row formats.Row) {
 		out.Providers[p] = u
 	})
 	uh := hash(j.Identity())
+	// As Identities picks them: a row with a problem stops the run anyway.
+	if mine && len(probs) == 0 && v.src.InRows(row.Num) {
+		out.IDs = append(out.IDs, uh)
+	}
 	var roomRow uint32 // marks a room row's claim, for the message
 	if j.Action.Room() {
 		roomRow = 1 << 30
