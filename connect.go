@@ -490,13 +490,24 @@ func connect(ctx context.Context, client *synapse.Client, cn *conn, stderr io.Wr
 	done, plain := make(chan result, 1), make(chan bool, 1)
 	go func() { me, err := connectServer(ctx, client, cn, stderr); done <- result{me, err} }()
 	go func() { plain <- speaksPlainHTTP(ctx, client.Base()) }()
+	wrongScheme := func() error {
+		plainURL := "http://" + strings.TrimPrefix(client.Base(), "https://")
+		return stopped("cannot use the server: %s answers plain HTTP, not HTTPS, on that port: use %s", client.Base(), plainURL)
+	}
 	select {
 	case r := <-done:
+		// A server that answers the TLS hello at once (with a 400 in
+		// plain HTTP: Go's "server gave HTTP response to HTTPS client")
+		// can fail the HTTPS attempt before the plain probe is back: a
+		// failed attempt waits for the probe's verdict (it ends within
+		// 5 s), so the message does not depend on which came first.
+		if r.err != nil && <-plain {
+			return "", wrongScheme()
+		}
 		return r.me, r.err
 	case p := <-plain:
 		if p {
-			plainURL := "http://" + strings.TrimPrefix(client.Base(), "https://")
-			return "", stopped("cannot use the server: %s answers plain HTTP, not HTTPS, on that port: use %s", client.Base(), plainURL)
+			return "", wrongScheme()
 		}
 	}
 	r := <-done
