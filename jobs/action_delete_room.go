@@ -208,14 +208,9 @@ func runningDeletion(ctx context.Context, c *synapse.Client, roomID string, task
 			return t.DeleteID, nil
 		}
 	}
-	ids, err := c.ActiveDeletions(ctx, roomID)
-	switch {
-	case synapse.IsNotFound(err) || synapse.IsUnrecognized(err):
-		return "", nil // a Synapse without the task list: its delete status is all there is
-	case err != nil:
+	id, err := c.RunningTask(ctx, synapse.TaskDeleteRoom, roomID)
+	if err != nil {
 		return "", fmt.Errorf("running deletions of %s: %w", roomID, err)
-	case len(ids) > 0:
-		return ids[0], nil
 	}
-	return "", nil
+	return id, nil
 }

@@ -66,16 +66,15 @@ func planPurgeHistory(ctx context.Context, j *Job, env Env, st *State, p *Plan) 
 	}
 	// A purge started by a POST whose answer was lost (or by anyone else)
 	// is polled to its end, not started again.
-	running, err := c.ActivePurges(ctx, id)
-	switch {
-	case synapse.IsNotFound(err) || synapse.IsUnrecognized(err):
-		// a Synapse without the task list: the timeline decides
-	case err != nil:
+	running, err := c.RunningTask(ctx, synapse.TaskPurgeHistory, id)
+	if err != nil {
 		return fmt.Errorf("running history purges of %s: %w", id, err)
-	case len(running) > 0:
-		pollStep(env, st, p, running[0], true, pollPurge, "history", FieldChange{Field: "room", Old: roomText(r) + ", purge " + running[0] + " running", New: what})
+	}
+	if running != "" {
+		pollStep(env, st, p, running, true, pollPurge, "history", FieldChange{Field: "room", Old: roomText(r) + ", purge " + running + " running", New: what})
 		return nil
 	}
+	// Without a task list (an older Synapse) the timeline decides.
 	// Synapse 1.160 purges up to the room's newest event at or before the
 	// first event it received (server-wide) after the point, and keeps
 	// that one: a purged room may still start with one event older than

@@ -190,17 +190,11 @@ func runningRedaction(ctx context.Context, env Env, st *State, user string) (id 
 		}
 		st.TaskID = ""
 	}
-	ids, err := env.Client.ActiveRedactions(ctx, user)
-	if synapse.IsNotFound(err) || synapse.IsUnrecognized(err) {
-		return "", false, nil // a Synapse without the task list
-	}
+	id, err = env.Client.RunningTask(ctx, synapse.TaskRedact, user)
 	if err != nil {
 		return "", false, fmt.Errorf("running redactions of %s: %w", user, err)
 	}
-	if len(ids) == 0 {
-		return "", false, nil
-	}
-	return ids[0], true, nil
+	return id, id != "", nil
 }
 
 // pollRedactTask polls a task to its end without judging its failed
