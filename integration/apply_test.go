@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/xuri/excelize/v2"
+
+	"github.com/synbatch/synbatch/internal/testenv"
 )
 
 // spec is what a test expects of an account.
@@ -404,12 +406,10 @@ func TestKillNineThenResume(t *testing.T) {
 // with what the run said on stderr.
 func waitRows(t *testing.T, cmd *exec.Cmd, path string, n int, within time.Duration, stderr fmt.Stringer) {
 	t.Helper()
-	for deadline := time.Now().Add(within); countRows(t, path) < n; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Fatalf("the run did not journal %d rows in %v:\n%s", n, within, stderr)
-		}
+	if !testenv.Await(within, func() bool { return countRows(t, path) >= n }) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("the run did not journal %d rows in %v:\n%s", n, within, stderr)
 	}
 }
 

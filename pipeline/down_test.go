@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/synbatch/synbatch/internal/fakesynapse"
+	"github.com/synbatch/synbatch/internal/testenv"
 	"github.com/synbatch/synbatch/synapse"
 )
 
@@ -46,10 +47,8 @@ func TestDownWatchProberEndsWithItsContext(t *testing.T) {
 // waits for a state, not for a time that a loaded machine may overrun.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 30 s for %s", what)
-		}
+	if !testenv.Await(30*time.Second, cond) {
+		t.Fatalf("waited 30 s for %s", what)
 	}
 }
 

@@ -13,7 +13,10 @@ import (
 )
 
 // inFlightServer answers after 10ms and records the most requests it had
-// at once.
+// at once. Its tests run in a synctest bubble: the sleep is the server's
+// service time on the bubble's clock (it passes at once, in order, when
+// every goroutine waits), which is what makes requests overlap; it does
+// not wait for a state.
 type inFlightServer struct {
 	mu        sync.Mutex
 	now, most int

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/synbatch/synbatch/internal/testenv"
 )
 
 // hrUser is one row of an HR-style onboarding sheet.
@@ -268,12 +270,10 @@ func TestMASLostAnswersAndKillResumeExactlyOnce(t *testing.T) {
 // fails if that takes longer than two minutes.
 func killAtLines(t *testing.T, cmd *exec.Cmd, path string, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(2 * time.Minute); countLines(path) < n; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Fatalf("the run did not journal %d lines in 2 minutes", n)
-		}
+	if !testenv.Await(2*time.Minute, func() bool { return countLines(path) >= n }) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("the run did not journal %d lines in 2 minutes", n)
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestIsolateHidesTheCallersConfigAndServer: after Isolate, the config
@@ -42,5 +43,18 @@ func TestIsolateHidesTheCallersConfigAndServer(t *testing.T) {
 	home, _ := os.UserHomeDir()
 	if entries, err := os.ReadDir(home); err != nil || len(entries) != 0 {
 		t.Errorf("HOME %s: %v, %d entries, want an empty directory", home, err, len(entries))
+	}
+}
+
+// TestAwaitReturnsOnceTheStateHoldsAndGivesUpAfterItsTime: Await returns
+// true as soon as cond holds (here on its fifth call), and false once its
+// time is up for a state that never comes.
+func TestAwaitReturnsOnceTheStateHoldsAndGivesUpAfterItsTime(t *testing.T) {
+	calls := 0
+	if !Await(time.Minute, func() bool { calls++; return calls >= 5 }) || calls != 5 {
+		t.Errorf("Await: %d calls, want true after 5", calls)
+	}
+	if Await(20*time.Millisecond, func() bool { return false }) {
+		t.Error("Await of a state that never holds returned true")
 	}
 }
