@@ -79,7 +79,10 @@ func setup() (*env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("token file: %w", err)
 	}
-	e.client, err = synapse.New(synapse.Config{Server: e.server, Token: strings.TrimSpace(string(tok))})
+	// The tests' own client sets up and reads back; it does not retry a
+	// timeout as synbatch does, so it waits longer than synbatch's 60 s for
+	// a Synapse that four tiers share on two cores.
+	e.client, err = synapse.New(synapse.Config{Server: e.server, Token: strings.TrimSpace(string(tok)), Timeout: 3 * time.Minute})
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +161,7 @@ func (e *env) ownClient(t *testing.T) *synapse.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := synapse.New(synapse.Config{Server: e.server, Token: strings.TrimSpace(string(tok))})
+	c, err := synapse.New(synapse.Config{Server: e.server, Token: strings.TrimSpace(string(tok)), Timeout: 3 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/synbatch/synbatch/export"
 	"github.com/synbatch/synbatch/synapse"
+	"golang.org/x/sync/errgroup"
 )
 
 // roomUser is a local user logged in for a room test's setup. Its rate
@@ -343,26 +344,22 @@ func TestRoomDeleteKilledWhilePollingResumesTheSameTask(t *testing.T) {
 	owner := e.roomUser(t, p+"-owner")
 	room := e.roomOf(t, owner, "Big room "+p, "public_chat")
 	// Members and history make the deletion take a while: each local
-	// member is kicked with an event of its own before the purge.
-	var wg sync.WaitGroup
-	errs := make(chan error, 40)
+	// member is kicked with an event of its own before the purge. Synapse
+	// admits joins to one room one at a time, so the joins go a few at a
+	// time: forty at once left the last waiting past the client's timeout
+	// on a loaded CI machine.
+	var g errgroup.Group
+	g.SetLimit(4)
 	for i := range 40 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			id := e.id(fmt.Sprintf("%s-m%d", p, i))
 			if _, err := e.client.PutUser(ctx, id, map[string]any{}); err != nil {
-				errs <- err
-				return
+				return err
 			}
-			if err := e.client.Join(ctx, room, id); err != nil {
-				errs <- err
-			}
-		}()
+			return e.client.Join(ctx, room, id)
+		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	e.roomSend(t, owner, room, 30)
