@@ -314,7 +314,7 @@ func runApply(soft, hard context.Context, o applyOptions, stdin io.Reader, stdou
 	if err != nil {
 		return err
 	}
-	release, err := lockManifest(soft, o.conn.cfg.Server, sum, src, checked, o.journal, stderr)
+	release, err := lockManifest(soft, o.conn.cfg.Server, sum, src, checked, extra, o.journal, stderr)
 	if err != nil {
 		return err
 	}

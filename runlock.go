@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/synbatch/synbatch/jobs"
 	"github.com/synbatch/synbatch/journal"
 	"github.com/synbatch/synbatch/pipeline"
 )
@@ -19,8 +20,10 @@ import (
 // on server: a run of another file (an edited copy of the sheet) that
 // names one of them is refused too, whatever its bytes. The users are
 // those validation (ch) collected: the manifest is read again only when
-// ch comes from a journal's record.
-func lockManifest(ctx context.Context, server, sum string, src pipeline.Source, ch *pipeline.Checked, jpath string, stderr io.Writer) (release func(), err error) {
+// ch comes from a journal's record. extra are the jobs made outside the
+// manifest (the accounts --sync closes): their users are held too, so a
+// run that writes one of them waits for the run closing it.
+func lockManifest(ctx context.Context, server, sum string, src pipeline.Source, ch *pipeline.Checked, extra []*jobs.Job, jpath string, stderr io.Writer) (release func(), err error) {
 	l, err := lockRun(server, sum, src, jpath)
 	switch {
 	case errors.Is(err, journal.ErrLocked), errors.Is(err, journal.ErrForeign):
@@ -34,6 +37,7 @@ func lockManifest(ctx context.Context, server, sum string, src pipeline.Source, 
 		l.Release()
 		return nil, err
 	}
+	ids = append(ids, pipeline.JobIdentities(extra)...)
 	dir, _ := journal.RunLockDir() // lockRun found it
 	u, err := journal.LockUsers(dir, server, ids, jpath)
 	switch {

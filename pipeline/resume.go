@@ -209,6 +209,17 @@ func (c *Checked) TakeIdentities(ctx context.Context, src Source) ([]uint64, err
 	return Identities(ctx, src)
 }
 
+// JobIdentities returns the hashes of the identities of jobs made outside
+// the manifest (the accounts --sync closes), for the run lock to hold
+// beside the rows'.
+func JobIdentities(js []*jobs.Job) []uint64 {
+	ids := make([]uint64, 0, len(js))
+	for _, j := range js {
+		ids = append(ids, hash(j.Identity()))
+	}
+	return ids
+}
+
 // Identities returns a hash of the identity of every row this run may
 // write (its shard's, within --rows): the users, rooms and tokens the run
 // lock holds. The manifest was validated: a row that does not parse is
