@@ -13,15 +13,19 @@ import (
 	"github.com/synbatch/synbatch/synapse"
 )
 
-func exportCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
+// exportCommand's subcommands only read the server, so the first Ctrl-C
+// (soft) stops them: a table export cancels its reads (what it fetched
+// is resumed), export data finishes the bundles in flight and starts no
+// other. The second (hard) also cancels those.
+func exportCommand(soft, hard context.Context, stdout, stderr io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:  "export",
 		Usage: "export users as a manifest, everything the server holds about users, the room list, or the registration tokens",
 		Subcommands: []*cli.Command{
-			exportUsersCommand(hard, stdout, stderr),
-			exportDataCommand(hard, stdout, stderr),
-			exportRoomsCommand(hard, stdout, stderr),
-			exportTokensCommand(hard, stdout, stderr),
+			exportUsersCommand(soft, stdout, stderr),
+			exportDataCommand(soft, hard, stdout, stderr),
+			exportRoomsCommand(soft, stdout, stderr),
+			exportTokensCommand(soft, stdout, stderr),
 		},
 	}
 }
@@ -96,7 +100,7 @@ func tableOptionsFrom(c *cli.Context, stderr io.Writer, what string) (tableOptio
 	return tableOptions{exportConn: ec, out: c.String("out"), format: c.String("format"), asJSON: asJSON}, nil
 }
 
-func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
+func exportUsersCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command {
 	flags := append(append(connFlags(), poolFlags()...), outFlags()...)
 	flags = append(flags, outputFlag(),
 		&cli.StringFlag{Name: "name", Usage: "only users whose localpart or display name contains `TEXT`"},
@@ -119,7 +123,7 @@ func exportUsersCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			if err != nil {
 				return err
 			}
-			return runExportUsers(hard, o, stdout, stderr)
+			return runExportUsers(ctx, o, stdout, stderr)
 		},
 	}
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/synbatch/synbatch/synapse"
 )
 
-func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
+func exportDataCommand(soft, hard context.Context, stdout, stderr io.Writer) *cli.Command {
 	flags := append(connFlags(), poolFlags()...)
 	flags = append(flags, outputFlag(),
 		&cli.StringFlag{Name: "out", Required: true, Usage: "output `DIR`: one folder (or .zip) per user, and index.csv"},
@@ -50,7 +50,7 @@ func exportDataCommand(hard context.Context, stdout, stderr io.Writer) *cli.Comm
 			if err != nil {
 				return err
 			}
-			return runExportData(hard, o, stdout, stderr)
+			return runExportData(soft, hard, o, stdout, stderr)
 		},
 	}
 }
@@ -101,20 +101,22 @@ func exportDataOptionsFrom(c *cli.Context, stderr io.Writer) (exportDataOptions,
 		eventsPageSize: c.Int("events-page-size")}, nil
 }
 
-func runExportData(ctx context.Context, o exportDataOptions, stdout, stderr io.Writer) error {
-	defer o.conn.close(ctx, stderr)
-	client, err := o.connect(ctx, stderr)
+// runExportData stops at once on soft while it connects and resolves the
+// users; then soft starts no new bundle and hard ends those in flight.
+func runExportData(soft, hard context.Context, o exportDataOptions, stdout, stderr io.Writer) error {
+	defer o.conn.close(hard, stderr)
+	client, err := o.connect(soft, stderr)
 	if err != nil {
 		return err
 	}
-	users, unmatched, err := exportUsersFrom(ctx, o, client, o.conn.masClient(), stderr)
+	users, unmatched, err := exportUsersFrom(soft, o, client, o.conn.masClient(), stderr)
 	if err != nil {
 		return err
 	}
 	prog := newProgress(stderr, "export data")
 	prog.Start(len(users), nil)
 	last := 0
-	results, err := export.Bundles(ctx, client, export.BundleConfig{Out: o.out, Users: users, MAS: o.conn.masClient(),
+	results, err := export.Bundles(hard, client, export.BundleConfig{Out: o.out, Users: users, MAS: o.conn.masClient(), Stop: soft.Done(),
 		Concurrency: o.concurrency, MaxConcurrency: o.maxConcurrency, Media: o.media, Archive: o.archive,
 		Events: o.events, EventsPageSize: o.eventsPageSize, ScanRooms: o.scanRooms,
 		Tool: "synbatch " + versionInfo().Version, Progress: func(done int) { prog.Add(done - last); last = done }})

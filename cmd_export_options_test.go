@@ -43,7 +43,7 @@ func exportOptionsEnv(t *testing.T) (tok string, srv *httptest.Server, requests 
 func parseExport(t *testing.T, args []string, fill func(c *cli.Context) error) {
 	t.Helper()
 	var sub *cli.Command
-	for _, s := range exportCommand(context.Background(), io.Discard, io.Discard).Subcommands {
+	for _, s := range exportCommand(context.Background(), context.Background(), io.Discard, io.Discard).Subcommands {
 		if s.Name == args[0] {
 			sub = s
 		}

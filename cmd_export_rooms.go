@@ -12,7 +12,7 @@ import (
 	"github.com/synbatch/synbatch/synapse"
 )
 
-func exportRoomsCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
+func exportRoomsCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command {
 	flags := append(append(connFlags(), poolFlags()...), outFlags()...)
 	flags = append(flags, outputFlag(),
 		&cli.StringFlag{Name: "search", Usage: "only rooms whose name, alias localpart or room id contains `TEXT`"},
@@ -32,7 +32,7 @@ func exportRoomsCommand(hard context.Context, stdout, stderr io.Writer) *cli.Com
 			if err != nil {
 				return err
 			}
-			return runExportRooms(hard, o, stdout, stderr)
+			return runExportRooms(ctx, o, stdout, stderr)
 		},
 	}
 }

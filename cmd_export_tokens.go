@@ -11,7 +11,7 @@ import (
 	"github.com/synbatch/synbatch/pipeline"
 )
 
-func exportTokensCommand(hard context.Context, stdout, stderr io.Writer) *cli.Command {
+func exportTokensCommand(ctx context.Context, stdout, stderr io.Writer) *cli.Command {
 	flags := append(append(connFlags(), poolFlags()...), outFlags()...)
 	flags = append(flags, outputFlag())
 	return &cli.Command{
@@ -27,7 +27,7 @@ func exportTokensCommand(hard context.Context, stdout, stderr io.Writer) *cli.Co
 			if err != nil {
 				return err
 			}
-			return runExportTokens(hard, o, stdout, stderr)
+			return runExportTokens(ctx, o, stdout, stderr)
 		},
 	}
 }

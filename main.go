@@ -145,7 +145,7 @@ func newApp(soft, hard context.Context, stdin io.Reader, stdout, stderr io.Write
 			validateCommand(soft, stdout, stderr),
 			planCommand(soft, stdout, stderr),
 			applyCommand(soft, hard, stdin, stdout, stderr),
-			exportCommand(hard, stdout, stderr),
+			exportCommand(soft, hard, stdout, stderr),
 			journalCommand(stdout),
 			completionCommand(stdout),
 			manCommand(stdout),

@@ -59,6 +59,10 @@ type BundleConfig struct {
 	// Progress, when set, is told how many users have finished (exported,
 	// skipped or failed). It is called from the workers, one call at a time.
 	Progress func(done int)
+	// Stop, when closed, starts no further bundle: those in flight are
+	// finished (a later run skips them), the rest stay ErrNotRun and
+	// Bundles returns ErrStopped. Cancelling ctx instead ends them at once.
+	Stop <-chan struct{}
 
 	Tool           string        // written into manifest.json, e.g. "synbatch 1.4.0"; "synbatch" when empty
 	MediaPageSize  int           // media list page size; <= 0 means 100
@@ -92,6 +96,10 @@ type BundleResult struct {
 // ErrNotRun marks users a stopped run did not finish. Their folders, if
 // any, have no manifest and are redone by the next run.
 var ErrNotRun = errors.New("not exported: the run stopped first")
+
+// ErrStopped is what Bundles returns when cfg.Stop ended the run before
+// every user was exported.
+var ErrStopped = errors.New("export stopped before every user was exported")
 
 // Bundles exports each user in cfg.Users into a bundle under cfg.Out, several
 // users at once. One user's failure is recorded in its result and the others
@@ -208,7 +216,7 @@ func (b *bundler) all(ctx context.Context, users []string, folderOf map[string]s
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	for i, u := range users {
-		if gctx.Err() != nil {
+		if gctx.Err() != nil || b.stopped() {
 			break
 		}
 		folder, ok := folderOf[u]
@@ -217,6 +225,10 @@ func (b *bundler) all(ctx context.Context, users []string, folderOf map[string]s
 			continue
 		}
 		g.Go(func() error {
+			// g.Go waited for a free slot: the stop may have come meanwhile.
+			if b.stopped() {
+				return nil
+			}
 			res, fatal := b.user(gctx, u, folder)
 			results[i] = res
 			if fatal == nil && !errors.Is(res.Err, ErrNotRun) {
@@ -231,7 +243,20 @@ func (b *bundler) all(ctx context.Context, users []string, folderOf map[string]s
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("export stopped: %w", err)
 	}
+	if b.stopped() {
+		return ErrStopped
+	}
 	return nil
+}
+
+// stopped reports whether cfg.Stop is closed.
+func (b *bundler) stopped() bool {
+	select {
+	case <-b.cfg.Stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // doneCounter returns what a worker calls when a user is finished: it

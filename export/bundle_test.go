@@ -739,3 +739,47 @@ func TestSlowDownloadIsNotCutOff(t *testing.T) {
 	}
 	_ = res
 }
+
+// TestStopFinishesBundlesInFlightStartsNoOther: a closed Stop (the first
+// Ctrl-C of export data) lets the bundle in flight finish, complete and
+// verifiable, starts no other user, and says the run stopped; a later
+// run skips the finished bundle and exports the rest.
+func TestStopFinishesBundlesInFlightStartsNoOther(t *testing.T) {
+	users := []string{"@a:hs", "@b:hs", "@c:hs"}
+	f := newBundleFake(t, users...)
+	stop := make(chan struct{})
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f.fault = func(_ http.ResponseWriter, r *http.Request) bool {
+		if strings.HasPrefix(r.URL.Path, "/_synapse/admin/v2/users/@a:hs/devices") {
+			once.Do(func() { close(arrived) })
+			<-release
+		}
+		return false
+	}
+	go func() {
+		<-arrived
+		close(stop)
+		close(release)
+	}()
+	out := t.TempDir()
+	res, err := Bundles(context.Background(), f.client(t, 0), BundleConfig{Out: out, Users: users, Concurrency: 1, Stop: stop})
+	if !errors.Is(err, ErrStopped) {
+		t.Fatalf("err %v, want ErrStopped", err)
+	}
+	if res[0].Err != nil {
+		t.Fatalf("the bundle in flight: %v", res[0].Err)
+	}
+	if _, err := VerifyBundle(res[0].Path); err != nil {
+		t.Fatalf("the bundle in flight is not complete: %v", err)
+	}
+	for _, r := range res[1:] {
+		if !errors.Is(r.Err, ErrNotRun) || f.hitsOf(r.UserID) != 0 {
+			t.Errorf("%s: %v after %d requests, want not started", r.UserID, r.Err, f.hitsOf(r.UserID))
+		}
+	}
+	again, err := Bundles(context.Background(), f.client(t, 0), BundleConfig{Out: out, Users: users, Concurrency: 1})
+	if err != nil || !again[0].Skipped || again[1].Err != nil || again[2].Err != nil {
+		t.Fatalf("the next run: %v %+v", err, again)
+	}
+}

@@ -62,5 +62,5 @@ func (s *Server) openRoutes() []route {
 // adminRoutes answer with the admin's token: rooms, tokens and notices
 // (rooms.go), then accounts (fake.go).
 func (s *Server) adminRoutes() []route {
-	return append(s.roomRoutes(), s.userRoutes()...)
+	return slices.Concat(s.roomRoutes(), s.userRoutes(), s.exportRoutes())
 }
