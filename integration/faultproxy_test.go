@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -48,6 +49,7 @@ type faultProxy struct {
 	kinds  []fault
 	counts map[fault]int
 	writes int
+	sent   []string // "METHOD path" of every write that came in
 }
 
 func newFaultProxy(t *testing.T, target string, rate float64, kinds ...fault) *faultProxy {
@@ -74,6 +76,14 @@ func (p *faultProxy) set(rate float64, kinds ...fault) {
 	p.rate, p.kinds = rate, kinds
 }
 
+// writesSince returns the writes ("METHOD path") that came in after the
+// first n, and how many came in all: writesSince(0) is every one.
+func (p *faultProxy) writesSince(n int) ([]string, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.sent[min(n, len(p.sent)):]), len(p.sent)
+}
+
 func (p *faultProxy) summary() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -92,6 +102,7 @@ func (p *faultProxy) pick(r *http.Request) fault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.writes++
+	p.sent = append(p.sent, r.Method+" "+r.URL.Path)
 	if len(p.kinds) == 0 || p.rng.Float64() >= p.rate {
 		return ""
 	}

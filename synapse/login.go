@@ -42,8 +42,8 @@ func (c *Client) PasswordLogsIn(ctx context.Context, userID, password string) (b
 			return true, c.endCheckSession(ctx, userID, out.AccessToken)
 		case errors.As(err, &se) && se.Status == http.StatusForbidden && se.Errcode == "M_FORBIDDEN":
 			return false, nil // "Invalid username or password"
-		case errors.As(err, &se) && se.Status == http.StatusTooManyRequests:
-			if se.RetryAfter <= 0 || se.RetryAfter > 10*time.Second || try >= 3 {
+		case errors.As(err, &se) && se.Status == http.StatusTooManyRequests && se.RetryAfter > 0:
+			if se.RetryAfter > 10*time.Second || try >= 3 {
 				return false, fmt.Errorf("%w: logins for %s are rate limited (%v)", ErrCannotCheck, userID, err)
 			}
 			if err := sleep(ctx, se.RetryAfter); err != nil {
@@ -51,6 +51,8 @@ func (c *Client) PasswordLogsIn(ctx context.Context, userID, password string) (b
 			}
 			continue
 		case IsRetryable(err):
+			// A 429 without a hint (a proxy's, not Synapse's: its login
+			// limits always say how long) is the row's to retry, like a 503.
 			// The login may have landed with its answer lost: leave no
 			// session of it behind.
 			if serr := c.sweepCheckSessions(ctx, userID); serr != nil {

@@ -90,6 +90,29 @@ func TestLostLoginAnswerSweepsItsSession(t *testing.T) {
 	}
 }
 
+// TestBareLoginRateLimitIsRetriedNotGivenUp: a 429 with no hint (a
+// proxy's) is an error the row retries, not "cannot check": the faulty
+// run left a password uncertain that one more login would have settled.
+// A 429 with M_UNKNOWN (a spam checker's) still cannot be checked.
+func TestBareLoginRateLimitIsRetriedNotGivenUp(t *testing.T) {
+	for _, c := range []struct {
+		body      string
+		retryable bool
+	}{
+		{`{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests"}`, true},
+		{`{"errcode":"M_UNKNOWN","error":"no"}`, false},
+	} {
+		s := &loginServer{status: 429, body: c.body}
+		hs := httptest.NewServer(s)
+		cl, _ := New(Config{Server: hs.URL, Token: "t"})
+		in, err := cl.PasswordLogsIn(context.Background(), "@a:hs", "pw")
+		hs.Close()
+		if in || err == nil || IsRetryable(err) != c.retryable || errors.Is(err, ErrCannotCheck) == c.retryable {
+			t.Errorf("%s: logs in %v, err %v; want retryable %v", c.body, in, err, c.retryable)
+		}
+	}
+}
+
 func TestErrorHelpers(t *testing.T) {
 	lost := &NetError{Method: "PUT", Path: "/x", Sent: true, Err: errors.New("connection reset")}
 	unsent := &NetError{Method: "PUT", Path: "/x", Err: errors.New("refused")}
