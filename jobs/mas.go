@@ -153,7 +153,7 @@ func planProfileMAS(ctx context.Context, j *Job, env Env, st *State, p *Plan) er
 // provisioned it).
 func (pr *profile) planMAS(ctx context.Context, j *Job, env Env, st *State, p *Plan, t *masUser, u *mas.User, su *synapse.User, create bool) error {
 	if create {
-		pr.planCreateMAS(env, p, t)
+		pr.planCreateMAS(env, st, p, t)
 	} else {
 		pr.planNamesMAS(j, env, st, p, su)
 	}
@@ -178,7 +178,7 @@ func (pr *profile) planMAS(ctx context.Context, j *Job, env Env, st *State, p *P
 
 // planCreateMAS adds the step that creates a new account in MAS, with the
 // row's display name and avatar.
-func (pr *profile) planCreateMAS(env Env, p *Plan, t *masUser) {
+func (pr *profile) planCreateMAS(env Env, st *State, p *Plan, t *masUser) {
 	m := env.MAS
 	var dn, av *string
 	if pr.Displayname != nil && *pr.Displayname != "" {
@@ -190,13 +190,14 @@ func (pr *profile) planCreateMAS(env Env, p *Plan, t *masUser) {
 		p.Changes = append(p.Changes, FieldChange{Field: "avatar_url", New: *av})
 	}
 	p.Changes = append(p.Changes, FieldChange{Field: "account", New: "created in MAS"})
+	begun := st.Begun // before this attempt's own begin
 	p.steps = append(p.steps, step{fields: []string{"account"}, do: func(ctx context.Context) (int, error) {
 		nu, err := m.CreateUser(ctx, t.username, dn, av)
 		if mas.IsConflict(err) {
 			// The plan read no such user: another's, or a name the
-			// homeserver reserves. A lost answer of ours is not a 409:
-			// it is retried, and the retry's plan reads the user back.
-			return 0, &RowError{Msg: fmt.Sprintf("the name %s is taken in MAS: %v", t.username, err), Conflict: true, cause: err}
+			// homeserver reserves, or, for a row that began before, our
+			// own earlier create still landing (raced).
+			return 0, raced(begun, &RowError{Msg: fmt.Sprintf("the name %s is taken in MAS: %v", t.username, err), Conflict: true, cause: err})
 		}
 		if err != nil {
 			return 0, err

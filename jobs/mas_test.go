@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/synbatch/synbatch/internal/masstandin"
@@ -27,6 +28,8 @@ type lossy struct {
 	mu   sync.Mutex
 	once []string
 	lost int
+	// before, when set, runs before each request reaches the stand-in.
+	before func(r *http.Request)
 }
 
 func (l *lossy) loses(r *http.Request) bool {
@@ -46,6 +49,9 @@ func (l *lossy) loses(r *http.Request) bool {
 }
 
 func (l *lossy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if l.before != nil {
+		l.before(r)
+	}
 	if l.loses(r) {
 		l.next.ServeHTTP(httptest.NewRecorder(), r) // done, answer dropped
 		w.WriteHeader(http.StatusGatewayTimeout)
@@ -365,6 +371,54 @@ func TestMASCreatePlansTheUserTypeThroughSynapse(t *testing.T) {
 		}
 		if c.want && (p.Changes[i].New != "bot" || p.Changes[i].Old != "") {
 			t.Errorf("user_type change %+v, want none to bot", p.Changes[i])
+		}
+	}
+}
+
+// TestMASCreateOfABegunRowRacingItsEarlierCreateIsPlannedAgain: a row whose
+// create began before (a killed run's, still landing) plans a create, and
+// MAS answers its POST 409 because the earlier create landed in between.
+// The attempt ends in an error the row retries (not a conflict), and the
+// next plan finds the account and finishes the row.
+func TestMASCreateOfABegunRowRacingItsEarlierCreateIsPlannedAgain(t *testing.T) {
+	j, env, m, l := masEnv(t, "action", "create", "user_id", "a", "emails", "a@x.org")
+	ctx := context.Background()
+	l.before = landsFirst(t, m, "a")
+	st := &State{Begun: true}
+	_, err := j.Run(ctx, env, st)
+	if err == nil || IsRowError(err) && !synapse.IsRetryable(err) || !synapse.IsRetryable(err) {
+		t.Fatalf("the racing attempt: %v, want an error the row retries", err)
+	}
+	res, err := j.Run(ctx, env, st)
+	if err != nil || res.Outcome != journal.Done {
+		t.Fatalf("planned again: %v %+v", err, res)
+	}
+	u, _ := m.UserByUsername(ctx, "a")
+	if u == nil {
+		t.Fatal("no user a")
+	}
+	if e, _ := m.EmailByAddress(ctx, "a@x.org"); e == nil || e.UserID != u.ID {
+		t.Fatalf("a@x.org: %+v", e)
+	}
+	// A row that never began keeps the conflict: the name is another's.
+	j2, env2, m2, l2 := masEnv(t, "action", "create", "user_id", "b")
+	l2.before = landsFirst(t, m2, "b")
+	if _, err := j2.Run(ctx, env2, &State{}); !IsRowError(err) || synapse.IsRetryable(err) {
+		t.Fatalf("a row that never began: %v, want the conflict", err)
+	}
+}
+
+// landsFirst is a lossy.before that, at the first create of a user, creates
+// username first through m, as an earlier create still landing would (its
+// own request passes through, once the hook is taken).
+func landsFirst(t *testing.T, m *mas.Client, username string) func(r *http.Request) {
+	var taken atomic.Bool
+	return func(r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/api/admin/v1/users" || !taken.CompareAndSwap(false, true) {
+			return
+		}
+		if _, err := m.CreateUser(context.WithoutCancel(r.Context()), username, nil, nil); err != nil {
+			t.Errorf("the earlier create of %s: %v", username, err)
 		}
 	}
 }

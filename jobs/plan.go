@@ -226,7 +226,10 @@ func (j *Job) PlanRow(ctx context.Context, env Env) (*Plan, error) {
 	}
 	var re *RowError
 	var se *synapse.Error
+	var again *synapse.Again
 	switch {
+	case errors.As(err, &again):
+		return nil, err // planned again by the caller's retry
 	case errors.As(err, &re) && re.Conflict:
 		failed.Kind, failed.Reason = KindConflict, re.Msg
 	case errors.As(err, &re):

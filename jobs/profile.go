@@ -130,7 +130,7 @@ func planProfile(ctx context.Context, j *Job, env Env, st *State, p *Plan) error
 		}
 		if env.CheckNames {
 			if err := checkUsername(ctx, c, p.UserID); err != nil {
-				return err
+				return raced(st.Begun, err)
 			}
 		}
 		p.Kind = KindCreate
@@ -221,6 +221,22 @@ func nameRefused(local string, err error) error {
 	return &RowError{Msg: msg, Conflict: true, cause: se}
 }
 
+// raced is a create's refusal because its account exists (M_USER_IN_USE,
+// MAS's 409) for a row whose write began before: a killed run's create, or
+// one whose answer was lost, may still be landing after this attempt's plan
+// found no account. Such a row is planned again (synapse.Again), and its
+// account read back, instead of failing as taken; any other stays conflict.
+//
+// begun is whether the row had begun when this attempt planned it: this
+// attempt's own begin does not count (the account is then another's).
+func raced(begun bool, conflict error) error {
+	var re *RowError
+	if !begun || !errors.As(conflict, &re) || !re.Conflict {
+		return conflict
+	}
+	return &synapse.Again{Err: fmt.Errorf("%w (a create of this row began earlier and may have landed since: reading the account again)", conflict)}
+}
+
 func localpart(userID string) string {
 	local, _, _ := strings.Cut(strings.TrimPrefix(userID, "@"), ":")
 	return local
@@ -259,6 +275,7 @@ func (b *putter) step(j *Job, logout *bool, env Env, st *State, p *Plan, withPas
 	}
 	p.Changes = append(p.Changes, b.changes...)
 	id, create := p.UserID, p.Kind == KindCreate
+	begun := st.Begun // before this attempt's own begin
 	p.steps = append(p.steps, step{fields: fields, password: withPassword, do: func(ctx context.Context) (int, error) {
 		send := body
 		if withPassword {
@@ -278,7 +295,7 @@ func (b *putter) step(j *Job, logout *bool, env Env, st *State, p *Plan, withPas
 		created, err := env.Client.PutUser(ctx, id, send)
 		if create {
 			if c := nameRefused(localpart(id), err); c != nil {
-				return 0, c
+				return 0, raced(begun, c)
 			}
 		}
 		if created {

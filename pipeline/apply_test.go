@@ -414,7 +414,55 @@ func TestShardsCoverEveryRowOnce(t *testing.T) {
 func TestResumedPasswordWriteIsNotResent(t *testing.T) {
 	r := newRig(t)
 	r.fake.Put(fakesynapse.User{Name: "@pat:hs.test"})
-	src := r.manifest("m.csv", "user_id,action,password,displayname\npat,update,s3cret,Pat\n")
+	src, ch, jp := r.killedAfterBegin(t, "user_id,action,password,displayname\npat,update,s3cret,Pat\n")
+	st, err := Apply(context.Background(), context.Background(), r.client, Config{Source: src, Checked: ch, Journal: jp, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := r.fake.User("@pat:hs.test")
+	if st.Outcomes["uncertain"] != 1 || u.PasswordSets != 0 || u.Displayname != "Pat" {
+		t.Fatalf("outcomes %v, password sets %d, user %+v", st.Outcomes, u.PasswordSets, u)
+	}
+}
+
+// TestKilledRunsCreateLandingLateIsReadBackNotAConflict: a run killed
+// while its create was on its way leaves a begin record; the resume reads
+// no account, and its own create is refused with M_USER_IN_USE because the
+// killed run's create landed in between. The row is planned again, finds
+// the account and ends done, instead of failing as "the name is taken".
+func TestKilledRunsCreateLandingLateIsReadBackNotAConflict(t *testing.T) {
+	r := newRig(t)
+	src, ch, jp := r.killedAfterBegin(t, "user_id,action,displayname\npat,create,Pat\n")
+	var landed atomic.Bool
+	r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Method != http.MethodPut || !strings.HasSuffix(req.URL.Path, "/@pat:hs.test") || !landed.CompareAndSwap(false, true) {
+			return false
+		}
+		// The killed run's create lands now, and this one is refused
+		// as Synapse refuses a second registration of one name.
+		r.fake.Put(fakesynapse.User{Name: "@pat:hs.test", Displayname: "Pat"})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"errcode":"M_USER_IN_USE","error":"User ID already taken."}`))
+		return true
+	}
+	st, err := Apply(context.Background(), context.Background(), r.client, Config{Source: src, Checked: ch, Journal: jp, Concurrency: 1, BaseBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !landed.Load() || st.Outcomes["done"] != 1 || st.Outcomes["failed"] != 0 {
+		t.Fatalf("outcomes %v (the late create landed: %v)", st.Outcomes, landed.Load())
+	}
+	if u := r.fake.User("@pat:hs.test"); u == nil || u.Displayname != "Pat" {
+		t.Fatalf("account %+v", u)
+	}
+}
+
+// killedAfterBegin writes a one-row manifest and the journal a run killed
+// just after it began the row's write leaves: a begin record, no result.
+func (r *rig) killedAfterBegin(t *testing.T, csv string) (Source, *Checked, string) {
+	t.Helper()
+	src := r.manifest("m.csv", csv)
 	ch, _ := Validate(src)
 	rd, _ := formats.Open(src.Path, formats.Options{})
 	row, _ := rd.Next()
@@ -427,12 +475,5 @@ func TestResumedPasswordWriteIsNotResent(t *testing.T) {
 	}
 	w.Append(journal.Record{Type: "begin", Row: 2, Key: job.Key, UserID: job.UserID})
 	w.Close()
-	st, err := Apply(context.Background(), context.Background(), r.client, Config{Source: src, Checked: ch, Journal: jp, Concurrency: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := r.fake.User("@pat:hs.test")
-	if st.Outcomes["uncertain"] != 1 || u.PasswordSets != 0 || u.Displayname != "Pat" {
-		t.Fatalf("outcomes %v, password sets %d, user %+v", st.Outcomes, u.PasswordSets, u)
-	}
+	return src, ch, jp
 }

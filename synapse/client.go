@@ -292,10 +292,24 @@ func IsAuth(err error) bool {
 	return e.Status == http.StatusForbidden && strings.Contains(e.Message, "not a server admin")
 }
 
+// Again marks a refusal that planning the row again may settle: the
+// server's state moved under the plan (an account a create found missing
+// appeared meanwhile, which a killed run's or a lost answer's create still
+// landing does). IsRetryable reports it so; Err is the server's answer.
+type Again struct{ Err error }
+
+func (a *Again) Error() string { return a.Err.Error() }
+func (a *Again) Unwrap() error { return a.Err }
+
 // IsRetryable reports whether trying again later may succeed: rate limits
-// with a hint, gateway errors and lost connections. A 429 without a hint and
-// errcode M_UNKNOWN comes from a spam checker and would be refused again.
+// with a hint, gateway errors, lost connections and Again. A 429 without a
+// hint and errcode M_UNKNOWN comes from a spam checker and would be
+// refused again.
 func IsRetryable(err error) bool {
+	var a *Again
+	if errors.As(err, &a) {
+		return true
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		switch e.Status {
