@@ -334,7 +334,7 @@ func TestKillNineThenResume(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		waitRows(t, cmd, jpath, at, 2*time.Minute, &errb)
+		waitRows(t, cmd, jpath, at, 10*time.Minute, &errb)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}

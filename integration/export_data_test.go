@@ -141,7 +141,7 @@ func dataReadJSON(t *testing.T, p string, out any) {
 
 func dataExport(t *testing.T, c *synapse.Client, cfg export.BundleConfig) []export.BundleResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	res, err := export.Bundles(ctx, c, cfg)
 	if err != nil {

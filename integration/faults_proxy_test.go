@@ -217,7 +217,7 @@ func TestKillNineUnderFaultsThenResume(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		waitRows(t, cmd, jpath, at, 2*time.Minute, &errb)
+		waitRows(t, cmd, jpath, at, 10*time.Minute, &errb)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/synbatch/synbatch/export"
+	"github.com/synbatch/synbatch/internal/testenv"
 	"github.com/synbatch/synbatch/synapse"
 	"golang.org/x/sync/errgroup"
 )
@@ -412,12 +413,11 @@ func (e *env) killAtTask(t *testing.T, dir, jpath string, args ...string) string
 		t.Fatal(err)
 	}
 	var task string
-	for deadline := time.Now().Add(time.Minute); task == ""; time.Sleep(2 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("no task record in the journal after a minute")
-		}
-		task = journalTask(t, jpath)
+	// A hang guard: through a fault proxy under CI's load the first task
+	// can take a minute to be journaled.
+	if !testenv.Await(5*time.Minute, func() bool { task = journalTask(t, jpath); return task != "" }) {
+		cmd.Process.Kill()
+		t.Fatal("no task record in the journal after five minutes")
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/synbatch/synbatch/formats"
@@ -156,44 +157,60 @@ func TestApplyMergesListsAndKeepsPassword(t *testing.T) {
 	}
 }
 
+// TestApplyPausesEveryWorkerOn429: a 429 with retry_after_ms pauses every
+// worker, not only the one that met it: no request goes out during the
+// pause. It runs in a synctest bubble on an in-memory transport, so the
+// clock is the bubble's and a loaded machine cannot stretch a request that
+// was already on its way into the pause.
 func TestApplyPausesEveryWorkerOn429(t *testing.T) {
 	r := newRig(t)
-	var once atomic.Bool
-	var pausedAt atomic.Int64
-	var during atomic.Int64
-	r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
-		if req.Method == http.MethodPut && once.CompareAndSwap(false, true) {
-			pausedAt.Store(time.Now().UnixNano())
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(429)
-			fmt.Fprint(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests","retry_after_ms":2000}`)
-			return true
-		}
-		// Requests already on their way when the 429 was sent may still
-		// arrive at first (later on a loaded machine); from 600ms on, none
-		// may until the pause ends.
-		if at := pausedAt.Load(); at != 0 {
-			if since := time.Since(time.Unix(0, at)); since > 600*time.Millisecond && since < 1800*time.Millisecond {
-				during.Add(1)
-			}
-		}
-		return false
-	}
 	var b strings.Builder
 	b.WriteString("user_id,displayname\n")
 	for i := range 40 {
 		fmt.Fprintf(&b, "p%d,P %d\n", i, i)
 	}
-	st, err := r.apply(r.manifest("m.csv", b.String()), filepath.Join(r.dir, "j"), func(c *Config) { c.Concurrency = 8 })
-	if err != nil {
-		t.Fatal(err)
+	src := r.manifest("m.csv", b.String())
+	ch, err := Validate(src)
+	if err != nil || ch.Total > 0 {
+		t.Fatalf("manifest: %v %v", err, ch.Problems)
 	}
-	if st.Outcomes["done"] != 40 {
-		t.Fatalf("outcomes %v", st.Outcomes)
-	}
-	if n := during.Load(); n > 0 {
-		t.Fatalf("%d requests went out during the pause", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var once atomic.Bool
+		var pausedAt atomic.Int64
+		var during atomic.Int64
+		r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
+			time.Sleep(5 * time.Millisecond) // every answer takes a while
+			if req.Method == http.MethodPut && once.CompareAndSwap(false, true) {
+				pausedAt.Store(time.Now().UnixNano())
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(429)
+				fmt.Fprint(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests","retry_after_ms":2000}`)
+				return true
+			}
+			// Requests already on their way when the 429 was sent arrive
+			// within one answer's time; after that, none until it ends.
+			if at := pausedAt.Load(); at != 0 {
+				if since := time.Since(time.Unix(0, at)); since > 10*time.Millisecond && since < 2*time.Second {
+					during.Add(1)
+				}
+			}
+			return false
+		}
+		c, err := synapse.New(synapse.Config{Server: "http://hs.test", Token: r.fake.Token, Transport: fakesynapse.InMemory(r.fake.Config.Handler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := Apply(context.Background(), context.Background(), c, Config{Source: src, Checked: ch, Journal: filepath.Join(r.dir, "j"), Concurrency: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Outcomes["done"] != 40 || pausedAt.Load() == 0 {
+			t.Fatalf("outcomes %v (a 429 sent: %v)", st.Outcomes, pausedAt.Load() != 0)
+		}
+		if n := during.Load(); n > 0 {
+			t.Fatalf("%d requests went out during the pause", n)
+		}
+	})
 }
 
 func TestApplyStopsWhenTokenRefused(t *testing.T) {

@@ -205,8 +205,10 @@ func Test429HintsInEveryFormAreHonoured(t *testing.T) {
 				}
 				if req.Method == http.MethodPut {
 					if writes++; writes%3 == 2 {
-						tc.answer(w)
+						// Taken before the answer: a Retry-After date is
+						// whole seconds from a clock read inside it.
 						limitedAt = time.Now()
+						tc.answer(w)
 						return true
 					}
 				}

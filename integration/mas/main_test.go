@@ -93,7 +93,7 @@ func setup() (*rig, error) {
 	r := &rig{
 		server: vals["SYNBATCH_SERVER"], serverName: vals["SYNBATCH_SERVER_NAME"], tokenFile: vals["SYNBATCH_TOKEN_FILE"],
 		masURL: vals["SYNBATCH_MAS_URL"], clientID: vals["SYNBATCH_MAS_CLIENT_ID"], clientSecretFile: vals["SYNBATCH_MAS_CLIENT_SECRET_FILE"],
-		hc: &http.Client{Timeout: 2 * time.Minute},
+		hc: &http.Client{Timeout: 3 * time.Minute},
 	}
 	for k, v := range map[string]string{"SYNBATCH_SERVER": r.server, "SYNBATCH_SERVER_NAME": r.serverName, "SYNBATCH_TOKEN_FILE": r.tokenFile,
 		"SYNBATCH_MAS_URL": r.masURL, "SYNBATCH_MAS_CLIENT_ID": r.clientID, "SYNBATCH_MAS_CLIENT_SECRET_FILE": r.clientSecretFile} {

@@ -257,7 +257,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 60 * time.Second}
+		// Synapse provisions on: a timeout here answers 500 for a write
+		// Synapse still completes. The rig's Synapse shares two cores
+		// with three other tiers, so the wait is long.
+		cfg.HTTPClient = &http.Client{Timeout: 3 * time.Minute}
 	}
 	s := &Server{cfg: cfg, providers: map[string]Provider{}, users: map[string]*sync.Mutex{}}
 	for _, p := range cfg.Providers {

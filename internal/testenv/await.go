@@ -10,7 +10,7 @@ import "time"
 // never the test wrong. Where a channel or synctest can say when the state
 // is reached, use that instead.
 func Await(within time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(within); !cond(); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			return cond()
 		}
