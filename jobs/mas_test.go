@@ -422,3 +422,25 @@ func landsFirst(t *testing.T, m *mas.Client, username string) func(r *http.Reque
 		}
 	}
 }
+
+// TestRacedCreateKeepsItsGeneratedPasswordInEffect: a create carrying a
+// generated password that is refused because its account now exists (an
+// earlier create of the row landing, synapse.Again) may have been preceded
+// by one that carried it: the password file line is not marked "never took
+// effect", as it is for a plain refusal.
+func TestRacedCreateKeepsItsGeneratedPasswordInEffect(t *testing.T) {
+	taken := &synapse.Error{Status: 400, Errcode: "M_USER_IN_USE"}
+	for _, c := range []struct {
+		err  error
+		mark bool
+	}{
+		{&synapse.Again{Err: taken}, false},
+		{taken, true},
+	} {
+		st := &State{generated: "pw", generatedFor: "@a:hs"}
+		st.noteFailedWrite(step{password: true}, true, c.err)
+		if got := st.NotInEffect() != ""; got != c.mark {
+			t.Errorf("%v: marked never in effect %v, want %v", c.err, got, c.mark)
+		}
+	}
+}

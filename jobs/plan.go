@@ -417,7 +417,10 @@ func (st *State) noteFailedWrite(s step, create bool, err error) {
 		st.PasswordUnsure = true
 	}
 	var se *synapse.Error
-	refused := errors.As(err, &se) && se.Status >= 400 && se.Status < 500
+	var again *synapse.Again
+	// A create refused because its account now exists (Again) was refused,
+	// but an earlier create of the row may have carried the password.
+	refused := errors.As(err, &se) && se.Status >= 400 && se.Status < 500 && !errors.As(err, &again)
 	st.pwRefused = st.pwRefused || refused
 	st.pwMaybeSent = st.pwMaybeSent || !refused && st.generated != ""
 }
