@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,10 +10,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/synbatch/synbatch/internal/testenv"
 	"github.com/synbatch/synbatch/jobs"
 	"github.com/synbatch/synbatch/synapse"
 )
@@ -389,23 +388,9 @@ func TestEveryActionExactlyOnceUnderFaults(t *testing.T) {
 			cmd := exec.Command(e.bin, append([]string{"apply", "m.csv", "--concurrency", "1"}, args...)...)
 			cmd.Dir = dir
 			cmd.Env = e.binEnv(dir, front.URL)
-			var errb bytes.Buffer
-			cmd.Stderr = &errb
-			if err := cmd.Start(); err != nil {
+			if err := testenv.KillWhen(cmd, held, 10*time.Minute); err != nil {
 				t.Fatal(err)
 			}
-			exited := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(exited) }()
-			select {
-			case <-held:
-			case <-exited:
-				t.Fatalf("the run ended before its first write:\n%s", errb.String())
-			case <-time.After(10 * time.Minute): // a hang guard
-				_ = cmd.Process.Kill()
-				t.Fatalf("no write in ten minutes:\n%s", errb.String())
-			}
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
 			close(release)
 			st := settle(t, e.via(front.URL), dir, a, append([]string{"m.csv"}, args...))
 			if rows := strings.Count(manifest, "\n") - 1; st.Resumed+st.Outcomes["done"]+st.Outcomes["unchanged"] != rows {

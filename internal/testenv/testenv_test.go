@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,5 +58,27 @@ func TestAwaitReturnsOnceTheStateHoldsAndGivesUpAfterItsTime(t *testing.T) {
 	}
 	if Await(20*time.Millisecond, func() bool { return false }) {
 		t.Error("Await of a state that never holds returned true")
+	}
+}
+
+// TestKillWhenKillsAtTheMomentAndSaysWhenItNeverCame: a run still going
+// when ready closes is killed (it does not sleep its minute out); a run that
+// ends before ready is an error naming that.
+func TestKillWhenKillsAtTheMomentAndSaysWhenItNeverCame(t *testing.T) {
+	if _, err := exec.LookPath("sleep"); err != nil {
+		t.Skip("no sleep command")
+	}
+	ready := make(chan struct{})
+	close(ready)
+	cmd := exec.Command("sleep", "60")
+	if err := KillWhen(cmd, ready, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if cmd.ProcessState == nil || cmd.ProcessState.Success() {
+		t.Fatalf("the run was not killed: %v", cmd.ProcessState)
+	}
+	never := make(chan struct{})
+	if err := KillWhen(exec.Command("sleep", "0"), never, time.Minute); err == nil || !strings.Contains(err.Error(), "ended before") {
+		t.Fatalf("a run that ended first: %v", err)
 	}
 }
