@@ -130,8 +130,8 @@ code { font-size: 0.92em; }
 
 <h2 id="actions">Per action</h2>
 <table>
-<tr><th>Action</th><th>Rows</th><th>done</th><th>unchanged</th><th>skipped</th><th>failed</th><th>uncertain</th></tr>
-{{range .Actions}}<tr><td>{{.Action}}</td><td class="n">{{.Total}}</td><td class="n">{{index .By "done"}}</td><td class="n">{{index .By "unchanged"}}</td><td class="n">{{index .By "skipped"}}</td><td class="n">{{index .By "failed"}}</td><td class="n">{{index .By "uncertain"}}</td></tr>
+<tr><th>Action</th><th>Rows</th><th>done</th><th>of them created</th><th>unchanged</th><th>skipped</th><th>failed</th><th>uncertain</th></tr>
+{{range .Actions}}<tr><td>{{.Action}}</td><td class="n">{{.Total}}</td><td class="n">{{index .By "done"}}</td><td class="n">{{.Created}}</td><td class="n">{{index .By "unchanged"}}</td><td class="n">{{index .By "skipped"}}</td><td class="n">{{index .By "failed"}}</td><td class="n">{{index .By "uncertain"}}</td></tr>
 {{end}}</table>
 
 <h2 id="throughput">Over time</h2>

@@ -72,6 +72,9 @@ type ActionCounts struct {
 	Action string
 	Total  int
 	By     map[string]int
+	// Created counts the done rows whose write made a new account or
+	// token (answered 201): an auditor tells a new account from a change.
+	Created int
 }
 
 // Series is a quantity sampled at equal steps from Report.First.
@@ -124,6 +127,9 @@ func Read(paths ...string) (*Report, error) {
 		}
 		a.Total++
 		a.By[string(rec.Outcome)]++
+		if rec.Outcome == journal.Done && rec.Status == 201 {
+			a.Created++
+		}
 	}
 	for _, a := range byAction {
 		r.Actions = append(r.Actions, *a)

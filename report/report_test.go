@@ -206,3 +206,40 @@ func TestReportOfADamagedLineNamesIt(t *testing.T) {
 		t.Fatalf("err = %v, want damage naming %s and line 5", err, path)
 	}
 }
+
+// TestPerActionCountsTheAccountsCreated: of an action's done rows, those
+// whose write answered 201 (a new account) are counted apart from those
+// that changed one, in Read and in the HTML's per-action table.
+func TestPerActionCountsTheAccountsCreated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hr.csv.journal.jsonl")
+	w, err := journal.Create(path, journal.Header{Tool: "synbatch", Manifest: "hr.csv", Server: "https://hs.example", Started: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range []int{201, 201, 200, 0} {
+		rec := journal.Record{Type: "row", Row: i + 2, Key: "k" + two(i), Action: "upsert", UserID: "@u" + two(i) + ":hs", Outcome: journal.Done, Status: st}
+		if st == 0 {
+			rec.Outcome = journal.Unchanged
+		}
+		if err := w.Append(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Actions) != 1 || r.Actions[0].By["done"] != 3 || r.Actions[0].Created != 2 {
+		t.Fatalf("actions %+v, want 3 done of which 2 created", r.Actions)
+	}
+	var b bytes.Buffer
+	if err := r.WriteHTML(&b, "v0"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `<th>of them created</th>`) || !strings.Contains(b.String(), `<td>upsert</td><td class="n">4</td><td class="n">3</td><td class="n">2</td>`) {
+		t.Fatalf("the per-action table does not count the created accounts:\n%s", b.String())
+	}
+}
