@@ -197,7 +197,7 @@ func (pr *profile) planCreateMAS(env Env, st *State, p *Plan, t *masUser) {
 			// The plan read no such user: another's, or a name the
 			// homeserver reserves, or, for a row that began before, our
 			// own earlier create still landing (raced).
-			return 0, raced(begun, &RowError{Msg: fmt.Sprintf("the name %s is taken in MAS: %v", t.username, err), Conflict: true, cause: err})
+			return 0, raced(st, begun, &RowError{Msg: fmt.Sprintf("the name %s is taken in MAS: %v", t.username, err), Conflict: true, cause: err})
 		}
 		if err != nil {
 			return 0, err

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -386,8 +387,9 @@ func TestMASCreateOfABegunRowRacingItsEarlierCreateIsPlannedAgain(t *testing.T) 
 	l.before = landsFirst(t, m, "a")
 	st := &State{Begun: true}
 	_, err := j.Run(ctx, env, st)
-	if err == nil || IsRowError(err) && !synapse.IsRetryable(err) || !synapse.IsRetryable(err) {
-		t.Fatalf("the racing attempt: %v, want an error the row retries", err)
+	var again *synapse.Again
+	if !errors.As(err, &again) || !synapse.IsRetryable(err) {
+		t.Fatalf("the racing attempt: %v, want synapse.Again (the row plans again)", err)
 	}
 	res, err := j.Run(ctx, env, st)
 	if err != nil || res.Outcome != journal.Done {
@@ -423,24 +425,35 @@ func landsFirst(t *testing.T, m *mas.Client, username string) func(r *http.Reque
 	}
 }
 
-// TestRacedCreateKeepsItsGeneratedPasswordInEffect: a create carrying a
-// generated password that is refused because its account now exists (an
-// earlier create of the row landing, synapse.Again) may have been preceded
-// by one that carried it: the password file line is not marked "never took
-// effect", as it is for a plain refusal.
-func TestRacedCreateKeepsItsGeneratedPasswordInEffect(t *testing.T) {
-	taken := &synapse.Error{Status: 400, Errcode: "M_USER_IN_USE"}
+// TestRacedOnlyForAnAccountThatExistsOnceABegunRow: only "the account
+// exists" (Synapse's M_USER_IN_USE, MAS's 409) of a row that had begun is
+// planned again, and only once; a name reserved by an application
+// service, a row that had not begun, and a second refusal stay conflicts.
+func TestRacedOnlyForAnAccountThatExistsOnceABegunRow(t *testing.T) {
+	refusal := func(status int, errcode string) error {
+		return &RowError{Msg: "taken", Conflict: true, cause: &synapse.Error{Status: status, Errcode: errcode}}
+	}
+	isAgain := func(err error) bool {
+		var a *synapse.Again
+		return errors.As(err, &a)
+	}
 	for _, c := range []struct {
-		err  error
-		mark bool
+		name  string
+		begun bool
+		err   error
+		again bool
 	}{
-		{&synapse.Again{Err: taken}, false},
-		{taken, true},
+		{"Synapse: the account exists", true, refusal(400, "M_USER_IN_USE"), true},
+		{"MAS: the account exists", true, refusal(409, ""), true},
+		{"an application service's name", true, refusal(400, "M_EXCLUSIVE"), false},
+		{"a row that had not begun", false, refusal(400, "M_USER_IN_USE"), false},
 	} {
-		st := &State{generated: "pw", generatedFor: "@a:hs"}
-		st.noteFailedWrite(step{password: true}, true, c.err)
-		if got := st.NotInEffect() != ""; got != c.mark {
-			t.Errorf("%v: marked never in effect %v, want %v", c.err, got, c.mark)
+		st := &State{}
+		if got := isAgain(raced(st, c.begun, c.err)); got != c.again {
+			t.Errorf("%s: planned again %v, want %v", c.name, got, c.again)
+		}
+		if c.again && isAgain(raced(st, c.begun, c.err)) {
+			t.Errorf("%s: planned again a second time", c.name)
 		}
 	}
 }

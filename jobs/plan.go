@@ -156,6 +156,9 @@ type State struct {
 	// pwMaybeSent: a write of the password went out without a definite
 	// answer; pwRefused: the server refused one outright.
 	pwMaybeSent, pwRefused bool
+	// replanned: a create of this row was refused because its account
+	// exists and the row was planned again once for it (raced).
+	replanned bool
 }
 
 // NotInEffect names the line of the passwords file whose password this
@@ -417,10 +420,7 @@ func (st *State) noteFailedWrite(s step, create bool, err error) {
 		st.PasswordUnsure = true
 	}
 	var se *synapse.Error
-	var again *synapse.Again
-	// A create refused because its account now exists (Again) was refused,
-	// but an earlier create of the row may have carried the password.
-	refused := errors.As(err, &se) && se.Status >= 400 && se.Status < 500 && !errors.As(err, &again)
+	refused := errors.As(err, &se) && se.Status >= 400 && se.Status < 500
 	st.pwRefused = st.pwRefused || refused
 	st.pwMaybeSent = st.pwMaybeSent || !refused && st.generated != ""
 }
@@ -465,6 +465,19 @@ func (j *Job) passwordFor(env Env, st *State, userID string) (string, error) {
 	}
 	if env.Passwords == nil {
 		return "", rowErr("a generated password or token needs --passwords-out FILE")
+	}
+	// A row an interrupted run began sends the password that run saved:
+	// its write may still land (a create racing ours), and then the file's
+	// last line must be the password in effect, not a new one.
+	if st.Begun {
+		last, err := env.Passwords.Last(userID)
+		if err != nil {
+			return "", err
+		}
+		if last != "" {
+			st.generated, st.generatedFor = last, userID
+			return last, nil
+		}
 	}
 	pw, err := env.Passwords.Generate(userID)
 	if err != nil {

@@ -130,7 +130,7 @@ func planProfile(ctx context.Context, j *Job, env Env, st *State, p *Plan) error
 		}
 		if env.CheckNames {
 			if err := checkUsername(ctx, c, p.UserID); err != nil {
-				return raced(st.Begun, err)
+				return raced(st, st.Begun, err)
 			}
 		}
 		p.Kind = KindCreate
@@ -221,19 +221,24 @@ func nameRefused(local string, err error) error {
 	return &RowError{Msg: msg, Conflict: true, cause: se}
 }
 
-// raced is a create's refusal because its account exists (M_USER_IN_USE,
-// MAS's 409) for a row whose write began before: a killed run's create, or
-// one whose answer was lost, may still be landing after this attempt's plan
-// found no account. Such a row is planned again (synapse.Again), and its
-// account read back, instead of failing as taken; any other stays conflict.
+// raced is a create's refusal because its account exists (Synapse's
+// M_USER_IN_USE, MAS's 409) for a row whose write began before: a killed
+// run's create, or one whose answer was lost, may still be landing after
+// this attempt's plan found no account. Such a row is planned once more
+// (synapse.Again), and its account read back, instead of failing as taken;
+// a second such refusal, any other refusal of the name, and a row that had
+// not begun stay conflicts.
 //
 // begun is whether the row had begun when this attempt planned it: this
 // attempt's own begin does not count (the account is then another's).
-func raced(begun bool, conflict error) error {
+func raced(st *State, begun bool, conflict error) error {
 	var re *RowError
-	if !begun || !errors.As(conflict, &re) || !re.Conflict {
+	var se *synapse.Error
+	if !begun || st.replanned || !errors.As(conflict, &re) || !re.Conflict || !errors.As(conflict, &se) ||
+		!(se.Errcode == "M_USER_IN_USE" || se.Status == http.StatusConflict) {
 		return conflict
 	}
+	st.replanned = true
 	return &synapse.Again{Err: fmt.Errorf("%w (a create of this row began earlier and may have landed since: reading the account again)", conflict)}
 }
 
@@ -295,7 +300,7 @@ func (b *putter) step(j *Job, logout *bool, env Env, st *State, p *Plan, withPas
 		created, err := env.Client.PutUser(ctx, id, send)
 		if create {
 			if c := nameRefused(localpart(id), err); c != nil {
-				return 0, raced(begun, c)
+				return 0, raced(st, begun, c)
 			}
 		}
 		if created {

@@ -494,3 +494,52 @@ func (r *rig) killedAfterBegin(t *testing.T, csv string) (Source, *Checked, stri
 	w.Close()
 	return src, ch, jp
 }
+
+// TestKilledRunsGeneratedPasswordIsTheOneInEffectAfterTheRace: the killed
+// run generated the row's password, saved it and sent its create, which
+// lands while the resume creates too. The resume sends the saved password,
+// not a new one, so after the race the file's last line for the user is
+// the password the account has.
+func TestKilledRunsGeneratedPasswordIsTheOneInEffectAfterTheRace(t *testing.T) {
+	r := newRig(t)
+	src, ch, jp := r.killedAfterBegin(t, "user_id,action,password\npat,create,generate\n")
+	pwPath := filepath.Join(r.dir, "passwords.csv")
+	killed, err := jobs.OpenPasswordFile(pwPath, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := killed.Generate("@pat:hs.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed.Close()
+	var landed atomic.Bool
+	r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Method != http.MethodPut || !strings.HasSuffix(req.URL.Path, "/@pat:hs.test") || !landed.CompareAndSwap(false, true) {
+			return false
+		}
+		r.fake.Put(fakesynapse.User{Name: "@pat:hs.test", Password: first}) // the killed run's create
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"errcode":"M_USER_IN_USE","error":"User ID already taken."}`))
+		return true
+	}
+	pf, err := jobs.OpenPasswordFile(pwPath, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Apply(context.Background(), context.Background(), r.client, Config{Source: src, Checked: ch, Journal: jp, Concurrency: 1, BaseBackoff: time.Millisecond, Passwords: pf})
+	pf.Close()
+	if err != nil || !landed.Load() || st.Outcomes["done"] != 1 {
+		t.Fatalf("%v: outcomes %v (the late create landed: %v)", err, st.Outcomes, landed.Load())
+	}
+	again, err := jobs.OpenPasswordFile(pwPath, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	last, err := again.Last("@pat:hs.test")
+	if u := r.fake.User("@pat:hs.test"); err != nil || u.Password != first || last != first {
+		t.Fatalf("the account's password %q, the file's last %q (%v); want both the killed run's %q", u.Password, last, err, first)
+	}
+}

@@ -45,7 +45,7 @@ type Retry struct {
 // when it ended during a wait).
 func (r Retry) Do(ctx context.Context, try func(ctx context.Context) error) (int, error) {
 	start := time.Now()
-	paced := 0
+	paced, replanned := 0, false
 	for n := 1; ; n++ {
 		err := try(ctx)
 		if err == nil || ctx.Err() != nil {
@@ -60,6 +60,14 @@ func (r Retry) Do(ctx context.Context, try func(ctx context.Context) error) (int
 				n--
 				continue
 			}
+		}
+		// A refusal that planning again settles (Again) is tried once
+		// more at once, beside the attempts: it is no fault of the server.
+		var again *Again
+		if errors.As(err, &again) && !replanned {
+			replanned = true
+			n--
+			continue
 		}
 		if IsPacing(err) && paced < r.Paced {
 			paced++

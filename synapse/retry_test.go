@@ -109,3 +109,26 @@ func TestRetryWaitEndsWithTheContext(t *testing.T) {
 		}
 	})
 }
+
+// TestAgainIsTriedOnceMoreBesideTheAttempts: a refusal that planning again
+// settles (Again) is retried at once without spending an attempt, once: a
+// run with --retries 0 still settles a raced create, and a second Again is
+// the row's error.
+func TestAgainIsTriedOnceMoreBesideTheAttempts(t *testing.T) {
+	again := &Again{Err: errors.New("taken")}
+	calls := 0
+	tries, err := Retry{Attempts: 1}.Do(context.Background(), func(context.Context) error {
+		if calls++; calls == 1 {
+			return again
+		}
+		return nil
+	})
+	if err != nil || calls != 2 || tries != 1 {
+		t.Fatalf("err %v after %d calls, %d tries; want nil after 2 calls, 1 try", err, calls, tries)
+	}
+	calls = 0
+	_, err = Retry{Attempts: 1}.Do(context.Background(), func(context.Context) error { calls++; return again })
+	if !errors.Is(err, again) || calls != 2 {
+		t.Fatalf("err %v after %d calls; want the Again after 2", err, calls)
+	}
+}
