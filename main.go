@@ -105,8 +105,8 @@ func interrupts(stderr io.Writer) (soft, hard context.Context, stop func()) {
 		case <-hard.Done():
 			return
 		}
+		stopSoft() // before the message: whoever reads it finds the stop taken
 		fmt.Fprintln(stderr, "\nsynbatch: stopping: finishing the requests in flight (press Ctrl-C again to stop now)")
-		stopSoft()
 		select {
 		case <-ch:
 		case <-hard.Done():

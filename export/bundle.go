@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -128,7 +129,18 @@ func Bundles(ctx context.Context, c *synapse.Client, cfg BundleConfig) ([]Bundle
 	}
 	b := newBundler(c, cfg, out)
 	if cfg.Events != "" && cfg.ScanRooms {
-		if b.departed, err = b.scanDeparted(ctx, valid); err != nil {
+		// The scan exports nothing of its own: Stop ends it at once.
+		sctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-cfg.Stop:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+		b.departed, err = b.scanDeparted(sctx, valid)
+		cancel()
+		if err != nil {
 			return nil, fmt.Errorf("scan rooms: %w", err)
 		}
 	}
@@ -243,7 +255,8 @@ func (b *bundler) all(ctx context.Context, users []string, folderOf map[string]s
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("export stopped: %w", err)
 	}
-	if b.stopped() {
+	// A stop that came while the last bundles finished stopped nothing.
+	if b.stopped() && slices.ContainsFunc(results, func(r BundleResult) bool { return errors.Is(r.Err, ErrNotRun) }) {
 		return ErrStopped
 	}
 	return nil

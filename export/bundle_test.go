@@ -783,3 +783,27 @@ func TestStopFinishesBundlesInFlightStartsNoOther(t *testing.T) {
 		t.Fatalf("the next run: %v %+v", err, again)
 	}
 }
+
+// TestStopDuringTheLastBundleStoppedNothing: a Stop that comes while the
+// last bundle is in flight leaves nothing unexported: Bundles returns nil
+// (exit 0), not ErrStopped.
+func TestStopDuringTheLastBundleStoppedNothing(t *testing.T) {
+	f := newBundleFake(t, "@a:hs")
+	stop := make(chan struct{})
+	var once sync.Once
+	f.fault = func(_ http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/devices") {
+			once.Do(func() { close(stop) })
+		}
+		return false
+	}
+	res, err := Bundles(context.Background(), f.client(t, 0), BundleConfig{Out: t.TempDir(), Users: []string{"@a:hs"}, Concurrency: 1, Stop: stop})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("err %v, bundle %v; want both nil", err, res[0].Err)
+	}
+	select {
+	case <-stop:
+	default:
+		t.Fatal("the stop never came: the test proves nothing")
+	}
+}

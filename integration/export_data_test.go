@@ -125,7 +125,30 @@ func (e *env) newDataUser(t *testing.T, local string, full bool, nUploads int) *
 		u.uploads = append(u.uploads, dataUpload{mediaID: id, body: body})
 		clockCut() // distinct created_ts, so the order is the upload order
 	}
+	if full || nUploads > 0 {
+		e.awaitConnection(t, u.id)
+	}
 	return u
+}
+
+// awaitConnection waits until whois shows a connection of the user's:
+// Synapse writes client IPs in batches, every 5 s, so an export right
+// after the user's requests (CI's loaded machine) found none.
+func (e *env) awaitConnection(t *testing.T, id string) {
+	t.Helper()
+	ctx := context.Background()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		raw, err := e.client.Whois(ctx, id)
+		if err != nil {
+			t.Fatalf("whois %s: %v", id, err)
+		}
+		if bytes.Contains(raw, []byte(`"ip"`)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("whois %s shows no connection after 2 minutes: %s", id, raw)
+		}
+	}
 }
 
 func dataReadJSON(t *testing.T, p string, out any) {
