@@ -20,6 +20,7 @@ import (
 
 	"github.com/synbatch/synbatch/export"
 	"github.com/synbatch/synbatch/formats"
+	"github.com/synbatch/synbatch/internal/testenv"
 	"github.com/synbatch/synbatch/synapse"
 )
 
@@ -136,18 +137,13 @@ func (e *env) newDataUser(t *testing.T, local string, full bool, nUploads int) *
 // after the user's requests (CI's loaded machine) found none.
 func (e *env) awaitConnection(t *testing.T, id string) {
 	t.Helper()
-	ctx := context.Background()
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		raw, err := e.client.Whois(ctx, id)
-		if err != nil {
-			t.Fatalf("whois %s: %v", id, err)
-		}
-		if bytes.Contains(raw, []byte(`"ip"`)) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("whois %s shows no connection after 2 minutes: %s", id, raw)
-		}
+	var raw []byte
+	var err error
+	if !testenv.Await(2*time.Minute, func() bool {
+		raw, err = e.client.Whois(context.Background(), id)
+		return err != nil || bytes.Contains(raw, []byte(`"ip"`))
+	}) || err != nil {
+		t.Fatalf("whois %s shows no connection after 2 minutes: %s %v", id, raw, err)
 	}
 }
 

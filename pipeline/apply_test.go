@@ -179,7 +179,11 @@ func TestApplyPausesEveryWorkerOn429(t *testing.T) {
 		var pausedAt atomic.Int64
 		var during atomic.Int64
 		r.fake.Fault = func(w http.ResponseWriter, req *http.Request) bool {
-			time.Sleep(5 * time.Millisecond) // every answer takes a while
+			// The bubble's clock, not a wait: each answer takes 5 ms of
+			// it, so requests already on their way when the 429 is sent
+			// land within 5 ms and one sent during the pause lands later.
+			// With answers that take no time both would land at 0.
+			time.Sleep(5 * time.Millisecond)
 			if req.Method == http.MethodPut && once.CompareAndSwap(false, true) {
 				pausedAt.Store(time.Now().UnixNano())
 				w.Header().Set("Content-Type", "application/json")
